@@ -1,0 +1,31 @@
+"""The account itself: who am I, password change, deactivation."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from qasid.api.http import client_paths, empty, json_body, json_response, requester, route, services
+
+
+@route("GET", *client_paths("/account/whoami"))
+async def whoami(request: Request) -> Response:
+    """GET /_matrix/client/v3/account/whoami
+
+    - The user and device behind the access token.
+    """
+    who = await requester(request)
+    return json_response({"user_id": who.user_id, "device_id": who.device_id, "is_guest": False})
+
+
+@route("POST", *client_paths("/account/password"))
+async def change_password(request: Request) -> Response:
+    """POST /_matrix/client/v3/account/password
+
+    - User-interactive auth with the current password (m.login.password).
+    - Signs out the user's other devices unless logout_devices is false.
+    """
+    who = await requester(request)
+    body = await json_body(request)
+    await services(request).accounts.change_password(who, body)
+    return empty()

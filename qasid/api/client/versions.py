@@ -1,0 +1,36 @@
+"""Discovery: which spec versions and unstable features this server speaks."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from qasid.api.http import json_response, route
+
+SPEC_VERSIONS = [f"v1.{minor}" for minor in range(1, 14)] + ["r0.6.1"]
+
+# Element reads these to know that encryption is forced and cannot be switched off.
+UNSTABLE_FEATURES = {
+    "io.element.e2ee_forced.public": True,
+    "io.element.e2ee_forced.private": True,
+    "io.element.e2ee_forced.trusted_private": True,
+    "org.matrix.e2e_cross_signing": True,
+}
+
+
+@route("GET", "/_matrix/client/versions")
+async def get_versions(request: Request) -> Response:
+    """GET /_matrix/client/versions
+
+    - Unauthenticated; lists v1.1 to v1.13.
+    """
+    return json_response({"versions": SPEC_VERSIONS, "unstable_features": UNSTABLE_FEATURES})
+
+
+@route("GET", "/_matrix/client/v1/auth_metadata", "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata")
+async def get_auth_metadata(request: Request) -> Response:
+    """GET /_matrix/client/v1/auth_metadata
+
+    - qasid uses password login, not OAuth 2.0: 404 M_UNRECOGNIZED tells clients so.
+    """
+    return json_response({"errcode": "M_UNRECOGNIZED", "error": "OAuth 2.0 is not supported"}, 404)

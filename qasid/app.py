@@ -1,0 +1,115 @@
+"""Assembles the server: settings, store, services, policy, routes."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+from qasid.api.http import CORS_HEADERS, ROUTES, error_response, json_response
+from qasid.config import Settings
+from qasid.core.errors import MatrixError
+from qasid.core.policy import Policy
+from qasid.core.services import Services, build_services
+
+log = logging.getLogger("qasid")
+
+# Every API module registers its routes on import; the order here is the routing order.
+API_MODULES = [
+    "qasid.api.client.versions",
+    "qasid.api.client.well_known",
+    "qasid.api.client.login",
+    "qasid.api.client.register",
+    "qasid.api.client.account",
+    "qasid.api.client.rooms",
+    "qasid.api.client.membership",
+    "qasid.api.client.send",
+    "qasid.api.client.state",
+    "qasid.api.client.messages",
+    "qasid.api.client.sync",
+    "qasid.api.client.keys",
+    "qasid.api.client.to_device",
+    "qasid.api.client.devices",
+    "qasid.api.client.key_backup",
+    "qasid.api.client.media",
+    "qasid.api.client.profile",
+    "qasid.api.client.account_data",
+    "qasid.api.client.filters",
+    "qasid.api.client.push_rules",
+    "qasid.api.client.receipts",
+    "qasid.api.client.typing",
+    "qasid.api.client.presence",
+    "qasid.api.client.directory",
+    "qasid.api.client.capabilities",
+    "qasid.api.client.misc",
+]
+
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+def load_routes() -> None:
+    """Import every API module that exists, so its routes register."""
+    for name in API_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+
+
+async def _unrecognized(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    if status == 405:
+        return error_response(MatrixError(405, "M_UNRECOGNIZED", "Unrecognized request method"))
+    return error_response(MatrixError(404, "M_UNRECOGNIZED", "Unrecognized request"))
+
+
+class CorsAndPreflight:
+    """CORS headers on every response; OPTIONS answered here for every path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            await json_response({}, headers=CORS_HEADERS)(scope, receive, send)
+            return
+        extra = [(k.encode(), v.encode()) for k, v in CORS_HEADERS.items()]
+
+        async def send_with_cors(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
+def create_app(settings: Settings, policy: Policy | None = None) -> Any:
+    """The ASGI application of one server process."""
+    load_routes()
+    services: Services = build_services(settings, policy)
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        services.close()
+
+    app = Starlette(
+        routes=ROUTES.routes,
+        exception_handlers={404: _unrecognized, 405: _unrecognized},
+        lifespan=lifespan,
+    )
+    app.router.redirect_slashes = False
+    app.state.services = services
+    return CorsAndPreflight(app)

@@ -1,0 +1,161 @@
+"""The `qasid` command: serve, and the operator's admin commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from qasid.config import Settings, describe_settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        config_file=Path(args.config) if args.config else None,
+        server_name=getattr(args, "server_name", None),
+        bind_host=getattr(args, "host", None),
+        bind_port=getattr(args, "port", None),
+        data_dir=getattr(args, "data_dir", None),
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from qasid.app import create_app
+
+    settings = _settings(args)
+    app = create_app(settings)
+    print(f"qasid serving {settings.server_name} on http://{settings.bind_host}:{settings.bind_port}"
+          f" (data in {settings.data_dir})", flush=True)
+    uvicorn.run(
+        app, host=settings.bind_host, port=settings.bind_port, loop="uvloop", http="httptools",
+        log_level=settings.log_level, access_log=False, lifespan="on", server_header=False,
+        date_header=False, timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+async def _with_store(settings: Settings, work: Any) -> Any:
+    from qasid.core.accounts import AccountService
+    from qasid.core.clock import Clock
+    from qasid.core.ratelimit import RateLimiter
+    from qasid.store.sqlite import SqliteStore
+
+    class _Quiet:
+        def devices_changed(self, user_id: str) -> None:
+            return None
+
+    store = SqliteStore(settings.database_path)
+    try:
+        accounts = AccountService(settings, store.accounts, Clock(), RateLimiter({}, enabled=False), _Quiet())
+        return await work(store, accounts)
+    finally:
+        store.close()
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    async def work(store: Any, accounts: Any) -> str:
+        return await accounts.create_user(args.username, args.password, is_admin=args.admin)  # type: ignore[no-any-return]
+
+    user_id = asyncio.run(_with_store(_settings(args), work))
+    print(user_id)
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    token = args.token or secrets.token_urlsafe(18)
+    expiry = int((time.time() + args.expiry_days * 86400) * 1000) if args.expiry_days else None
+
+    async def work(store: Any, accounts: Any) -> bool:
+        return await store.accounts.create_registration_token(  # type: ignore[no-any-return]
+            token, args.uses, expiry, int(time.time() * 1000))
+
+    if not asyncio.run(_with_store(_settings(args), work)):
+        print(f"error: token {token} already exists", file=sys.stderr)
+        return 1
+    print(token)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    async def work(store: Any, accounts: Any) -> Any:
+        return await store.accounts.list_registration_tokens()
+
+    for row in asyncio.run(_with_store(_settings(args), work)):
+        uses = "unlimited" if row.uses_allowed is None else f"{row.completed}/{row.uses_allowed}"
+        expiry = ("never" if row.expiry_time is None
+                  else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row.expiry_time / 1000)))
+        print(f"{row.token}\tuses={uses}\texpires={expiry}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    async def work(store: Any, accounts: Any) -> bool:
+        return await store.accounts.delete_registration_token(args.token)  # type: ignore[no-any-return]
+
+    if not asyncio.run(_with_store(_settings(args), work)):
+        print(f"error: no token {args.token}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.token}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qasid", description="qasid: a sovereign Matrix homeserver")
+    parser.add_argument("--config", help="path to qasid.toml (default: ./qasid.toml, or $QASID_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve", help="run the homeserver",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="settings (qasid.toml keys, or environment variables):\n" + describe_settings(),
+    )
+    _common(serve)
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8008)")
+    serve.set_defaults(func=cmd_serve)
+
+    admin = sub.add_parser("admin", help="operator commands (safe while the server runs)")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_sub.add_parser("create-user", help="create an account")
+    _common(create)
+    create.add_argument("--username", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--admin", action="store_true", help="make the account a server admin")
+    create.set_defaults(func=cmd_create_user)
+
+    token = admin_sub.add_parser("token", help="registration tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    tcreate = token_sub.add_parser("create", help="create a registration token and print it")
+    _common(tcreate)
+    tcreate.add_argument("--uses", type=int, default=1, help="how many registrations it allows (default 1)")
+    tcreate.add_argument("--expiry-days", type=float, default=7.0, help="valid for this many days (0: never expires)")
+    tcreate.add_argument("--token", help="use this token text instead of a random one")
+    tcreate.set_defaults(func=cmd_token_create)
+    tlist = token_sub.add_parser("list", help="list registration tokens")
+    _common(tlist)
+    tlist.set_defaults(func=cmd_token_list)
+    trevoke = token_sub.add_parser("revoke", help="revoke a registration token")
+    _common(trevoke)
+    trevoke.add_argument("token")
+    trevoke.set_defaults(func=cmd_token_revoke)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data folder (default ./qasid-data)")
+    parser.add_argument("--server-name", help="the Matrix server name (default localhost)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""Accounts: registration (closed, token-gated), login, access tokens, devices, passwords."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from qasid.config import Settings
+from qasid.core.clock import Clock, new_access_token, random_string
+from qasid.core.errors import MatrixError, forbidden, missing_param
+from qasid.core.ids import make_user_id, parse_user_id
+from qasid.core.ratelimit import RateLimiter
+from qasid.core.uia import UiaChallenge, UiaSessions, next_flow_complete
+from qasid.store.sqlite.accounts import AccountStore, TokenUnavailable
+
+REGISTRATION_FLOWS = [["m.login.registration_token", "m.login.dummy"]]
+PASSWORD_FLOWS = [["m.login.password"]]
+MAX_PASSWORD_BYTES = 1024
+TOUCH_INTERVAL_MS = 60_000
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who is making a request: the user, their device, and the token's hash."""
+
+    user_id: str
+    device_id: str
+    is_admin: bool
+    token_hash: bytes
+
+
+class DeviceListener(Protocol):
+    """Told when a user's devices change, so device-list streams and syncs learn of it."""
+
+    def devices_changed(self, user_id: str) -> None: ...
+
+
+def hash_token(token: str) -> bytes:
+    """Access tokens are stored and looked up only by this hash."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+class AccountService:
+    """Everything about who a user is and how they prove it."""
+
+    def __init__(
+        self, settings: Settings, store: AccountStore, clock: Clock, ratelimiter: RateLimiter,
+        device_listener: DeviceListener,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.ratelimiter = ratelimiter
+        self.device_listener = device_listener
+        self.uia = UiaSessions()
+        self._hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        # A real hash to verify against for unknown users, so both paths cost the same.
+        self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+        self._token_cache: dict[bytes, Requester] = {}
+        self._last_touch: dict[tuple[str, str], int] = {}
+
+    # --- passwords -------------------------------------------------------------------------
+
+    async def hash_password(self, password: str) -> str:
+        """argon2id, off the event loop."""
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def _verify_password(self, password_hash: str | None, password: str) -> bool:
+        def verify() -> bool:
+            try:
+                return self._hasher.verify(password_hash or self._dummy_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+        ok = await asyncio.to_thread(verify)
+        return ok and password_hash is not None
+
+    def check_password_shape(self, password: Any) -> str:
+        """Refuse non-strings and absurd lengths before any hashing work is spent."""
+        if not isinstance(password, str):
+            raise MatrixError(400, "M_BAD_JSON", "password must be a string")
+        if len(password.encode()) > MAX_PASSWORD_BYTES:
+            raise MatrixError(400, "M_INVALID_PARAM",
+                              f"Password longer than {MAX_PASSWORD_BYTES} bytes")
+        if len(password) < 8:
+            raise MatrixError(400, "M_WEAK_PASSWORD", "Password must be at least 8 characters")
+        return password
+
+    # --- users -----------------------------------------------------------------------------
+
+    async def create_user(self, localpart: str, password: str | None, is_admin: bool = False) -> str:
+        """Create an account directly (operator CLI, admin API)."""
+        user_id = make_user_id(localpart, self.settings.server_name)
+        password_hash = await self.hash_password(self.check_password_shape(password)) if password else None
+        if not await self.store.create_user(user_id, password_hash, is_admin, self.clock.now_ms()):
+            raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
+        return user_id
+
+    async def username_available(self, localpart: str) -> bool:
+        """True if nobody has this username (the localpart is also checked for validity)."""
+        user_id = make_user_id(localpart.lower(), self.settings.server_name)
+        return await self.store.get_user(user_id) is None
+
+    async def register(self, body: dict[str, Any], ip: str) -> dict[str, Any]:
+        """POST /register: closed registration, completed only through a valid registration token."""
+        if body.get("kind", "user") not in ("user", None):
+            raise MatrixError(403, "M_FORBIDDEN", "Guest access is disabled")
+        auth = body.get("auth")
+        if auth is not None and not isinstance(auth, dict):
+            raise MatrixError(400, "M_BAD_JSON", "auth must be an object")
+        username = body.get("username")
+        if username is not None and not isinstance(username, str):
+            raise MatrixError(400, "M_BAD_JSON", "username must be a string")
+        password = body.get("password")
+        if password is not None:
+            self.check_password_shape(password)
+        user_id = None
+        if username:
+            user_id = make_user_id(username.lower(), self.settings.server_name)
+            if await self.store.get_user(user_id) is not None:
+                raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
+        session = self.uia.get_or_create(auth.get("session") if auth else None, "register")
+        if auth is None or "type" not in auth:
+            raise UiaChallenge(REGISTRATION_FLOWS, session)
+        self.ratelimiter.check("register", ip)
+        stage = auth["type"]
+        if stage == "m.login.registration_token":
+            token = auth.get("token")
+            if not isinstance(token, str) or not await self.token_valid(token):
+                raise UiaChallenge(REGISTRATION_FLOWS, session,
+                                   MatrixError(401, "M_FORBIDDEN", "Invalid registration token"))
+            session.params["_token"] = token
+            if stage not in session.completed:
+                session.completed.append(stage)
+        elif stage == "m.login.dummy":
+            if session.completed[:1] == ["m.login.registration_token"] and stage not in session.completed:
+                session.completed.append(stage)
+        else:
+            raise UiaChallenge(REGISTRATION_FLOWS, session,
+                               MatrixError(401, "M_UNRECOGNIZED", f"Unsupported stage {stage}"))
+        if not next_flow_complete(REGISTRATION_FLOWS, session.completed):
+            raise UiaChallenge(REGISTRATION_FLOWS, session)
+        # All stages done: the account is created, and the token consumed, in one transaction.
+        if not isinstance(password, str):
+            raise missing_param("password is required")
+        if user_id is None:
+            user_id = make_user_id(random_string(12).lower(), self.settings.server_name)
+        password_hash = await self.hash_password(password)
+        try:
+            created = await self.store.create_user(
+                user_id, password_hash, False, self.clock.now_ms(),
+                registration_token=session.params["_token"],
+            )
+        except TokenUnavailable:
+            self.uia.finish(session)
+            raise MatrixError(401, "M_FORBIDDEN", "The registration token has been used up or expired") from None
+        if not created:
+            raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
+        self.uia.finish(session)
+        if body.get("inhibit_login"):
+            return {"user_id": user_id}
+        return await self._new_session(
+            user_id, _opt_str(body, "device_id"), _opt_str(body, "initial_device_display_name"), ip)
+
+    async def token_valid(self, token: str) -> bool:
+        """GET /register/m.login.registration_token/validity: usable right now."""
+        row = await self.store.get_registration_token(token)
+        if row is None:
+            return False
+        if row.expiry_time is not None and row.expiry_time <= self.clock.now_ms():
+            return False
+        return row.uses_allowed is None or row.completed < row.uses_allowed
+
+    # --- login -----------------------------------------------------------------------------
+
+    async def login(self, body: dict[str, Any], ip: str) -> dict[str, Any]:
+        """POST /login with m.login.password; the same cost whether or not the user exists."""
+        if body.get("type") != "m.login.password":
+            raise MatrixError(400, "M_UNKNOWN", "Only m.login.password is supported")
+        identifier = body.get("identifier")
+        if isinstance(identifier, dict):
+            if identifier.get("type") != "m.id.user":
+                raise MatrixError(400, "M_UNKNOWN", "Only m.id.user identifiers are supported")
+            user = identifier.get("user")
+        else:
+            user = body.get("user")
+        if not isinstance(user, str) or not user:
+            raise missing_param("identifier.user is required")
+        password = body.get("password")
+        if not isinstance(password, str):
+            raise missing_param("password is required")
+        self.ratelimiter.check("login", ip)
+        self.ratelimiter.check("login", user.lower())
+        user_id = self.resolve_user(user)
+        row = await self.store.get_user(user_id)
+        if len(password.encode()) > MAX_PASSWORD_BYTES:
+            raise forbidden("Invalid username or password")
+        ok = await self._verify_password(row.password_hash if row else None, password)
+        if row is None or not ok or row.deactivated:
+            raise forbidden("Invalid username or password")
+        return await self._new_session(
+            user_id, _opt_str(body, "device_id"), _opt_str(body, "initial_device_display_name"), ip)
+
+    def resolve_user(self, user: str) -> str:
+        """A full user ID from what the client sent (a localpart or a user ID)."""
+        if user.startswith("@"):
+            parse_user_id(user)
+            return user.lower()
+        return f"@{user.lower()}:{self.settings.server_name}"
+
+    async def _new_session(
+        self, user_id: str, device_id: str | None, display_name: str | None, ip: str
+    ) -> dict[str, Any]:
+        device_id = device_id or random_string(10).upper()
+        token = new_access_token()
+        # Logging in again as an existing device logs its old session out.
+        for old in await self.store.token_hashes_for(user_id, device_id):
+            self._token_cache.pop(old, None)
+        is_new = await self.store.add_device_with_token(
+            user_id, device_id, display_name, hash_token(token), ip, self.clock.now_ms())
+        if is_new:
+            self.device_listener.devices_changed(user_id)
+        return {
+            "user_id": user_id,
+            "access_token": token,
+            "device_id": device_id,
+            "home_server": self.settings.server_name,
+        }
+
+    # --- tokens ----------------------------------------------------------------------------
+
+    async def authenticate(self, token: str, ip: str, allow_locked: bool = False) -> Requester:
+        """The requester behind an access token, or 401 M_UNKNOWN_TOKEN."""
+        digest = hash_token(token)
+        requester = self._token_cache.get(digest)
+        if requester is None:
+            found = await self.store.lookup_token(digest)
+            if found is None:
+                raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown access token", soft_logout=False)
+            user = await self.store.get_user(found[0])
+            if user is None or user.deactivated:
+                raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown access token", soft_logout=False)
+            # The digest came from the database by equality on a hash; compare in constant time anyway.
+            if not hmac.compare_digest(digest, hash_token(token)):
+                raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown access token", soft_logout=False)
+            requester = Requester(found[0], found[1], user.is_admin, digest)
+            self._token_cache[digest] = requester
+        await self._touch(requester, ip)
+        return requester
+
+    async def _touch(self, requester: Requester, ip: str) -> None:
+        now = self.clock.now_ms()
+        key = (requester.user_id, requester.device_id)
+        if now - self._last_touch.get(key, 0) < TOUCH_INTERVAL_MS:
+            return
+        self._last_touch[key] = now
+        await self.store.touch_device(requester.user_id, requester.device_id, ip, now)
+
+    def forget_tokens(self, token_hashes: list[bytes]) -> None:
+        """Drop revoked tokens from the cache: they stop working on the very next request."""
+        for digest in token_hashes:
+            self._token_cache.pop(digest, None)
+
+    async def logout(self, requester: Requester) -> None:
+        """POST /logout: this device is signed out and deleted, with its keys."""
+        await self.delete_devices(requester.user_id, [requester.device_id])
+
+    async def logout_all(self, user_id: str) -> None:
+        """POST /logout/all: every device of the user."""
+        devices = await self.store.list_devices(user_id)
+        await self.delete_devices(user_id, [d.device_id for d in devices])
+
+    async def delete_devices(self, user_id: str, device_ids: list[str]) -> list[str]:
+        """Delete devices, their tokens and keys; other users' clients learn of the change."""
+        hashes = []
+        for device_id in device_ids:
+            hashes.extend(await self.store.token_hashes_for(user_id, device_id))
+        deleted = await self.store.delete_devices(user_id, device_ids)
+        self.forget_tokens(hashes)
+        if deleted:
+            self.device_listener.devices_changed(user_id)
+        return deleted
+
+    # --- user-interactive auth with a password ---------------------------------------------
+
+    async def require_password_uia(self, requester: Requester, auth: Any, purpose: str) -> None:
+        """Ask for, then check, the user's password before a sensitive action."""
+        scoped = f"{purpose}:{requester.user_id}"
+        if auth is not None and not isinstance(auth, dict):
+            raise MatrixError(400, "M_BAD_JSON", "auth must be an object")
+        session_id = auth.get("session") if auth else None
+        session = self.uia.get_or_create(session_id if isinstance(session_id, str) else None, scoped)
+        if not auth or auth.get("type") != "m.login.password":
+            raise UiaChallenge(PASSWORD_FLOWS, session)
+        self.ratelimiter.check("login", requester.user_id)
+        identifier = auth.get("identifier") or {}
+        claimed = identifier.get("user") if isinstance(identifier, dict) else None
+        claimed = claimed or auth.get("user") or requester.user_id
+        if not isinstance(claimed, str) or self.resolve_user(claimed) != requester.user_id:
+            raise UiaChallenge(PASSWORD_FLOWS, session, forbidden("Password must be the requester's own"))
+        password = auth.get("password")
+        user = await self.store.get_user(requester.user_id)
+        if not isinstance(password, str) or user is None or not await self._verify_password(
+            user.password_hash, password[:MAX_PASSWORD_BYTES]
+        ):
+            raise UiaChallenge(PASSWORD_FLOWS, session, forbidden("Invalid password"))
+        self.uia.finish(session)
+
+    async def change_password(self, requester: Requester, body: dict[str, Any]) -> None:
+        """POST /account/password: UIA with the old password, then optionally sign out other devices."""
+        new_password = body.get("new_password")
+        if new_password is None:
+            raise missing_param("new_password is required")
+        self.check_password_shape(new_password)
+        await self.require_password_uia(requester, body.get("auth"), "password")
+        await self.store.set_password_hash(requester.user_id, await self.hash_password(new_password))
+        if body.get("logout_devices", True):
+            devices = await self.store.list_devices(requester.user_id)
+            await self.delete_devices(
+                requester.user_id, [d.device_id for d in devices if d.device_id != requester.device_id])
+
+
+def _opt_str(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 255:
+        raise MatrixError(400, "M_BAD_JSON", f"{key} must be a string of at most 255 characters")
+    return value

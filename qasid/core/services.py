@@ -1,0 +1,102 @@
+"""The server's services, built once at start and handed to the API layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from signedjson.types import SigningKey
+
+from qasid.config import Settings
+from qasid.core.accounts import AccountService
+from qasid.core.clock import Clock
+from qasid.core.e2ee import E2eeService
+from qasid.core.media import MediaService
+from qasid.core.notifier import Notifier
+from qasid.core.policy import OpenPolicy, Policy
+from qasid.core.ratelimit import RateLimiter
+from qasid.core.rooms import RoomService
+from qasid.core.signing import load_or_create_signing_key
+from qasid.core.sync import SyncService
+from qasid.core.userdata import UserDataService
+from qasid.store.sqlite import SqliteStore
+
+
+class _DeviceListFanout:
+    """Tells syncs that a user's devices changed; rooms are resolved at sync time."""
+
+    def __init__(self) -> None:
+        self.services: Services | None = None
+
+    def devices_changed(self, user_id: str) -> None:
+        if self.services is not None:
+            self.services.notify_users_sharing_rooms(user_id)
+
+
+@dataclass
+class Services:
+    """Every service of one server process."""
+
+    settings: Settings
+    store: SqliteStore
+    clock: Clock
+    notifier: Notifier
+    ratelimiter: RateLimiter
+    signing_key: SigningKey
+    policy: Policy
+    accounts: AccountService
+    rooms: RoomService
+    e2ee: E2eeService
+    userdata: UserDataService
+    media: MediaService
+    sync: SyncService
+
+    def close(self) -> None:
+        """Finish queued writes and close the store."""
+        self.store.close()
+
+    def notify_users_sharing_rooms(self, user_id: str) -> None:
+        """Wake the user and everyone who shares a room with them."""
+        self.notifier.notify(self.rooms.users_sharing_rooms_with(user_id) | {user_id})
+
+
+def build_services(settings: Settings, policy: Policy | None = None) -> Services:
+    """Open the store and wire the services together."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(settings.database_path)
+    clock = Clock()
+    notifier = Notifier()
+    ratelimiter = RateLimiter(
+        {
+            "login": settings.rate_login,
+            "register": settings.rate_register,
+            "send": settings.rate_send,
+            "join": settings.rate_join,
+            "invite": settings.rate_invite,
+            "create_room": settings.rate_create_room,
+        },
+        enabled=settings.rate_limits_enabled,
+    )
+    fanout = _DeviceListFanout()
+    accounts = AccountService(settings, store.accounts, clock, ratelimiter, fanout)
+    signing_key = load_or_create_signing_key(settings.signing_key_path)
+    policy = policy or OpenPolicy()
+    rooms = RoomService(settings, store, clock, notifier, signing_key, policy, ratelimiter)
+    e2ee = E2eeService(settings, store, clock, notifier, rooms)
+    userdata = UserDataService(settings, store, clock, notifier, rooms)
+    services = Services(
+        settings=settings,
+        store=store,
+        clock=clock,
+        notifier=notifier,
+        ratelimiter=ratelimiter,
+        signing_key=signing_key,
+        policy=policy,
+        accounts=accounts,
+        rooms=rooms,
+        e2ee=e2ee,
+        userdata=userdata,
+        media=MediaService(settings, store, clock, notifier, rooms),
+        sync=SyncService(settings, store, clock, notifier, rooms, e2ee, userdata),
+    )
+    fanout.services = services
+    return services

@@ -1,0 +1,72 @@
+"""User-interactive authentication: sessions that walk a client through a flow of stages."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from qasid.core.clock import random_string
+from qasid.core.errors import MatrixError
+
+SESSION_TTL_S = 15 * 60
+
+
+@dataclass
+class UiaSession:
+    session_id: str
+    purpose: str  # what the session may authorise: "register", "delete_devices:@u:x", ...
+    completed: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=time.monotonic)
+
+
+class UiaChallenge(MatrixError):
+    """The 401 that tells the client which stages remain."""
+
+    def __init__(self, flows: list[list[str]], session: UiaSession, error: MatrixError | None = None) -> None:
+        super().__init__(401, error.errcode if error else "M_UNAUTHORIZED",
+                         error.message if error else "Additional authentication is required")
+        self.body = {
+            "flows": [{"stages": stages} for stages in flows],
+            "params": session.params,
+            "session": session.session_id,
+            "completed": list(session.completed),
+        }
+        if error:
+            self.body.update({"errcode": error.errcode, "error": error.message})
+
+    def to_json(self) -> dict[str, Any]:
+        return self.body
+
+
+class UiaSessions:
+    """In-memory sessions; a restart only makes a client start its flow again."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, UiaSession] = {}
+
+    def get_or_create(self, session_id: str | None, purpose: str) -> UiaSession:
+        """The client's session if it exists for this purpose, else a new one."""
+        self._expire()
+        if session_id is not None:
+            session = self._sessions.get(session_id)
+            if session is None or session.purpose != purpose:
+                raise MatrixError(400, "M_UNKNOWN", "Unknown or expired authentication session")
+            return session
+        session = UiaSession(random_string(24), purpose)
+        self._sessions[session.session_id] = session
+        return session
+
+    def finish(self, session: UiaSession) -> None:
+        self._sessions.pop(session.session_id, None)
+
+    def _expire(self) -> None:
+        cutoff = time.monotonic() - SESSION_TTL_S
+        for session_id in [s for s, v in self._sessions.items() if v.created < cutoff]:
+            del self._sessions[session_id]
+
+
+def next_flow_complete(flows: list[list[str]], completed: list[str]) -> bool:
+    """True when the completed stages finish one of the flows."""
+    return any(flow == completed[: len(flow)] and len(completed) >= len(flow) for flow in flows)

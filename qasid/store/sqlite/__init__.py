@@ -1,0 +1,27 @@
+"""The embedded store: SQLite in WAL mode, synchronous=FULL, group-committed writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qasid.store.sqlite.accounts import AccountStore
+from qasid.store.sqlite.e2ee import E2eeStore
+from qasid.store.sqlite.engine import Database
+from qasid.store.sqlite.events import EventStore
+from qasid.store.sqlite.media import MediaStore
+from qasid.store.sqlite.userdata import UserDataStore
+
+
+class SqliteStore:
+    """All persistence, grouped by area; a PostgreSQL store offers the same attributes and methods."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = Database(path)
+        self.accounts = AccountStore(self.db)
+        self.events = EventStore(self.db)
+        self.e2ee = E2eeStore(self.db)
+        self.userdata = UserDataStore(self.db)
+        self.media = MediaStore(self.db)
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,239 @@
+"""Users, devices, access tokens and registration tokens."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from qasid.store.sqlite.engine import Database
+
+
+@dataclass(frozen=True)
+class UserRow:
+    user_id: str
+    password_hash: str | None
+    is_admin: bool
+    deactivated: bool
+    displayname: str | None
+    avatar_url: str | None
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    user_id: str
+    device_id: str
+    display_name: str | None
+    last_seen_ip: str | None
+    last_seen_ts: int | None
+
+
+@dataclass(frozen=True)
+class RegistrationTokenRow:
+    token: str
+    uses_allowed: int | None
+    pending: int
+    completed: int
+    expiry_time: int | None
+
+
+class AccountStore:
+    """Typed persistence for accounts; every write durable before it returns."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # users
+    async def create_user(
+        self, user_id: str, password_hash: str | None, is_admin: bool, now_ms: int,
+        registration_token: str | None = None,
+    ) -> bool:
+        """Create the user; False if the ID is taken. Consumes a registration token atomically."""
+
+        def txn(conn: sqlite3.Connection) -> bool:
+            if conn.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone():
+                return False
+            if registration_token is not None and not _consume_token(conn, registration_token, now_ms):
+                raise TokenUnavailable(registration_token)
+            conn.execute(
+                "INSERT INTO users (user_id, password_hash, is_admin, created_ts) VALUES (?, ?, ?, ?)",
+                (user_id, password_hash, int(is_admin), now_ms),
+            )
+            return True
+
+        return await self.db.write(txn)
+
+    async def get_user(self, user_id: str) -> UserRow | None:
+        row = self.db.read_one(
+            "SELECT user_id, password_hash, is_admin, deactivated, displayname, avatar_url"
+            " FROM users WHERE user_id = ?", (user_id,),
+        )
+        if row is None:
+            return None
+        return UserRow(row[0], row[1], bool(row[2]), bool(row[3]), row[4], row[5])
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        await self.db.write(lambda c: c.execute(
+            "UPDATE users SET password_hash = ? WHERE user_id = ?", (password_hash, user_id)))
+
+    async def set_profile_field(self, user_id: str, field: str, value: str | None) -> None:
+        assert field in ("displayname", "avatar_url")
+        await self.db.write(lambda c: c.execute(
+            f"UPDATE users SET {field} = ? WHERE user_id = ?", (value, user_id)))
+
+    async def search_users(self, term: str, limit: int) -> list[UserRow]:
+        like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self.db.read(
+            "SELECT user_id, password_hash, is_admin, deactivated, displayname, avatar_url FROM users"
+            " WHERE deactivated = 0 AND (user_id LIKE ? ESCAPE '\\' OR displayname LIKE ? ESCAPE '\\')"
+            " ORDER BY user_id LIMIT ?", (like, like, limit),
+        )
+        return [UserRow(r[0], r[1], bool(r[2]), bool(r[3]), r[4], r[5]) for r in rows]
+
+    # devices and tokens
+    async def add_device_with_token(
+        self, user_id: str, device_id: str, display_name: str | None, token_hash: bytes,
+        ip: str, now_ms: int,
+    ) -> bool:
+        """Create (or reuse) the device and give it a new token; True if the device is new."""
+
+        def txn(conn: sqlite3.Connection) -> bool:
+            existing = conn.execute(
+                "SELECT 1 FROM devices WHERE user_id = ? AND device_id = ?", (user_id, device_id)
+            ).fetchone()
+            if existing:
+                # Logging in again as the same device replaces its old session.
+                conn.execute(
+                    "DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+                if display_name is not None:
+                    conn.execute(
+                        "UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?",
+                        (display_name, user_id, device_id))
+            else:
+                conn.execute(
+                    "INSERT INTO devices (user_id, device_id, display_name, last_seen_ip, last_seen_ts,"
+                    " created_ts) VALUES (?, ?, ?, ?, ?, ?)",
+                    (user_id, device_id, display_name, ip, now_ms, now_ms),
+                )
+            conn.execute(
+                "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES (?, ?, ?, ?)",
+                (token_hash, user_id, device_id, now_ms),
+            )
+            return not existing
+
+        return await self.db.write(txn)
+
+    async def lookup_token(self, token_hash: bytes) -> tuple[str, str] | None:
+        row = self.db.read_one(
+            "SELECT user_id, device_id FROM access_tokens WHERE token_hash = ?", (token_hash,))
+        return (row[0], row[1]) if row else None
+
+    async def delete_token(self, token_hash: bytes) -> None:
+        await self.db.write(lambda c: c.execute(
+            "DELETE FROM access_tokens WHERE token_hash = ?", (token_hash,)))
+
+    async def list_devices(self, user_id: str) -> list[DeviceRow]:
+        rows = self.db.read(
+            "SELECT user_id, device_id, display_name, last_seen_ip, last_seen_ts FROM devices"
+            " WHERE user_id = ? ORDER BY device_id", (user_id,))
+        return [DeviceRow(*r) for r in rows]
+
+    async def get_device(self, user_id: str, device_id: str) -> DeviceRow | None:
+        row = self.db.read_one(
+            "SELECT user_id, device_id, display_name, last_seen_ip, last_seen_ts FROM devices"
+            " WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+        return DeviceRow(*row) if row else None
+
+    async def update_device_name(self, user_id: str, device_id: str, name: str | None) -> None:
+        await self.db.write(lambda c: c.execute(
+            "UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?",
+            (name, user_id, device_id)))
+
+    async def touch_device(self, user_id: str, device_id: str, ip: str, now_ms: int) -> None:
+        await self.db.write(lambda c: c.execute(
+            "UPDATE devices SET last_seen_ip = ?, last_seen_ts = ? WHERE user_id = ? AND device_id = ?",
+            (ip, now_ms, user_id, device_id)))
+
+    async def delete_devices(self, user_id: str, device_ids: list[str]) -> list[str]:
+        """Delete devices with their tokens and E2EE keys, record a device-list change; returns those that existed."""
+
+        def txn(conn: sqlite3.Connection) -> list[str]:
+            deleted = []
+            for device_id in device_ids:
+                cur = conn.execute(
+                    "DELETE FROM devices WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+                for table in ("access_tokens", "device_keys", "one_time_keys", "fallback_keys", "to_device_inbox"):
+                    conn.execute(f"DELETE FROM {table} WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+                if cur.rowcount:
+                    deleted.append(device_id)
+            if deleted:
+                stream_id = self.db.next_id(conn, "device_list_changes", "stream_id")
+                conn.execute(
+                    "INSERT INTO device_list_changes (stream_id, user_id) VALUES (?, ?)", (stream_id, user_id))
+            return deleted
+
+        return await self.db.write(txn)
+
+    async def delete_other_tokens(self, user_id: str, keep_device_id: str | None) -> None:
+        await self.db.write(lambda c: c.execute(
+            "DELETE FROM access_tokens WHERE user_id = ? AND device_id IS NOT ?", (user_id, keep_device_id)))
+
+    async def token_hashes_for(self, user_id: str, device_id: str | None = None) -> list[bytes]:
+        if device_id is None:
+            rows = self.db.read("SELECT token_hash FROM access_tokens WHERE user_id = ?", (user_id,))
+        else:
+            rows = self.db.read(
+                "SELECT token_hash FROM access_tokens WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+        return [r[0] for r in rows]
+
+    # registration tokens
+    async def create_registration_token(
+        self, token: str, uses_allowed: int | None, expiry_time: int | None, now_ms: int
+    ) -> bool:
+        def txn(conn: sqlite3.Connection) -> bool:
+            try:
+                conn.execute(
+                    "INSERT INTO registration_tokens (token, uses_allowed, expiry_time, created_ts)"
+                    " VALUES (?, ?, ?, ?)", (token, uses_allowed, expiry_time, now_ms))
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+        return await self.db.write(txn)
+
+    async def get_registration_token(self, token: str) -> RegistrationTokenRow | None:
+        row = self.db.read_one(
+            "SELECT token, uses_allowed, pending, completed, expiry_time FROM registration_tokens"
+            " WHERE token = ?", (token,))
+        return RegistrationTokenRow(*row) if row else None
+
+    async def list_registration_tokens(self) -> list[RegistrationTokenRow]:
+        rows = self.db.read(
+            "SELECT token, uses_allowed, pending, completed, expiry_time FROM registration_tokens"
+            " ORDER BY created_ts")
+        return [RegistrationTokenRow(*r) for r in rows]
+
+    async def delete_registration_token(self, token: str) -> bool:
+        def txn(conn: sqlite3.Connection) -> bool:
+            return conn.execute("DELETE FROM registration_tokens WHERE token = ?", (token,)).rowcount > 0
+
+        return await self.db.write(txn)
+
+
+class TokenUnavailable(Exception):
+    """The registration token was used up or expired between validation and redemption."""
+
+
+def _consume_token(conn: sqlite3.Connection, token: str, now_ms: int) -> bool:
+    row: Any = conn.execute(
+        "SELECT uses_allowed, completed, expiry_time FROM registration_tokens WHERE token = ?", (token,)
+    ).fetchone()
+    if row is None:
+        return False
+    uses_allowed, completed, expiry_time = row
+    if expiry_time is not None and expiry_time <= now_ms:
+        return False
+    if uses_allowed is not None and completed >= uses_allowed:
+        return False
+    conn.execute("UPDATE registration_tokens SET completed = completed + 1 WHERE token = ?", (token,))
+    return True

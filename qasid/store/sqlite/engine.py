@@ -1,0 +1,174 @@
+"""The SQLite engine: one writer thread that group-commits, one reader connection.
+
+Every write is a function of a connection, queued to the writer thread. The writer takes
+everything queued, runs each function inside its own SAVEPOINT (so one refused write does
+not undo its neighbours), and commits the lot with one fsync (WAL, synchronous=FULL). A
+caller's future resolves only after that commit: an acknowledged write is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 512
+
+_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class Database:
+    """Owns the SQLite connections and the group-commit writer thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer_conn = _connect(path)
+        migrate(self._writer_conn)
+        self.reader = _connect(path)
+        self.reader.execute("PRAGMA query_only=ON")
+        self._counters: dict[tuple[str, str], int] = {}
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run_writer, name="qasid-writer", daemon=True)
+        self._thread.start()
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` in the writer's next transaction; return once it is durably committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((fn, future, loop))
+        return await future
+
+    def read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query on the reader connection (sees committed data only)."""
+        cursor = self.reader.execute(sql, params)
+        return cursor.fetchall()
+
+    def read_one(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
+        """The first row of a query, or None."""
+        return self.reader.execute(sql, params).fetchone()
+
+    def next_id(self, conn: sqlite3.Connection, table: str, column: str) -> int:
+        """The next position of a stream kept in `table.column`; only the writer calls this."""
+        key = (table, column)
+        current = self._counters.get(key)
+        if current is None:
+            row = conn.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()
+            current = int(row[0])
+        current += 1
+        self._counters[key] = current
+        return current
+
+    def current_id(self, table: str, column: str) -> int:
+        """The highest committed position of a stream."""
+        row = self.reader.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        """Finish queued writes, then close both connections."""
+        self._jobs.put(None)
+        self._thread.join(timeout=30)
+        self.reader.close()
+
+    def _run_writer(self) -> None:
+        conn = self._writer_conn
+        stop = False
+        while not stop:
+            first = self._jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                batch.append(job)
+            self._commit_batch(conn, batch)
+        conn.close()
+
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        counters_before = dict(self._counters)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, _, _ in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((True, fn(conn)))
+                    conn.execute("RELEASE job")
+                except Exception as e:  # the job's own failure; its neighbours still commit
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    outcomes.append((False, e))
+            conn.execute("COMMIT")
+        except Exception as e:
+            log.exception("commit failed; %d writes refused", len(batch))
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._counters = counters_before
+            outcomes = [(False, e)] * len(batch)
+        for (_, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
+            loop.call_soon_threadsafe(_settle, future, ok, value)
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply the numbered migration files not yet applied, each in its own transaction."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    applied = int(row[0] or 0)
+    folder = resources.files("qasid.store.sqlite") / "migrations"
+    scripts = sorted(
+        (int(item.name.split("_", 1)[0]), item)
+        for item in folder.iterdir()
+        if item.name.endswith(".sql")
+    )
+    for version, script in scripts:
+        if version <= applied:
+            continue
+        sql = script.read_text(encoding="utf-8")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        log.info("applied migration %s", script.name)
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

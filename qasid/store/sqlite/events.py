@@ -1,0 +1,220 @@
+"""Rooms and their events: the append path, current state, memberships, timelines."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from qasid.core import jsonutil
+from qasid.store.sqlite.engine import Database
+
+EVENT_COLUMNS = "stream_ordering, event_id, pdu, unsigned, txn_device_id, txn_id, redacted_by"
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """A stored event as the sync and timeline code needs it."""
+
+    stream_ordering: int
+    event_id: str
+    pdu: dict[str, Any]
+    unsigned: dict[str, Any] | None
+    txn_device_id: str | None
+    txn_id: str | None
+    redacted_by: str | None
+
+
+def _row(r: Any) -> EventRow:
+    return EventRow(
+        r[0], r[1], jsonutil.loads(r[2]), jsonutil.loads(r[3]) if r[3] else None, r[4], r[5], r[6])
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """Everything the append path writes for one event, in one transaction."""
+
+    event_id: str
+    pdu: dict[str, Any]
+    pdu_json: bytes
+    unsigned: dict[str, Any] | None
+    txn_user_id: str | None = None
+    txn_device_id: str | None = None
+    txn_scope: str | None = None
+    txn_id: str | None = None
+    redacts: str | None = None
+    redacted_pdu_json: bytes | None = None
+
+
+class EventStore:
+    """Typed persistence for rooms and events."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create_room(self, room_id: str, room_version: str, creator: str, now_ms: int) -> None:
+        await self.db.write(lambda c: c.execute(
+            "INSERT INTO rooms (room_id, room_version, creator, created_ts) VALUES (?, ?, ?, ?)",
+            (room_id, room_version, creator, now_ms)))
+
+    async def room_version(self, room_id: str) -> str | None:
+        row = self.db.read_one("SELECT room_version FROM rooms WHERE room_id = ?", (room_id,))
+        return row[0] if row else None
+
+    async def persist_events(self, events: list[NewEvent], now_ms: int) -> list[int]:
+        """Append events (and their transaction records) atomically; returns their stream orderings."""
+
+        def txn(conn: sqlite3.Connection) -> list[int]:
+            return [self._insert(conn, e, now_ms) for e in events]
+
+        return await self.db.write(txn)
+
+    def _insert(self, conn: sqlite3.Connection, e: NewEvent, now_ms: int) -> int:
+        pdu = e.pdu
+        stream_ordering = self.db.next_id(conn, "events", "stream_ordering")
+        state_key = pdu.get("state_key")
+        conn.execute(
+            "INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,"
+            " origin_server_ts, depth, pdu, unsigned, txn_device_id, txn_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (stream_ordering, e.event_id, pdu["room_id"], pdu["type"], state_key, pdu["sender"],
+             pdu["origin_server_ts"], pdu["depth"], e.pdu_json,
+             jsonutil.dumps(e.unsigned) if e.unsigned else None, e.txn_device_id, e.txn_id),
+        )
+        if state_key is not None:
+            conn.execute(
+                "INSERT OR REPLACE INTO current_state (room_id, type, state_key, event_id, stream_ordering)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (pdu["room_id"], pdu["type"], state_key, e.event_id, stream_ordering))
+            if pdu["type"] == "m.room.member":
+                conn.execute(
+                    "INSERT OR REPLACE INTO room_memberships"
+                    " (room_id, user_id, membership, event_id, stream_ordering, forgotten)"
+                    " VALUES (?, ?, ?, ?, ?, 0)",
+                    (pdu["room_id"], state_key, pdu["content"]["membership"], e.event_id, stream_ordering))
+        if e.txn_id is not None:
+            conn.execute(
+                "INSERT INTO transactions (user_id, device_id, scope, txn_id, response, created_ts)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (e.txn_user_id, e.txn_device_id, e.txn_scope, e.txn_id,
+                 jsonutil.dumps({"event_id": e.event_id}), now_ms))
+        if e.redacts is not None and e.redacted_pdu_json is not None:
+            # The server keeps only the redacted form: a redacted message's content is gone for good.
+            conn.execute(
+                "UPDATE events SET pdu = ?, redacted_by = ? WHERE event_id = ? AND room_id = ?",
+                (e.redacted_pdu_json, e.event_id, e.redacts, pdu["room_id"]))
+        return stream_ordering
+
+    async def transaction_response(
+        self, user_id: str, device_id: str, scope: str, txn_id: str
+    ) -> dict[str, Any] | None:
+        """The stored first response of a retried transaction."""
+        row = self.db.read_one(
+            "SELECT response FROM transactions WHERE user_id = ? AND device_id = ? AND scope = ?"
+            " AND txn_id = ?", (user_id, device_id, scope, txn_id))
+        return jsonutil.loads(row[0]) if row else None  # type: ignore[no-any-return]
+
+    async def current_state(self, room_id: str) -> list[EventRow]:
+        rows = self.db.read(
+            f"SELECT {', '.join('e.' + c.strip() for c in EVENT_COLUMNS.split(','))}"
+            " FROM current_state s JOIN events e ON e.event_id = s.event_id WHERE s.room_id = ?",
+            (room_id,))
+        return [_row(r) for r in rows]
+
+    async def state_at(self, room_id: str, stream_ordering: int) -> list[EventRow]:
+        """The room's state as it was just after `stream_ordering`."""
+        rows = self.db.read(
+            f"SELECT {EVENT_COLUMNS}, max(stream_ordering) FROM events"
+            " WHERE room_id = ? AND state_key IS NOT NULL AND stream_ordering <= ?"
+            " GROUP BY type, state_key", (room_id, stream_ordering))
+        return [_row(r) for r in rows]
+
+    async def latest_event(self, room_id: str) -> EventRow | None:
+        row = self.db.read_one(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ? ORDER BY stream_ordering DESC LIMIT 1",
+            (room_id,))
+        return _row(row) if row else None
+
+    async def get_event(self, event_id: str) -> EventRow | None:
+        row = self.db.read_one(f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?", (event_id,))
+        return _row(row) if row else None
+
+    async def get_events(self, event_ids: list[str]) -> dict[str, EventRow]:
+        if not event_ids:
+            return {}
+        marks = ",".join("?" * len(event_ids))
+        rows = self.db.read(f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id IN ({marks})", event_ids)
+        return {r.event_id: r for r in map(_row, rows)}
+
+    async def memberships_of_user(self, user_id: str) -> list[tuple[str, str, int, bool]]:
+        """(room_id, membership, stream_ordering, forgotten) for every room the user has a member event in."""
+        rows = self.db.read(
+            "SELECT room_id, membership, stream_ordering, forgotten FROM room_memberships WHERE user_id = ?",
+            (user_id,))
+        return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+    async def members(self, room_id: str, membership: str | None = None) -> list[tuple[str, str]]:
+        """(user_id, membership) of the room's current member events."""
+        if membership is None:
+            rows = self.db.read(
+                "SELECT user_id, membership FROM room_memberships WHERE room_id = ?", (room_id,))
+        else:
+            rows = self.db.read(
+                "SELECT user_id, membership FROM room_memberships WHERE room_id = ? AND membership = ?",
+                (room_id, membership))
+        return [(r[0], r[1]) for r in rows]
+
+    async def forget(self, room_id: str, user_id: str) -> None:
+        await self.db.write(lambda c: c.execute(
+            "UPDATE room_memberships SET forgotten = 1 WHERE room_id = ? AND user_id = ?", (room_id, user_id)))
+
+    async def room_events(
+        self, room_id: str, after: int, upto: int, limit: int, descending: bool
+    ) -> list[EventRow]:
+        """Events with after < stream_ordering <= upto, nearest first in the chosen direction."""
+        order = "DESC" if descending else "ASC"
+        rows = self.db.read(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ? AND stream_ordering > ?"
+            f" AND stream_ordering <= ? ORDER BY stream_ordering {order} LIMIT ?",
+            (room_id, after, upto, limit))
+        return [_row(r) for r in rows]
+
+    async def rooms_with_events_after(self, room_ids: list[str], after: int, upto: int) -> set[str]:
+        """Which of these rooms have any event in (after, upto]."""
+        if not room_ids or after >= upto:
+            return set()
+        rows = self.db.read(
+            "SELECT DISTINCT room_id FROM events WHERE stream_ordering > ? AND stream_ordering <= ?",
+            (after, upto))
+        wanted = set(room_ids)
+        return {r[0] for r in rows if r[0] in wanted}
+
+    def max_stream_ordering(self) -> int:
+        return self.db.current_id("events", "stream_ordering")
+
+    async def public_rooms(self) -> list[str]:
+        rows = self.db.read(
+            "SELECT s.room_id FROM current_state s JOIN events e ON e.event_id = s.event_id"
+            " WHERE s.type = 'm.room.join_rules' AND s.state_key = ''"
+            " AND json_extract(e.pdu, '$.content.join_rule') = 'public'")
+        return [r[0] for r in rows]
+
+    async def set_alias(self, alias: str, room_id: str, creator: str) -> bool:
+        def txn(conn: sqlite3.Connection) -> bool:
+            try:
+                conn.execute("INSERT INTO room_aliases VALUES (?, ?, ?)", (alias, room_id, creator))
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+        return await self.db.write(txn)
+
+    async def resolve_alias(self, alias: str) -> str | None:
+        row = self.db.read_one("SELECT room_id FROM room_aliases WHERE room_alias = ?", (alias,))
+        return row[0] if row else None
+
+    async def delete_alias(self, alias: str) -> bool:
+        def txn(conn: sqlite3.Connection) -> bool:
+            return conn.execute("DELETE FROM room_aliases WHERE room_alias = ?", (alias,)).rowcount > 0
+
+        return await self.db.write(txn)

@@ -1,0 +1,128 @@
+"""Runs the real `qasid serve` process for tests: free port, temporary data folder, real SQLite."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SERVER_NAME = "qasid.test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """One qasid server process; can be SIGKILLed and started again on the same data."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.server_name = SERVER_NAME
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.extra_env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "server.log"
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "QASID_SERVER_NAME": self.server_name,
+            "QASID_DATA_DIR": str(self.data_dir),
+            "QASID_BIND_PORT": str(self.port),
+            "QASID_BIND_HOST": "127.0.0.1",
+            "QASID_PUBLIC_BASEURL": self.base_url,
+            "QASID_RATE_LIMITS_ENABLED": "false",
+            "QASID_CONFIG": str(self.data_dir / "absent.toml"),
+        })
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "qasid.cli", "serve"], env=self._env(), stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(self.base_url + "/_matrix/client/versions", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not start:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a power cut."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self, kill: bool = True) -> None:
+        self.kill() if kill else self.stop()
+        self.start()
+
+    def cli(self, *args: str) -> str:
+        """Run `qasid admin ...` against this server's data folder; returns stdout."""
+        out = subprocess.run(
+            [sys.executable, "-m", "qasid.cli", "admin", *args], env=self._env(),
+            capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError(f"qasid admin {' '.join(args)} failed: {out.stderr}")
+        return out.stdout.strip()
+
+    def create_token(self, uses: int = 1) -> str:
+        return self.cli("token", "create", "--uses", str(uses))
+
+    def create_user(self, username: str, password: str, admin: bool = False) -> str:
+        return self.cli("create-user", "--username", username, "--password", password,
+                        *(["--admin"] if admin else []))
+
+    def user_id(self, localpart: str) -> str:
+        return f"@{localpart}:{self.server_name}"
+
+    # Plain HTTP helpers for tests that exercise the API directly.
+    def register(self, username: str, password: str = "correct horse battery") -> dict[str, Any]:
+        """Register through the real three-step token flow; returns the login response."""
+        token = self.create_token()
+        url = self.base_url + "/_matrix/client/v3/register"
+        first = httpx.post(url, json={"username": username, "password": password})
+        session = first.json()["session"]
+        httpx.post(url, json={"username": username, "password": password,
+                              "auth": {"type": "m.login.registration_token", "token": token,
+                                       "session": session}})
+        done = httpx.post(url, json={"username": username, "password": password,
+                                     "auth": {"type": "m.login.dummy", "session": session}})
+        assert done.status_code == 200, done.text
+        return done.json()  # type: ignore[no-any-return]
+
+    def dump_database(self) -> bytes:
+        """Every byte of the SQLite files (main database, WAL, shared memory)."""
+        blob = b""
+        for path in sorted(self.data_dir.glob("qasid.db*")):
+            blob += path.read_bytes()
+        return blob
