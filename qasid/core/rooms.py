@@ -1,18 +1,71 @@
-"""Rooms: the append path (one lock per room), current state in memory, room creation, membership."""
+"""Rooms: the append path (one lock per room), current state held in memory.
+
+Every event goes through `append`: under the room's lock it is built against the room's
+current state, authorised (room version 11 rules, then policy), hashed and signed, then
+durably appended together with its transaction-ID record. Only after the commit is the
+in-memory state advanced and are the room's members woken.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from signedjson.types import SigningKey
+
 from qasid.config import Settings
+from qasid.core import jsonutil
+from qasid.core.auth_rules import auth_types_for_event, check_event_auth
 from qasid.core.clock import Clock
+from qasid.core.errors import MatrixError, forbidden, not_found, too_large
 from qasid.core.notifier import Notifier
+from qasid.core.pdu import ROOM_VERSION, finalise_pdu, redact
 from qasid.core.policy import Policy
 from qasid.core.ratelimit import RateLimiter
 from qasid.store.sqlite import SqliteStore
-from signedjson.types import SigningKey
+from qasid.store.sqlite.events import NewEvent
+
+MAX_EVENT_BYTES = 65_536
+MAX_ID_FIELD_BYTES = 255
+
+StateKey = tuple[str, str]
+
+
+@dataclass
+class RoomSnapshot:
+    """A room's current state, its latest event and depth: all an append needs."""
+
+    room_id: str
+    state: dict[StateKey, dict[str, Any]] = field(default_factory=dict)
+    state_ids: dict[StateKey, str] = field(default_factory=dict)
+    latest_event_id: str | None = None
+    depth: int = 0
+
+    def membership(self, user_id: str) -> str:
+        member = self.state.get(("m.room.member", user_id))
+        return str(member["content"].get("membership", "leave")) if member else "leave"
+
+    def members(self, *memberships: str) -> set[str]:
+        return {
+            key for (kind, key), pdu in self.state.items()
+            if kind == "m.room.member" and pdu["content"].get("membership") in memberships
+        }
+
+
+@dataclass(frozen=True)
+class Txn:
+    """Where a client-chosen transaction ID came from: it makes the request idempotent."""
+
+    user_id: str
+    device_id: str
+    scope: str
+    txn_id: str
 
 
 class RoomService:
-    """Builds, authorises, signs and appends events."""
+    """Builds, authorises, signs and appends events; answers who is in which room."""
 
     def __init__(
         self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier,
@@ -25,7 +78,199 @@ class RoomService:
         self.signing_key = signing_key
         self.policy = policy
         self.ratelimiter = ratelimiter
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._rooms: dict[str, RoomSnapshot] = {}
+        self._user_rooms: dict[str, set[str]] | None = None
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def snapshot(self, room_id: str) -> RoomSnapshot | None:
+        """The room's current state (loaded once, then kept up to date by `append`)."""
+        room = self._rooms.get(room_id)
+        if room is not None:
+            return room
+        if await self.store.events.room_version(room_id) is None:
+            return None
+        room = RoomSnapshot(room_id)
+        for row in await self.store.events.current_state(room_id):
+            key = (row.pdu["type"], row.pdu["state_key"])
+            room.state[key] = row.pdu
+            room.state_ids[key] = row.event_id
+        latest = await self.store.events.latest_event(room_id)
+        if latest is not None:
+            room.latest_event_id = latest.event_id
+            room.depth = int(latest.pdu["depth"])
+        self._rooms[room_id] = room
+        return room
+
+    async def require_room(self, room_id: str) -> RoomSnapshot:
+        room = await self.snapshot(room_id)
+        if room is None:
+            raise not_found("Unknown room")
+        return room
+
+    async def is_joined(self, room_id: str, user_id: str) -> bool:
+        """True if the user is joined to the room now."""
+        room = await self.snapshot(room_id)
+        return room is not None and room.membership(user_id) == "join"
+
+    async def require_joined(self, room_id: str, user_id: str) -> RoomSnapshot:
+        """The room, if the user is in it; otherwise 403 that reveals nothing about the room."""
+        room = await self.snapshot(room_id)
+        if room is None or room.membership(user_id) != "join":
+            raise forbidden("You are not joined to this room")
+        return room
+
+    def joined_members(self, room_id: str) -> set[str]:
+        """Joined members of a room already in memory (sync and fan-out use this)."""
+        room = self._rooms.get(room_id)
+        return room.members("join") if room else set()
+
+    async def _load_user_rooms(self) -> dict[str, set[str]]:
+        if self._user_rooms is None:
+            index: dict[str, set[str]] = defaultdict(set)
+            rows = self.store.db.read(
+                "SELECT user_id, room_id FROM room_memberships WHERE membership IN ('join', 'invite')")
+            for user_id, room_id in rows:
+                index[user_id].add(room_id)
+            self._user_rooms = index
+        return self._user_rooms
+
+    async def rooms_of(self, user_id: str) -> set[str]:
+        """Rooms the user is joined or invited to."""
+        return set((await self._load_user_rooms()).get(user_id, ()))
 
     def users_sharing_rooms_with(self, user_id: str) -> set[str]:
-        """Everyone joined to (or invited to) a room this user is joined to."""
-        return {user_id}
+        """Everyone joined to a room this user is joined to, including the user."""
+        index = self._user_rooms or {}
+        users = {user_id}
+        for room_id in index.get(user_id, ()):
+            room = self._rooms.get(room_id)
+            if room is not None and room.membership(user_id) == "join":
+                users |= room.members("join")
+        return users
+
+    async def warm(self) -> None:
+        """Load membership index and the state of every room with a joined member."""
+        index = await self._load_user_rooms()
+        for room_id in {r for rooms in index.values() for r in rooms}:
+            await self.snapshot(room_id)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    async def append(
+        self, sender: str, room_id: str, event_type: str, content: dict[str, Any],
+        state_key: str | None = None, txn: Txn | None = None, redacts: str | None = None,
+    ) -> str:
+        """Authorise and durably append one event; returns its event ID (the first one, on a retried txn)."""
+        check_event_fields(event_type, content, state_key)
+        if txn is not None:
+            earlier = await self._earlier_txn(txn)
+            if earlier is not None:
+                return earlier
+        async with self._locks[room_id]:
+            if txn is not None:
+                earlier = await self._earlier_txn(txn)
+                if earlier is not None:
+                    return earlier
+            room = await self.require_room(room_id)
+            await self.policy.check_event(sender, room.state, event_type, content, state_key)
+            return await self._append_locked(room, sender, event_type, content, state_key, txn, redacts)
+
+    async def _earlier_txn(self, txn: Txn) -> str | None:
+        found = await self.store.events.transaction_response(txn.user_id, txn.device_id, txn.scope, txn.txn_id)
+        return str(found["event_id"]) if found else None
+
+    async def _append_locked(
+        self, room: RoomSnapshot, sender: str, event_type: str, content: dict[str, Any],
+        state_key: str | None, txn: Txn | None, redacts: str | None,
+    ) -> str:
+        partial: dict[str, Any] = {
+            "type": event_type,
+            "room_id": room.room_id,
+            "sender": sender,
+            "content": content,
+            "origin_server_ts": self.clock.now_ms(),
+            "depth": room.depth + 1,
+            "prev_events": [room.latest_event_id] if room.latest_event_id else [],
+        }
+        if state_key is not None:
+            partial["state_key"] = state_key
+        auth_keys = [k for k in auth_types_for_event(partial) if k in room.state]
+        partial["auth_events"] = [room.state_ids[k] for k in auth_keys]
+        check_event_auth(partial, {k: room.state[k] for k in auth_keys})
+        redacted_pdu_json = None
+        if event_type == "m.room.redaction" and redacts is not None:
+            redacted_pdu_json = await self._check_redaction(room, sender, redacts)
+        event_id, pdu = finalise_pdu(partial, self.settings.server_name, self.signing_key)
+        pdu_json = jsonutil.dumps(pdu)
+        if len(pdu_json) > MAX_EVENT_BYTES:
+            raise too_large(f"Event is larger than {MAX_EVENT_BYTES} bytes")
+        unsigned: dict[str, Any] | None = None
+        if state_key is not None and (event_type, state_key) in room.state:
+            replaced = room.state[(event_type, state_key)]
+            unsigned = {
+                "replaces_state": room.state_ids[(event_type, state_key)],
+                "prev_content": replaced["content"],
+                "prev_sender": replaced["sender"],
+            }
+        new_event = NewEvent(
+            event_id=event_id, pdu=pdu, pdu_json=pdu_json, unsigned=unsigned,
+            txn_user_id=txn.user_id if txn else None, txn_device_id=txn.device_id if txn else None,
+            txn_scope=txn.scope if txn else None, txn_id=txn.txn_id if txn else None,
+            redacts=redacts, redacted_pdu_json=redacted_pdu_json,
+        )
+        await self.store.events.persist_events([new_event], self.clock.now_ms())
+        # Committed: now the in-memory view may move on.
+        audience = room.members("join", "invite")
+        room.latest_event_id = event_id
+        room.depth = pdu["depth"]
+        if state_key is not None:
+            room.state[(event_type, state_key)] = pdu
+            room.state_ids[(event_type, state_key)] = event_id
+            if event_type == "m.room.member":
+                self._membership_changed(room, state_key)
+                audience |= room.members("join") | {state_key}
+        self.notifier.notify(audience)
+        return event_id
+
+    def _membership_changed(self, room: RoomSnapshot, user_id: str) -> None:
+        if self._user_rooms is None:
+            return
+        if room.membership(user_id) in ("join", "invite"):
+            self._user_rooms.setdefault(user_id, set()).add(room.room_id)
+        else:
+            self._user_rooms.get(user_id, set()).discard(room.room_id)
+
+    async def _check_redaction(self, room: RoomSnapshot, sender: str, redacts: str) -> bytes | None:
+        target = await self.store.events.get_event(redacts)
+        if target is None or target.pdu["room_id"] != room.room_id:
+            raise not_found("Unknown event")
+        if target.pdu["sender"] != sender:
+            levels = room.state.get(("m.room.power_levels", ""), {}).get("content", {})
+            user_level = levels.get("users", {}).get(sender, levels.get("users_default", 0))
+            if user_level < levels.get("redact", 50):
+                raise forbidden("You may only redact your own events")
+        return jsonutil.dumps(redact(target.pdu))
+
+    async def send_state(
+        self, sender: str, room_id: str, event_type: str, state_key: str, content: dict[str, Any],
+        txn: Txn | None = None,
+    ) -> str:
+        """PUT a state event; an identical repeat of the current state returns its event ID."""
+        room = await self.require_room(room_id)
+        current = room.state.get((event_type, state_key))
+        if current is not None and current["content"] == content and current["sender"] == sender:
+            return room.state_ids[(event_type, state_key)]
+        return await self.append(sender, room_id, event_type, content, state_key=state_key, txn=txn)
+
+
+def check_event_fields(event_type: str, content: dict[str, Any], state_key: str | None) -> None:
+    """Bounds every event honours before any work is spent on it."""
+    if not event_type or len(event_type.encode()) > MAX_ID_FIELD_BYTES:
+        raise MatrixError(400, "M_INVALID_PARAM", "Event type must be 1 to 255 bytes")
+    if state_key is not None and len(state_key.encode()) > MAX_ID_FIELD_BYTES:
+        raise MatrixError(400, "M_INVALID_PARAM", "State key must be at most 255 bytes")
+    if not isinstance(content, dict):
+        raise MatrixError(400, "M_BAD_JSON", "Event content must be a JSON object")
+    jsonutil.check_canonical(content)

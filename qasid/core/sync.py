@@ -1,18 +1,75 @@
-"""/sync: assembles what a device has not yet seen from every stream, waiting when there is nothing."""
+"""/sync: what a device has not yet seen, from every stream; it waits when there is nothing.
+
+A sync token is the tuple of stream positions the device has seen:
+`s{events}_{receipts}_{account_data}_{to_device}_{device_lists}_{typing}`.
+"""
 
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
 
 from qasid.config import Settings
 from qasid.core.clock import Clock
 from qasid.core.e2ee import E2eeService
+from qasid.core.errors import MatrixError
+from qasid.core.events import client_event, state_event
+from qasid.core.membership import stripped_state
 from qasid.core.notifier import Notifier
 from qasid.core.rooms import RoomService
 from qasid.core.userdata import UserDataService
 from qasid.store.sqlite import SqliteStore
 
+MAX_TIMEOUT_MS = 60_000
+TO_DEVICE_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class SyncToken:
+    """Positions in each stream that a device has seen."""
+
+    events: int = 0
+    receipts: int = 0
+    account_data: int = 0
+    to_device: int = 0
+    device_lists: int = 0
+    typing: int = 0
+
+    def encode(self) -> str:
+        return (f"s{self.events}_{self.receipts}_{self.account_data}_{self.to_device}"
+                f"_{self.device_lists}_{self.typing}")
+
+
+def parse_sync_token(token: str) -> SyncToken:
+    """The positions in a token from `SyncToken.encode`; M_INVALID_PARAM otherwise."""
+    try:
+        if not token.startswith("s"):
+            raise ValueError(token)
+        parts = [int(p) for p in token[1:].split("_")]
+        if len(parts) != 6 or any(p < 0 for p in parts):
+            raise ValueError(token)
+    except ValueError:
+        raise MatrixError(400, "M_INVALID_PARAM", "Invalid sync token") from None
+    return SyncToken(*parts)
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """One /sync call, parsed."""
+
+    user_id: str
+    device_id: str
+    since: SyncToken | None
+    timeout_ms: int
+    full_state: bool
+    timeline_limit: int
+    lazy_load_members: bool
+    include_leave: bool
+
 
 class SyncService:
-    """Builds /sync responses."""
+    """Builds /sync responses from the streams; long-polls on the notifier."""
 
     def __init__(
         self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier,
@@ -25,3 +82,183 @@ class SyncService:
         self.rooms = rooms
         self.e2ee = e2ee
         self.userdata = userdata
+
+    def current_token(self) -> SyncToken:
+        """The positions of everything committed so far."""
+        return SyncToken(
+            events=self.store.events.max_stream_ordering(),
+            receipts=self.userdata.receipts_position(),
+            account_data=self.userdata.account_data_position(),
+            to_device=self.e2ee.max_to_device_id(),
+            device_lists=self.e2ee.max_device_list_id(),
+            typing=self.userdata.typing_position(),
+        )
+
+    async def sync(self, request: SyncRequest) -> dict[str, Any]:
+        """Answer at once if anything is new (or this is an initial sync), else wait until something is."""
+        if request.since is not None:
+            # The device has seen everything up to this token: its to-device messages can go.
+            await self.e2ee.ack_to_device(request.user_id, request.device_id, request.since.to_device)
+        deadline = time.monotonic() + min(request.timeout_ms, MAX_TIMEOUT_MS) / 1000
+        while True:
+            seen_version = self.notifier.version(request.user_id)
+            response, has_news = await self._build(request)
+            remaining = deadline - time.monotonic()
+            if has_news or request.since is None or request.full_state or remaining <= 0:
+                return response
+            await self.notifier.wait(request.user_id, seen_version, remaining)
+
+    async def _build(self, request: SyncRequest) -> tuple[dict[str, Any], bool]:
+        since = request.since
+        now = self.clock.now_ms()
+        upto = self.current_token()
+        user_id = request.user_id
+        memberships = await self.store.events.memberships_of_user(user_id)
+        joined = [room_id for room_id, membership, _, _ in memberships if membership == "join"]
+        join: dict[str, Any] = {}
+        invite: dict[str, Any] = {}
+        leave: dict[str, Any] = {}
+        newly_shared: set[str] = set()
+        newly_left: set[str] = set()
+        since_events = since.events if since else 0
+        changed_rooms = (
+            await self.store.events.rooms_with_events_after(joined, since_events, upto.events)
+            if since and not request.full_state else set(joined)
+        )
+        receipts = await self.userdata.receipts_since(joined, since.receipts if since else 0, viewer=user_id)
+        typing = self.userdata.typing_since(joined, since.typing if since else 0)
+        global_data, room_data = await self.userdata.account_data_since(
+            user_id, since.account_data if since else 0)
+
+        for room_id, membership, stream_ordering, forgotten in memberships:
+            fresh = since is None or request.full_state or stream_ordering > since_events
+            if membership == "join":
+                ephemeral = [e for e in (typing.get(room_id), receipts.get(room_id)) if e]
+                if room_id not in changed_rooms and not ephemeral and room_id not in room_data:
+                    continue
+                section = await self._joined_room(request, room_id, since_events, upto.events, now,
+                                                  newly_joined=fresh and since is not None)
+                section["ephemeral"] = {"events": ephemeral}
+                section["account_data"] = {"events": room_data.get(room_id, [])}
+                join[room_id] = section
+                if fresh and since is not None:
+                    newly_shared |= self.rooms.joined_members(room_id)
+                for event in section["timeline"]["events"]:
+                    if event["type"] == "m.room.member" and event["content"].get("membership") == "join":
+                        newly_shared.add(event["state_key"])
+                    elif event["type"] == "m.room.member":
+                        newly_left.add(event["state_key"])
+            elif membership == "invite" and fresh:
+                room = await self.rooms.snapshot(room_id)
+                if room is not None:
+                    invite[room_id] = {"invite_state": {"events": stripped_state(room, user_id)}}
+            elif membership in ("leave", "ban") and not forgotten and (
+                (since is not None and stream_ordering > since_events)
+                or (request.include_leave and since is None)
+            ):
+                leave[room_id] = await self._left_room(request, room_id, since_events, stream_ordering, now)
+                newly_left |= await self._members_at(room_id, stream_ordering)
+
+        to_device, to_device_pos = await self.e2ee.to_device_for(
+            user_id, request.device_id, since.to_device if since else 0, TO_DEVICE_LIMIT)
+        device_lists = await self._device_lists(user_id, since, upto, newly_shared, newly_left)
+        next_token = SyncToken(
+            events=upto.events, receipts=upto.receipts, account_data=upto.account_data,
+            to_device=to_device_pos, device_lists=upto.device_lists, typing=upto.typing,
+        )
+        response: dict[str, Any] = {
+            "next_batch": next_token.encode(),
+            "rooms": {"join": join, "invite": invite, "leave": leave, "knock": {}},
+            "presence": {"events": []},
+            "account_data": {"events": global_data},
+            "to_device": {"events": to_device},
+            "device_lists": device_lists,
+            "device_one_time_keys_count": await self.e2ee.one_time_key_counts(user_id, request.device_id),
+            "device_unused_fallback_key_types": await self.e2ee.unused_fallback_key_types(
+                user_id, request.device_id),
+        }
+        has_news = bool(join or invite or leave or global_data or to_device
+                        or device_lists["changed"] or device_lists["left"])
+        return response, has_news
+
+    async def _joined_room(
+        self, request: SyncRequest, room_id: str, since: int, upto: int, now: int, newly_joined: bool,
+    ) -> dict[str, Any]:
+        limit = request.timeline_limit
+        initial = request.since is None or request.full_state or newly_joined
+        after = 0 if initial else since
+        rows = await self.store.events.room_events(room_id, after, upto, limit + 1, descending=True)
+        limited = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+        start = rows[0].stream_ordering - 1 if rows else upto
+        viewer = (request.user_id, request.device_id)
+        timeline = [client_event(r, now, viewer, include_room_id=False) for r in rows]
+        if initial:
+            state_rows = await self.store.events.state_at(room_id, start)
+        elif limited:
+            state_rows = [r for r in await self.store.events.state_at(room_id, start) if r.stream_ordering > since]
+        else:
+            state_rows = []
+        if request.lazy_load_members:
+            senders = {r.pdu["sender"] for r in rows} | {request.user_id}
+            state_rows = [r for r in state_rows
+                          if r.pdu["type"] != "m.room.member" or r.pdu["state_key"] in senders]
+        return {
+            "timeline": {"events": timeline, "limited": limited, "prev_batch": f"t{start}"},
+            "state": {"events": [state_event(r, now) for r in state_rows]},
+            "summary": self._summary(room_id, request.user_id),
+            "unread_notifications": await self._unread(room_id, request.user_id),
+        }
+
+    async def _left_room(
+        self, request: SyncRequest, room_id: str, since: int, left_at: int, now: int,
+    ) -> dict[str, Any]:
+        limit = request.timeline_limit
+        rows = await self.store.events.room_events(room_id, since, left_at, limit + 1, descending=True)
+        limited = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+        start = rows[0].stream_ordering - 1 if rows else left_at
+        state_rows = await self.store.events.state_at(room_id, start) if limited or since == 0 else []
+        return {
+            "timeline": {"events": [client_event(r, now, include_room_id=False) for r in rows],
+                         "limited": limited, "prev_batch": f"t{start}"},
+            "state": {"events": [state_event(r, now) for r in state_rows]},
+            "account_data": {"events": []},
+        }
+
+    def _summary(self, room_id: str, user_id: str) -> dict[str, Any]:
+        joined = self.rooms.joined_members(room_id)
+        room = self.rooms._rooms.get(room_id)
+        invited = room.members("invite") if room else set()
+        heroes = sorted((joined | invited) - {user_id})[:5]
+        return {"m.joined_member_count": len(joined), "m.invited_member_count": len(invited),
+                "m.heroes": heroes}
+
+    async def _unread(self, room_id: str, user_id: str) -> dict[str, int]:
+        """Messages from others since the user's own read receipt (the server can't see mentions in ciphertext)."""
+        row = self.store.db.read_one(
+            "SELECT coalesce(max(e.stream_ordering), 0) FROM receipts r JOIN events e ON e.event_id = r.event_id"
+            " WHERE r.room_id = ? AND r.user_id = ? AND r.receipt_type IN ('m.read', 'm.read.private')",
+            (room_id, user_id))
+        count = self.store.db.read_one(
+            "SELECT count(*) FROM events WHERE room_id = ? AND stream_ordering > ? AND sender != ?"
+            " AND type IN ('m.room.message', 'm.room.encrypted')", (room_id, row[0], user_id))
+        return {"notification_count": int(count[0]), "highlight_count": 0}
+
+    async def _members_at(self, room_id: str, stream_ordering: int) -> set[str]:
+        rows = await self.store.events.state_at(room_id, stream_ordering)
+        return {r.pdu["state_key"] for r in rows
+                if r.pdu["type"] == "m.room.member" and r.pdu["content"].get("membership") == "join"}
+
+    async def _device_lists(
+        self, user_id: str, since: SyncToken | None, upto: SyncToken, newly_shared: set[str],
+        newly_left: set[str],
+    ) -> dict[str, list[str]]:
+        if since is None:
+            return {"changed": [], "left": []}
+        sharing = self.rooms.users_sharing_rooms_with(user_id)
+        changed = await self.e2ee.device_list_changes(since.device_lists, upto.device_lists)
+        changed = (changed & sharing) | (newly_shared & sharing)
+        left = {u for u in newly_left if u not in sharing}
+        return {"changed": sorted(changed), "left": sorted(left - changed)}
+

@@ -1,0 +1,150 @@
+"""Room history: /messages pagination, /context around an event, and single events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from qasid.api.http import client_paths, json_response, query_int, requester, route, services
+from qasid.core import jsonutil
+from qasid.core.errors import MatrixError, forbidden, not_found
+from qasid.core.events import client_event, state_event
+from qasid.core.sync import parse_sync_token
+from qasid.store.sqlite.events import EventRow
+
+MAX_LIMIT = 1000
+
+
+def parse_position(token: str) -> int:
+    """A stream position from a /messages token (`t<N>`) or a sync token."""
+    if token.startswith("s"):
+        return parse_sync_token(token).events
+    try:
+        if token.startswith("t"):
+            return max(0, int(token[1:]))
+    except ValueError:
+        pass
+    raise MatrixError(400, "M_INVALID_PARAM", "Invalid pagination token")
+
+
+async def visible_upto(request: Request, room_id: str, user_id: str) -> int:
+    """How far into the room's history the user may read: all of it while joined, up to leaving after."""
+    svc = services(request)
+    room = await svc.rooms.snapshot(room_id)
+    if room is not None and room.membership(user_id) == "join":
+        return svc.store.events.max_stream_ordering()
+    for other_room, state, stream_ordering, _ in await svc.store.events.memberships_of_user(user_id):
+        if other_room == room_id and state in ("leave", "ban"):
+            return stream_ordering
+    raise forbidden("You are not a member of this room")
+
+
+def _lazy_members(rows: list[EventRow], state: list[EventRow]) -> list[EventRow]:
+    senders = {r.pdu["sender"] for r in rows}
+    return [s for s in state if s.pdu["type"] == "m.room.member" and s.pdu["state_key"] in senders]
+
+
+def _room_filter(request: Request) -> dict[str, Any]:
+    raw = request.query_params.get("filter")
+    if not raw:
+        return {}
+    value = jsonutil.loads(raw)
+    if not isinstance(value, dict):
+        raise MatrixError(400, "M_BAD_JSON", "filter must be a JSON object")
+    return value
+
+
+@route("GET", *client_paths("/rooms/{roomId}/messages"))
+async def get_messages(request: Request) -> Response:
+    """GET /_matrix/client/v3/rooms/{roomId}/messages
+
+    - dir=b (default from the newest) or dir=f; `from`/`to` tokens from /sync or earlier pages.
+    - A filter with lazy_load_members adds the senders' member events as `state`; `types` and
+      `not_types` narrow the chunk.
+    - Members read the whole history; former members up to when they left.
+    """
+    who = await requester(request)
+    svc = services(request)
+    room_id = request.path_params["roomId"]
+    direction = request.query_params.get("dir", "b")
+    if direction not in ("b", "f"):
+        raise MatrixError(400, "M_INVALID_PARAM", "dir must be 'b' or 'f'")
+    limit = query_int(request, "limit", 10, 1, MAX_LIMIT) or 10
+    room_filter = _room_filter(request)
+    ceiling = await visible_upto(request, room_id, who.user_id)
+    raw_from = request.query_params.get("from")
+    raw_to = request.query_params.get("to")
+    to = parse_position(raw_to) if raw_to else None
+    if direction == "b":
+        start = min(parse_position(raw_from), ceiling) if raw_from else ceiling
+        floor = to if to is not None else 0
+        rows = await svc.store.events.room_events(room_id, floor, start, limit, descending=True)
+        end = rows[-1].stream_ordering - 1 if len(rows) == limit else None
+    else:
+        start = parse_position(raw_from) if raw_from else 0
+        top = min(to, ceiling) if to is not None else ceiling
+        rows = await svc.store.events.room_events(room_id, start, top, limit, descending=False)
+        end = rows[-1].stream_ordering if len(rows) == limit else None
+    types, not_types = room_filter.get("types"), room_filter.get("not_types") or []
+    rows = [r for r in rows if (types is None or r.pdu["type"] in types) and r.pdu["type"] not in not_types]
+    now = svc.clock.now_ms()
+    body: dict[str, Any] = {
+        "chunk": [client_event(r, now, (who.user_id, who.device_id)) for r in rows],
+        "start": f"t{start}",
+    }
+    if end is not None:
+        body["end"] = f"t{end}"
+    if room_filter.get("lazy_load_members") and rows:
+        state = await svc.store.events.state_at(room_id, max(r.stream_ordering for r in rows))
+        body["state"] = [dict(state_event(s, now), room_id=room_id) for s in _lazy_members(rows, state)]
+    return json_response(body)
+
+
+@route("GET", *client_paths("/rooms/{roomId}/context/{eventId}"))
+async def get_context(request: Request) -> Response:
+    """GET /_matrix/client/v3/rooms/{roomId}/context/{eventId}
+
+    - The event, up to `limit` events around it, and the state at it (members lazily if filtered).
+    """
+    who = await requester(request)
+    svc = services(request)
+    room_id = request.path_params["roomId"]
+    limit = query_int(request, "limit", 10, 0, MAX_LIMIT) or 0
+    ceiling = await visible_upto(request, room_id, who.user_id)
+    row = await svc.store.events.get_event(request.path_params["eventId"])
+    if row is None or row.pdu["room_id"] != room_id or row.stream_ordering > ceiling:
+        raise not_found("Event not found")
+    half = limit // 2
+    before = await svc.store.events.room_events(room_id, 0, row.stream_ordering - 1, half, descending=True)
+    after = await svc.store.events.room_events(room_id, row.stream_ordering, ceiling, limit - half, False)
+    state = await svc.store.events.state_at(room_id, row.stream_ordering)
+    if _room_filter(request).get("lazy_load_members"):
+        state = _lazy_members([row, *before, *after], state)
+    now = svc.clock.now_ms()
+    viewer = (who.user_id, who.device_id)
+    return json_response({
+        "event": client_event(row, now, viewer),
+        "events_before": [client_event(r, now, viewer) for r in before],
+        "events_after": [client_event(r, now, viewer) for r in after],
+        "start": f"t{(before[-1].stream_ordering if before else row.stream_ordering) - 1}",
+        "end": f"t{after[-1].stream_ordering if after else row.stream_ordering}",
+        "state": [dict(state_event(s, now), room_id=room_id) for s in state],
+    })
+
+
+@route("GET", *client_paths("/rooms/{roomId}/event/{eventId}"))
+async def get_event(request: Request) -> Response:
+    """GET /_matrix/client/v3/rooms/{roomId}/event/{eventId}
+
+    - 404 M_NOT_FOUND unless the event is in that room and visible to the requester.
+    """
+    who = await requester(request)
+    svc = services(request)
+    room_id = request.path_params["roomId"]
+    ceiling = await visible_upto(request, room_id, who.user_id)
+    row = await svc.store.events.get_event(request.path_params["eventId"])
+    if row is None or row.pdu["room_id"] != room_id or row.stream_ordering > ceiling:
+        raise not_found("Event not found")
+    return json_response(client_event(row, svc.clock.now_ms(), (who.user_id, who.device_id)))

@@ -1,0 +1,52 @@
+"""Sending message events and redactions."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from qasid.api.http import client_paths, json_body, json_response, optional, requester, route, services
+from qasid.core.rooms import Txn
+
+
+@route("PUT", *client_paths("/rooms/{roomId}/send/{eventType}/{txnId}"))
+async def send_event(request: Request) -> Response:
+    """PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}
+
+    - A repeated txnId from the same device on the same path returns the first event ID; nothing
+      is stored twice, across restarts too (the txn record commits with the event).
+    - Refused with 403 M_FORBIDDEN when the sender is not joined or policy forbids the event;
+      413 M_TOO_LARGE over 65,536 bytes; 400 M_BAD_JSON for floats or out-of-range integers.
+    """
+    who = await requester(request)
+    svc = services(request)
+    room_id, event_type = request.path_params["roomId"], request.path_params["eventType"]
+    svc.ratelimiter.check("send", who.user_id)
+    content = await json_body(request, allow_empty=False)
+    txn = Txn(who.user_id, who.device_id, f"send/{room_id}/{event_type}", request.path_params["txnId"])
+    await svc.rooms.require_joined(room_id, who.user_id)
+    event_id = await svc.rooms.append(who.user_id, room_id, event_type, content, txn=txn)
+    return json_response({"event_id": event_id})
+
+
+@route("PUT", *client_paths("/rooms/{roomId}/redact/{eventId}/{txnId}"))
+async def redact_event(request: Request) -> Response:
+    """PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}
+
+    - Your own events, or anyone's with the redact power level; the server keeps only the
+      redacted form of the target from then on.
+    - Idempotent per device and txnId.
+    """
+    who = await requester(request)
+    svc = services(request)
+    room_id, target = request.path_params["roomId"], request.path_params["eventId"]
+    body = await json_body(request, allow_empty=True)
+    content = {"redacts": target}
+    reason = optional(body, "reason", str)
+    if reason is not None:
+        content["reason"] = reason
+    txn = Txn(who.user_id, who.device_id, f"redact/{room_id}/{target}", request.path_params["txnId"])
+    await svc.rooms.require_joined(room_id, who.user_id)
+    event_id = await svc.rooms.append(
+        who.user_id, room_id, "m.room.redaction", content, txn=txn, redacts=target)
+    return json_response({"event_id": event_id})

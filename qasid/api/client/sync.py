@@ -1,0 +1,72 @@
+"""/sync: the one endpoint clients keep open."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from qasid.api.http import client_paths, json_response, query_int, requester, route, services
+from qasid.core import jsonutil
+from qasid.core.errors import MatrixError, not_found
+from qasid.core.sync import MAX_TIMEOUT_MS, SyncRequest, parse_sync_token
+
+MAX_TIMELINE_LIMIT = 500
+
+
+async def _filter(request: Request, user_id: str) -> dict[str, Any]:
+    raw = request.query_params.get("filter")
+    if not raw:
+        return {}
+    if raw.lstrip().startswith("{"):
+        value = jsonutil.loads(raw)
+    else:
+        if not raw.isdigit():
+            raise MatrixError(400, "M_INVALID_PARAM", "filter must be a filter ID or a JSON object")
+        value = await services(request).store.userdata.get_filter(user_id, int(raw))
+        if value is None:
+            raise not_found("Unknown filter")
+    if not isinstance(value, dict):
+        raise MatrixError(400, "M_BAD_JSON", "filter must be a JSON object")
+    return value
+
+
+def _section(value: Any, key: str) -> dict[str, Any]:
+    section = value.get(key) if isinstance(value, dict) else None
+    return section if isinstance(section, dict) else {}
+
+
+@route("GET", *client_paths("/sync"))
+async def sync(request: Request) -> Response:
+    """GET /_matrix/client/v3/sync
+
+    - Without `since`: an initial sync of current state and the latest events of every room.
+    - With `since`: what is new after it; waits up to `timeout` ms (at most 60 s) when nothing is.
+    - `filter` inline or by ID: room.timeline.limit, room.state.lazy_load_members, room.include_leave.
+    - To-device messages are deleted only once a later sync's `since` shows they were received.
+    """
+    who = await requester(request)
+    svc = services(request)
+    since_raw = request.query_params.get("since")
+    presence = request.query_params.get("set_presence", "online")
+    if presence not in ("online", "offline", "unavailable"):
+        raise MatrixError(400, "M_INVALID_PARAM", "set_presence must be online, offline or unavailable")
+    sync_filter = await _filter(request, who.user_id)
+    room_filter = _section(sync_filter, "room")
+    timeline = _section(room_filter, "timeline")
+    limit = timeline.get("limit", svc.settings.sync_timeline_limit)
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise MatrixError(400, "M_BAD_JSON", "timeline limit must be an integer")
+    full_state = request.query_params.get("full_state", "false") == "true"
+    sync_request = SyncRequest(
+        user_id=who.user_id,
+        device_id=who.device_id,
+        since=parse_sync_token(since_raw) if since_raw else None,
+        timeout_ms=query_int(request, "timeout", 0, 0, MAX_TIMEOUT_MS) or 0,
+        full_state=full_state,
+        timeline_limit=max(1, min(limit, MAX_TIMELINE_LIMIT)),
+        lazy_load_members=bool(_section(room_filter, "state").get("lazy_load_members")),
+        include_leave=bool(room_filter.get("include_leave")),
+    )
+    return json_response(await svc.sync.sync(sync_request))

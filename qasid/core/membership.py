@@ -1,0 +1,235 @@
+"""Room creation and membership changes, built on the append path of RoomService."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qasid.core.clock import random_string
+from qasid.core.errors import MatrixError, bad_json, forbidden, not_found
+from qasid.core.ids import check_room_id, is_user_id
+from qasid.core.pdu import ROOM_VERSION
+from qasid.core.rooms import RoomService, RoomSnapshot
+
+SUPPORTED_ROOM_VERSIONS = (ROOM_VERSION,)
+PRESETS = {
+    "private_chat": ("invite", "shared", "can_join"),
+    "trusted_private_chat": ("invite", "shared", "can_join"),
+    "public_chat": ("public", "shared", "forbidden"),
+}
+# The state an invitee sees before joining (the spec's recommended stripped state).
+STRIPPED_STATE_TYPES = (
+    "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar",
+    "m.room.canonical_alias", "m.room.encryption", "m.room.topic",
+)
+
+
+def default_power_levels(creator: str, invitees: list[str], preset: str) -> dict[str, Any]:
+    """The spec's default power levels; trusted_private_chat makes invitees admins too."""
+    users = {creator: 100}
+    if preset == "trusted_private_chat":
+        users.update({user: 100 for user in invitees})
+    return {
+        "users": users,
+        "users_default": 0,
+        "events": {
+            "m.room.name": 50, "m.room.power_levels": 100, "m.room.history_visibility": 100,
+            "m.room.canonical_alias": 50, "m.room.avatar": 50, "m.room.tombstone": 100,
+            "m.room.server_acl": 100, "m.room.encryption": 100,
+        },
+        "events_default": 0,
+        "state_default": 50,
+        "ban": 50,
+        "kick": 50,
+        "redact": 50,
+        "invite": 0,
+        "notifications": {"room": 50},
+    }
+
+
+async def create_room(rooms: RoomService, creator: str, request: dict[str, Any]) -> str:
+    """POST /createRoom: the events in the spec's order, each through the normal append path."""
+    rooms.ratelimiter.check("create_room", creator)
+    request = await rooms.policy.check_create_room(creator, request)
+    version = request.get("room_version", ROOM_VERSION)
+    if version not in SUPPORTED_ROOM_VERSIONS:
+        raise MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", f"Room version {version!r} is not supported")
+    visibility = request.get("visibility", "private")
+    if visibility not in ("private", "public"):
+        raise bad_json("visibility must be 'private' or 'public'")
+    preset = request.get("preset") or ("public_chat" if visibility == "public" else "private_chat")
+    if preset not in PRESETS:
+        raise bad_json(f"Unknown preset {preset!r}")
+    invitees = _list_of(request, "invite", str)
+    for user_id in invitees:
+        if not is_user_id(user_id):
+            raise MatrixError(400, "M_INVALID_PARAM", f"Not a valid user ID: {user_id!r}")
+    initial_state = _list_of(request, "initial_state", dict)
+    for item in initial_state:
+        if not isinstance(item.get("type"), str) or not isinstance(item.get("content"), dict):
+            raise bad_json("initial_state entries need a type and a content object")
+        if not isinstance(item.get("state_key", ""), str):
+            raise bad_json("initial_state state_key must be a string")
+    creation_content = _object(request, "creation_content")
+    override = _object(request, "power_level_content_override")
+    for key in ("name", "topic", "room_alias_name"):
+        if key in request and not isinstance(request[key], str):
+            raise bad_json(f"{key} must be a string")
+    for user_id in invitees:
+        await rooms.policy.check_invite(creator, user_id)
+
+    alias = None
+    if request.get("room_alias_name"):
+        alias = f"#{request['room_alias_name']}:{rooms.settings.server_name}"
+        if await rooms.store.events.resolve_alias(alias) is not None:
+            raise MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken")
+
+    room_id = f"!{random_string(18)}:{rooms.settings.server_name}"
+    await rooms.store.events.create_room(room_id, version, creator, rooms.clock.now_ms())
+    join_rule, history, guest = PRESETS[preset]
+
+    async def state(event_type: str, content: dict[str, Any], state_key: str = "") -> None:
+        await rooms.append(creator, room_id, event_type, content, state_key=state_key)
+
+    creation = {**creation_content, "room_version": version}
+    creation.pop("creator", None)
+    await state("m.room.create", creation)
+    await state("m.room.member", {"membership": "join", **await member_profile(rooms, creator)}, creator)
+    power_levels = default_power_levels(creator, invitees, preset)
+    power_levels.update(override)
+    await state("m.room.power_levels", power_levels)
+    if alias is not None:
+        if not await rooms.store.events.set_alias(alias, room_id, creator):
+            raise MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken")
+        await state("m.room.canonical_alias", {"alias": alias})
+    await state("m.room.join_rules", {"join_rule": join_rule})
+    await state("m.room.history_visibility", {"history_visibility": history})
+    await state("m.room.guest_access", {"guest_access": guest})
+    for item in initial_state:
+        await state(item["type"], item["content"], item.get("state_key", ""))
+    if request.get("name"):
+        await state("m.room.name", {"name": request["name"]})
+    if request.get("topic"):
+        await state("m.room.topic", {"topic": request["topic"]})
+    is_direct = bool(request.get("is_direct"))
+    for user_id in invitees:
+        await invite(rooms, creator, room_id, user_id, is_direct=is_direct)
+    return room_id
+
+
+async def member_profile(rooms: RoomService, user_id: str) -> dict[str, Any]:
+    """displayname and avatar_url for a member event's content."""
+    user = await rooms.store.accounts.get_user(user_id)
+    profile: dict[str, Any] = {}
+    if user is not None and user.displayname is not None:
+        profile["displayname"] = user.displayname
+    if user is not None and user.avatar_url is not None:
+        profile["avatar_url"] = user.avatar_url
+    return profile
+
+
+async def resolve_room(rooms: RoomService, room_id_or_alias: str) -> str:
+    """A room ID from a room ID or a local alias."""
+    if room_id_or_alias.startswith("#"):
+        room_id = await rooms.store.events.resolve_alias(room_id_or_alias)
+        if room_id is None:
+            raise not_found("Unknown room alias")
+        return room_id
+    return check_room_id(room_id_or_alias)
+
+
+async def join(rooms: RoomService, user_id: str, room_id_or_alias: str) -> str:
+    """Join a room the user is invited to, or a public one."""
+    rooms.ratelimiter.check("join", user_id)
+    room_id = await resolve_room(rooms, room_id_or_alias)
+    room = await rooms.snapshot(room_id)
+    if room is None:
+        raise not_found("Unknown room")
+    content = {"membership": "join", **await member_profile(rooms, user_id)}
+    await rooms.send_state(user_id, room_id, "m.room.member", user_id, content)
+    return room_id
+
+
+async def invite(
+    rooms: RoomService, inviter: str, room_id: str, invitee: str, reason: str | None = None,
+    is_direct: bool = False,
+) -> None:
+    """Invite a local user; the policy may refuse it."""
+    rooms.ratelimiter.check("invite", inviter)
+    if not is_user_id(invitee):
+        raise MatrixError(400, "M_INVALID_PARAM", "Not a valid user ID")
+    room = await rooms.require_joined(room_id, inviter)
+    target = await rooms.store.accounts.get_user(invitee)
+    if target is None or target.deactivated:
+        raise not_found("Unknown user")
+    await rooms.policy.check_invite(inviter, invitee)
+    if room.membership(invitee) in ("join", "invite"):
+        raise forbidden(f"{invitee} is already {room.membership(invitee)}ed" if room.membership(invitee) == "join"
+                        else f"{invitee} is already invited")
+    content: dict[str, Any] = {"membership": "invite", **await member_profile(rooms, invitee)}
+    if is_direct:
+        content["is_direct"] = True
+    if reason:
+        content["reason"] = reason
+    await rooms.append(inviter, room_id, "m.room.member", content, state_key=invitee)
+
+
+async def set_membership(
+    rooms: RoomService, actor: str, room_id: str, target: str, membership: str, reason: str | None = None,
+) -> None:
+    """leave (yourself), kick (leave of another), ban and unban (leave after ban)."""
+    if not is_user_id(target):
+        raise MatrixError(400, "M_INVALID_PARAM", "Not a valid user ID")
+    room = await rooms.snapshot(room_id)
+    if room is None:
+        raise forbidden("You are not a member of this room") if actor == target else not_found("Unknown room")
+    current = room.membership(target)
+    if membership == "leave" and actor == target and current == "leave":
+        return  # leaving a room you have already left changes nothing
+    if actor != target and membership == "leave" and current not in ("join", "invite", "knock", "ban"):
+        raise forbidden(f"{target} is not in this room")
+    if membership == "unban":
+        if current != "ban":
+            raise forbidden(f"{target} is not banned")
+        membership = "leave"
+    content: dict[str, Any] = {"membership": membership}
+    if reason:
+        content["reason"] = reason
+    await rooms.append(actor, room_id, "m.room.member", content, state_key=target)
+
+
+async def forget(rooms: RoomService, user_id: str, room_id: str) -> None:
+    """Forget a room the user has left."""
+    room = await rooms.snapshot(room_id)
+    if room is None:
+        raise not_found("Unknown room")
+    if room.membership(user_id) in ("join", "invite"):
+        raise MatrixError(400, "M_UNKNOWN", "Leave the room before forgetting it")
+    await rooms.store.events.forget(room_id, user_id)
+
+
+def stripped_state(room: RoomSnapshot, invitee: str) -> list[dict[str, Any]]:
+    """What an invitee may see of a room before joining."""
+    keys = [(t, "") for t in STRIPPED_STATE_TYPES] + [("m.room.member", invitee)]
+    out = []
+    for key in keys:
+        pdu = room.state.get(key)
+        if pdu is not None:
+            out.append({"type": pdu["type"], "state_key": pdu["state_key"], "sender": pdu["sender"],
+                        "content": pdu["content"]})
+    return out
+
+
+def _list_of(request: dict[str, Any], key: str, kind: type) -> list[Any]:
+    value = request.get(key, [])
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, kind) for v in value):
+        raise bad_json(f"{key} must be a list")
+    return value
+
+
+def _object(request: dict[str, Any], key: str) -> dict[str, Any]:
+    value = request.get(key) or {}
+    if not isinstance(value, dict):
+        raise bad_json(f"{key} must be an object")
+    return value
