@@ -264,6 +264,23 @@ class RoomService:
             return room.state_ids[(event_type, state_key)]
         return await self.append(sender, room_id, event_type, content, state_key=state_key, txn=txn)
 
+    async def update_profile_in_rooms(self, user_id: str) -> None:
+        """After a profile change, a new member event in every joined room carries the new name and avatar."""
+        user = await self.store.accounts.get_user(user_id)
+        if user is None:
+            return
+        for room_id in sorted(await self.rooms_of(user_id)):
+            room = await self.snapshot(room_id)
+            if room is None or room.membership(user_id) != "join":
+                continue
+            content = dict(room.state[("m.room.member", user_id)]["content"])
+            for key, value in (("displayname", user.displayname), ("avatar_url", user.avatar_url)):
+                if value is None:
+                    content.pop(key, None)
+                else:
+                    content[key] = value
+            await self.send_state(user_id, room_id, "m.room.member", user_id, content)
+
 
 def check_event_fields(event_type: str, content: dict[str, Any], state_key: str | None) -> None:
     """Bounds every event honours before any work is spent on it."""
