@@ -102,6 +102,8 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
     services: Services = build_services(settings, policy)
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # Membership and current state are served from memory: load them before the first request.
+        await services.rooms.warm()
         yield
         services.close()
 
