@@ -21,7 +21,7 @@ from qasid.core.auth_rules import auth_types_for_event, check_event_auth
 from qasid.core.clock import Clock
 from qasid.core.errors import MatrixError, forbidden, not_found, too_large
 from qasid.core.notifier import Notifier
-from qasid.core.pdu import ROOM_VERSION, finalise_pdu, redact
+from qasid.core.pdu import finalise_pdu, redact
 from qasid.core.policy import Policy
 from qasid.core.ratelimit import RateLimiter
 from qasid.store.sqlite import SqliteStore

@@ -5,7 +5,16 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from qasid.api.http import client_ip, client_paths, empty, json_body, json_response, requester, route, services
+from qasid.api.http import (
+    client_ip,
+    client_paths,
+    empty,
+    json_body,
+    json_response,
+    requester,
+    route,
+    services,
+)
 
 
 @route("GET", *client_paths("/login"))

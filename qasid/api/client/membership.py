@@ -7,7 +7,17 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from qasid.api.http import client_paths, empty, json_body, json_response, optional, require, requester, route, services
+from qasid.api.http import (
+    client_paths,
+    empty,
+    json_body,
+    json_response,
+    optional,
+    requester,
+    require,
+    route,
+    services,
+)
 from qasid.core import membership
 from qasid.core.errors import forbidden
 from qasid.core.events import state_event

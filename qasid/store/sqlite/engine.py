@@ -118,7 +118,7 @@ class Database:
                 try:
                     outcomes.append((True, fn(conn)))
                     conn.execute("RELEASE job")
-                except Exception as e:  # the job's own failure; its neighbours still commit
+                except Exception as e:  # noqa: BLE001 -- the job's own failure; its neighbours still commit
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
                     outcomes.append((False, e))
