@@ -1,0 +1,32 @@
+"""Capabilities: what this server lets clients change."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from qasid.api.http import client_paths, json_response, requester, route
+from qasid.core.membership import SUPPORTED_ROOM_VERSIONS
+from qasid.core.pdu import ROOM_VERSION
+
+# Only versions /createRoom accepts: advertising others would invite upgrades that fail.
+AVAILABLE_ROOM_VERSIONS = {version: "stable" for version in SUPPORTED_ROOM_VERSIONS}
+
+
+@route("GET", *client_paths("/capabilities"))
+async def get_capabilities(request: Request) -> Response:
+    """GET /_matrix/client/v3/capabilities
+
+    - Password change on; display name and avatar changes on; third-party IDs off.
+    - The room versions /createRoom accepts are stable; new rooms are created as version 11.
+    """
+    await requester(request)
+    return json_response({"capabilities": {
+        "m.change_password": {"enabled": True},
+        "m.room_versions": {"default": ROOM_VERSION, "available": AVAILABLE_ROOM_VERSIONS},
+        "m.set_displayname": {"enabled": True},
+        "m.set_avatar_url": {"enabled": True},
+        "m.3pid_changes": {"enabled": False},
+        "m.profile_fields": {"enabled": True, "allowed": ["displayname", "avatar_url"]},
+        "m.get_login_token": {"enabled": False},
+    }})

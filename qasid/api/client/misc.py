@@ -1,0 +1,51 @@
+"""Small endpoints clients call at start-up that qasid answers with "nothing here"."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from qasid.api.http import client_paths, json_response, requester, route
+from qasid.core.errors import not_found
+
+
+@route("GET", *client_paths("/thirdparty/protocols"))
+async def get_thirdparty_protocols(request: Request) -> Response:
+    """GET /_matrix/client/v3/thirdparty/protocols
+
+    - {}: no bridges (no third-party networks) are attached.
+    """
+    await requester(request)
+    return json_response({})
+
+
+@route("GET", *client_paths("/voip/turnServer"))
+async def get_turn_server(request: Request) -> Response:
+    """GET /_matrix/client/v3/voip/turnServer
+
+    - 404 M_NOT_FOUND: no TURN server is configured. The spec's 200 body requires username,
+      password, uris and ttl, so `{}` would be malformed; js-sdk treats this error as
+      non-fatal and calls still work on networks where the peers reach each other directly.
+    """
+    await requester(request)
+    raise not_found("No TURN server is configured on this homeserver")
+
+
+@route("GET", *client_paths("/notifications"))
+async def get_notifications(request: Request) -> Response:
+    """GET /_matrix/client/v3/notifications
+
+    - Always {"notifications": []}: push notifications are not computed on the server yet.
+    """
+    await requester(request)
+    return json_response({"notifications": []})
+
+
+@route("GET", *client_paths("/account/3pid"))
+async def get_threepids(request: Request) -> Response:
+    """GET /_matrix/client/v3/account/3pid
+
+    - Always {"threepids": []}: accounts have no e-mail or phone identifiers (no identity server).
+    """
+    await requester(request)
+    return json_response({"threepids": []})
