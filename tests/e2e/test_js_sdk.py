@@ -196,8 +196,8 @@ async def test_js_sdk_and_nio_exchange_encrypted_messages(
 
 
 async def converse(server: ServerProcess, js: JsUser, nio: AsyncClient) -> None:
-    server.register("alice", PASSWORD)
-    server.register("bob", PASSWORD)
+    await asyncio.to_thread(server.register, "alice", PASSWORD)
+    await asyncio.to_thread(server.register, "bob", PASSWORD)
     alice, bob = server.user_id("alice"), server.user_id("bob")
 
     timeline: list[Any] = []  # nio's messages, from the only room in this test
@@ -214,9 +214,12 @@ async def converse(server: ServerProcess, js: JsUser, nio: AsyncClient) -> None:
 
     # Before any room exists, so that the room's keys go to the new backup.
     boot = await js.call("bootstrap", timeout_ms=45_000)
-    assert boot["cross_signing_ready"], boot
-    assert boot["secret_storage_ready"], boot
-    assert boot["server_backup_version"] and boot["active_backup_version"] == boot["server_backup_version"], boot
+    # The first upload of cross-signing keys may go without auth (spec v1.11, MSC3967).
+    assert boot["uia_steps"][-1].startswith("accepted"), json.dumps(boot)
+    assert boot["cross_signing_ready"], json.dumps(boot)
+    assert boot["secret_storage_ready"], json.dumps(boot)
+    assert boot["server_backup_version"], json.dumps(boot)
+    assert boot["active_backup_version"] == boot["server_backup_version"], json.dumps(boot)
 
     room_id = (await js.call("create_room", name="js and nio", invite=[bob]))["room_id"]
 
@@ -230,7 +233,7 @@ async def converse(server: ServerProcess, js: JsUser, nio: AsyncClient) -> None:
 
     # js -> nio
     sent = await js.call("send", room_id=room_id, body="hello from js-sdk")
-    assert sent["wire_type"] == "m.room.encrypted", sent
+    assert sent["wire_type"] == "m.room.encrypted", json.dumps(sent)
     try:
         received = await nio_wait_for(nio, 30, "the js-sdk message, decrypted",
                                       lambda: decrypted_message(nio, timeline, "hello from js-sdk"))
@@ -245,8 +248,15 @@ async def converse(server: ServerProcess, js: JsUser, nio: AsyncClient) -> None:
                                    ignore_unverified_devices=True)
     assert isinstance(response, RoomSendResponse), f"nio send failed: {response}"
     got = await js.call("wait_message", room_id=room_id, body="hello from nio")
-    assert got["encrypted"] and got["wire_type"] == "m.room.encrypted" and got["sender"] == bob, got
+    assert got["encrypted"] and got["wire_type"] == "m.room.encrypted" and got["sender"] == bob, json.dumps(got)
 
     # The js-sdk backs up the keys of the room's sessions in the background.
     backed_up = await js.call("backed_up_sessions", room_id=room_id, minimum=1)
-    assert backed_up["version"] == boot["server_backup_version"], backed_up
+    assert backed_up["version"] == boot["server_backup_version"], json.dumps(backed_up)
+
+    # Replacing the cross-signing keys must take the password.
+    reset = await js.call("reset_cross_signing")
+    assert reset["uia_steps"][0].startswith("401"), json.dumps(reset)
+    assert reset["uia_steps"][-1] == "accepted with m.login.password", json.dumps(reset)
+    assert reset["master_key_after"] not in (None, reset["master_key_before"]), json.dumps(reset)
+    assert reset["status"]["privateKeysInSecretStorage"], json.dumps(reset)

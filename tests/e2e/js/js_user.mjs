@@ -153,8 +153,8 @@ const commands = {
     },
 
     /**
-     * Cross-signing (UIA by m.login.password), then secret storage with a fresh recovery key and a
-     * new key-backup version; replies with what the SDK itself then reports.
+     * Cross-signing (Element's way: password at hand), then secret storage with a fresh recovery
+     * key and a new key-backup version. Replies with the UIA steps taken and what the SDK reports.
      */
     async bootstrap({ timeout_ms }) {
         const c = requireClient();
@@ -162,26 +162,7 @@ const commands = {
         const ms = timeout_ms || DEFAULT_TIMEOUT_MS;
         const uiaSteps = [];
         await withTimeout(
-            crypto.bootstrapCrossSigning({
-                setupNewCrossSigning: true,
-                authUploadDeviceSigningKeys: async (makeRequest) => {
-                    const auth = {
-                        type: "m.login.password",
-                        identifier: { type: "m.id.user", user: c.getUserId() },
-                        password,
-                    };
-                    try {
-                        uiaSteps.push("password");
-                        return await makeRequest(auth);
-                    } catch (err) {
-                        // A server may insist on its own UIA session first: retry within it.
-                        const session = err?.data?.session;
-                        if (err?.httpStatus !== 401 || !session) throw err;
-                        uiaSteps.push("password-in-session");
-                        return await makeRequest({ ...auth, session });
-                    }
-                },
-            }),
+            crypto.bootstrapCrossSigning({ authUploadDeviceSigningKeys: passwordUia(c, uiaSteps) }),
             ms,
             "bootstrapCrossSigning",
         );
@@ -201,6 +182,39 @@ const commands = {
             secret_storage_ready: await crypto.isSecretStorageReady(),
             server_backup_version: backupInfo?.version ?? null,
             active_backup_version: await crypto.getActiveSessionBackupVersion(),
+        };
+    },
+
+    /**
+     * Element's "reset cross-signing": new keys replace the published ones, which the server must
+     * guard with user-interactive auth by password; the new private keys go to secret storage.
+     * (Run it once the account has settled: a /keys/query answered while the reset is in flight
+     * still returns the old keys, and the Rust crypto then drops the new private keys as stale.)
+     */
+    async reset_cross_signing({ timeout_ms }) {
+        const c = requireClient();
+        const crypto = c.getCrypto();
+        const ms = timeout_ms || DEFAULT_TIMEOUT_MS;
+        const before = await crypto.getCrossSigningKeyId();
+        const uiaSteps = [];
+        await withTimeout(
+            crypto.bootstrapCrossSigning({
+                setupNewCrossSigning: true,
+                authUploadDeviceSigningKeys: passwordUia(c, uiaSteps),
+            }),
+            ms,
+            "bootstrapCrossSigning({setupNewCrossSigning: true})",
+        );
+        await waitFor(
+            () => crypto.isCrossSigningReady(),
+            ms,
+            async () => `cross-signing to be ready again: ${JSON.stringify(await crypto.getCrossSigningStatus())}`,
+        );
+        return {
+            uia_steps: uiaSteps,
+            master_key_before: before,
+            master_key_after: await crypto.getCrossSigningKeyId(),
+            status: await crypto.getCrossSigningStatus(),
         };
     },
 
@@ -301,6 +315,38 @@ const commands = {
         return {};
     },
 };
+
+/**
+ * An authUploadDeviceSigningKeys callback doing UIA as the spec lays it out: try without auth; on
+ * 401, check the server offers m.login.password and complete it within the server's session.
+ * `steps` records what happened, for the test to check.
+ */
+function passwordUia(c, steps) {
+    return async (makeRequest) => {
+        let session;
+        try {
+            const result = await makeRequest(null);
+            steps.push("accepted without auth");
+            return result;
+        } catch (err) {
+            if (err?.httpStatus !== 401 || !err?.data?.session) throw err;
+            const flows = err.data.flows ?? [];
+            steps.push(`401 with flows ${JSON.stringify(flows.map((f) => f.stages))}`);
+            if (!flows.some((f) => f.stages?.length === 1 && f.stages[0] === "m.login.password")) {
+                throw new Error(`server offers no m.login.password flow for this upload: ${JSON.stringify(err.data)}`);
+            }
+            session = err.data.session;
+        }
+        const result = await makeRequest({
+            type: "m.login.password",
+            identifier: { type: "m.id.user", user: c.getUserId() },
+            password,
+            session,
+        });
+        steps.push("accepted with m.login.password");
+        return result;
+    };
+}
 
 function describeTimeline(roomId) {
     const room = client?.getRoom(roomId);
