@@ -62,8 +62,8 @@ class Device:
         return keys
 
     def fallback_keys(self) -> dict[str, Any]:
-        self.account.generate_fallback_key()
-        ((key_id, key),) = self.account.fallback_key.items()
+        self.account.generate_fallback_key()  # type: ignore[attr-defined]  # missing from the stubs
+        ((key_id, key),) = self.account.fallback_key.items()  # type: ignore[attr-defined]
         return {f"signed_curve25519:{key_id}": self.sign({"key": key.to_base64(), "fallback": True})}
 
     def post(self, path: str, body: Any) -> httpx.Response:

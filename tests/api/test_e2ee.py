@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import vodozemac
 
 from tests.api.e2ee_helpers import V3, CrossSigningKey, Device, login, share_room
 from tests.server import ServerProcess
@@ -49,8 +50,8 @@ def test_upload_query_claim_round_trip(server: ServerProcess) -> None:
     assert claimed.json()["failures"] == {}
     # The claimed key is a real one: bob's Olm account can start a session with it.
     bob.account.create_outbound_session(
-        __import__("vodozemac").Curve25519PublicKey.from_base64(info["keys"][f"curve25519:{alice.device_id}"]),
-        __import__("vodozemac").Curve25519PublicKey.from_base64(key["key"]))
+        vodozemac.Curve25519PublicKey.from_base64(info["keys"][f"curve25519:{alice.device_id}"]),
+        vodozemac.Curve25519PublicKey.from_base64(key["key"]))
     assert alice.upload().json() == {"one_time_key_counts": {"signed_curve25519": 4}}
 
 
@@ -191,6 +192,8 @@ def test_cross_signing_refusals(server: ServerProcess) -> None:
     assert error(wrong_signer) == (400, "M_INVALID_SIGNATURE")
     bad_usage = master.json() | {"usage": ["self_signing"]}
     assert error(alice.post("/keys/device_signing/upload", {"master_key": bad_usage})) == (400, "M_INVALID_PARAM")
+    clash = Device(server, login(server, "alice", device_id=master.public))
+    assert error(clash.post("/keys/device_signing/upload", {"master_key": master.json()})) == (403, "M_FORBIDDEN")
 
 
 def test_signatures_upload(server: ServerProcess) -> None:
@@ -332,3 +335,44 @@ def test_key_backup_validation(server: ServerProcess) -> None:
     bad = httpx.put(server.base_url + V3 + "/room_keys/keys/!r:qasid.test/s", params={"version": version},
                     json=session(0) | {"is_verified": "yes"}, headers=alice.headers)
     assert error(bad) == (400, "M_BAD_JSON")
+
+
+def test_to_device_positions_survive_restart_after_ack(server: ServerProcess) -> None:
+    alice, bob = new_device(server, "alice"), new_device(server, "bob")
+    start = alice.sync()["next_batch"]
+    bob.put("/sendToDevice/m.test/a", {"messages": {alice.user_id: {alice.device_id: {"n": 1}}}})
+    got = alice.sync(start)
+    assert [e["content"] for e in got["to_device"]["events"]] == [{"n": 1}]
+    alice.sync(got["next_batch"])  # acknowledges: the inbox is now empty
+    server.restart()
+    bob.put("/sendToDevice/m.test/b", {"messages": {alice.user_id: {alice.device_id: {"n": 2}}}})
+    assert [e["content"] for e in alice.sync(got["next_batch"])["to_device"]["events"]] == [{"n": 2}]
+
+
+def test_to_device_wakes_a_waiting_sync(server: ServerProcess) -> None:
+    alice, bob = new_device(server, "alice"), new_device(server, "bob")
+    since = alice.sync()["next_batch"]
+
+    async def wait_and_send() -> float:
+        async with httpx.AsyncClient(base_url=server.base_url + V3, timeout=30) as client:
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+
+            async def long_poll() -> list[dict[str, Any]]:
+                token = since
+                while loop.time() - began < 15:
+                    response = (await client.get("/sync", params={"since": token, "timeout": "20000"},
+                                                 headers=alice.headers)).json()
+                    if response["to_device"]["events"]:
+                        return response["to_device"]["events"]  # type: ignore[no-any-return]
+                    token = response["next_batch"]
+                return []
+
+            waiting = asyncio.create_task(long_poll())
+            await asyncio.sleep(0.5)
+            await client.put("/sendToDevice/m.test/w", headers=bob.headers,
+                             json={"messages": {alice.user_id: {alice.device_id: {"wake": True}}}})
+            assert [e["content"] for e in await waiting] == [{"wake": True}]
+            return loop.time() - began
+
+    assert asyncio.run(wait_and_send()) < 10
