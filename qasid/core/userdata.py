@@ -87,12 +87,17 @@ class UserDataService:
         await self.store.userdata.set_account_data(user_id, room_id or GLOBAL, type_, content)
         self.notifier.notify([user_id])
 
-    async def account_data_since(self, user_id: str, after: int) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-        """Global [{type, content}] and per-room {room_id: [{type, content}]} changed after `after` (0: all)."""
+    async def account_data_since(
+        self, user_id: str, after: int | None
+    ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        """Global [{type, content}] and per-room {room_id: [{type, content}]} changed after `after`.
+
+        `after` is None for an initial sync, which always carries the push rules.
+        """
         global_events: list[dict[str, Any]] = []
         room_events: dict[str, list[dict[str, Any]]] = {}
         push_rules_seen = False
-        for row in await self.store.userdata.account_data_after(user_id, after):
+        for row in await self.store.userdata.account_data_after(user_id, after or 0):
             if row.room_id == GLOBAL:
                 content = row.content
                 if row.type == PUSH_RULES:
@@ -101,7 +106,7 @@ class UserDataService:
                 global_events.append({"type": row.type, "content": content})
             else:
                 room_events.setdefault(row.room_id, []).append({"type": row.type, "content": row.content})
-        if after == 0 and not push_rules_seen:
+        if after is None and not push_rules_seen:
             global_events.append({"type": PUSH_RULES, "content": {"global": await self.push_ruleset(user_id)}})
         return global_events, room_events
 
