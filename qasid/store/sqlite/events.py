@@ -112,7 +112,7 @@ class EventStore:
         row = self.db.read_one(
             "SELECT response FROM transactions WHERE user_id = ? AND device_id = ? AND scope = ?"
             " AND txn_id = ?", (user_id, device_id, scope, txn_id))
-        return jsonutil.loads(row[0]) if row else None  # type: ignore[no-any-return]
+        return jsonutil.loads(row[0]) if row else None
 
     async def current_state(self, room_id: str) -> list[EventRow]:
         rows = self.db.read(
