@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from qasid.config import Settings
 from qasid.core.clock import Clock, new_access_token, random_string
-from qasid.core.errors import MatrixError, forbidden, missing_param
+from qasid.core.errors import MatrixError, bad_json, forbidden, missing_param
 from qasid.core.ids import make_user_id, parse_user_id
 from qasid.core.ratelimit import RateLimiter
 from qasid.core.uia import UiaChallenge, UiaSessions, next_flow_complete
@@ -186,7 +186,12 @@ class AccountService:
 
     async def login(self, body: dict[str, Any], ip: str) -> dict[str, Any]:
         """POST /login with m.login.password; the same cost whether or not the user exists."""
-        if body.get("type") != "m.login.password":
+        login_type = body.get("type")
+        if login_type is None:
+            raise missing_param("type is required")
+        if not isinstance(login_type, str):
+            raise bad_json("type must be a string")
+        if login_type != "m.login.password":
             raise MatrixError(400, "M_UNKNOWN", "Only m.login.password is supported")
         identifier = body.get("identifier")
         if isinstance(identifier, dict):
@@ -198,8 +203,10 @@ class AccountService:
         if not isinstance(user, str) or not user:
             raise missing_param("identifier.user is required")
         password = body.get("password")
-        if not isinstance(password, str):
+        if password is None:
             raise missing_param("password is required")
+        if not isinstance(password, str):
+            raise bad_json("password must be a string")
         self.ratelimiter.check("login", ip)
         self.ratelimiter.check("login", user.lower())
         user_id = self.resolve_user(user)

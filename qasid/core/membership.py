@@ -7,8 +7,9 @@ from typing import Any
 from qasid.core.clock import random_string
 from qasid.core.errors import MatrixError, bad_json, forbidden, not_found
 from qasid.core.ids import check_room_id, is_user_id
+from qasid.core.jsonutil import check_canonical
 from qasid.core.pdu import ROOM_VERSION
-from qasid.core.rooms import RoomService, RoomSnapshot
+from qasid.core.rooms import RoomService, RoomSnapshot, check_event_fields
 
 SUPPORTED_ROOM_VERSIONS = (ROOM_VERSION,)
 PRESETS = {
@@ -74,6 +75,13 @@ async def create_room(rooms: RoomService, creator: str, request: dict[str, Any])
     for key in ("name", "topic", "room_alias_name"):
         if key in request and not isinstance(request[key], str):
             raise bad_json(f"{key} must be a string")
+    if not isinstance(request.get("is_direct", False), bool):
+        raise bad_json("is_direct must be a boolean")
+    # Refused here, not midway: a content refused by the append path would leave half a room stored.
+    for item in initial_state:
+        check_event_fields(item["type"], item["content"], item.get("state_key", ""))
+    check_canonical(creation_content, "creation_content")
+    check_canonical(override, "power_level_content_override")
     for user_id in invitees:
         await rooms.policy.check_invite(creator, user_id)
 
@@ -110,6 +118,8 @@ async def create_room(rooms: RoomService, creator: str, request: dict[str, Any])
         await state("m.room.name", {"name": request["name"]})
     if request.get("topic"):
         await state("m.room.topic", {"topic": request["topic"]})
+    if visibility == "public":
+        await rooms.store.userdata.set_room_published(room_id, True)
     is_direct = bool(request.get("is_direct"))
     for user_id in invitees:
         await invite(rooms, creator, room_id, user_id, is_direct=is_direct)
@@ -229,7 +239,9 @@ def _list_of(request: dict[str, Any], key: str, kind: type) -> list[Any]:
 
 
 def _object(request: dict[str, Any], key: str) -> dict[str, Any]:
-    value = request.get(key) or {}
+    value = request.get(key)
+    if value is None:
+        return {}
     if not isinstance(value, dict):
         raise bad_json(f"{key} must be an object")
     return value

@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from qasid.api.client.messages import parse_position
 from qasid.api.http import (
     client_paths,
     empty,
@@ -21,7 +22,6 @@ from qasid.api.http import (
 from qasid.core import membership
 from qasid.core.errors import forbidden
 from qasid.core.events import state_event
-from qasid.core.sync import parse_sync_token
 
 
 @route("POST", *client_paths("/join/{roomIdOrAlias}"))
@@ -150,7 +150,7 @@ async def members(request: Request) -> Response:
     position = await _visible_state_position(request, room_id, who.user_id)
     at = request.query_params.get("at")
     if at:
-        at_position = parse_sync_token(at).events if at.startswith("s") else int(at.lstrip("t") or 0)
+        at_position = parse_position(at)
         position = at_position if position is None else min(position, at_position)
     if position is None:
         rows = await svc.store.events.current_state(room_id)

@@ -11,7 +11,7 @@ from qasid.api.http import client_paths, json_response, query_int, requester, ro
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, forbidden, not_found
 from qasid.core.events import client_event, state_event
-from qasid.core.sync import parse_sync_token
+from qasid.core.sync import MAX_POSITION, parse_sync_token
 from qasid.store.sqlite.events import EventRow
 
 MAX_LIMIT = 1000
@@ -21,11 +21,11 @@ def parse_position(token: str) -> int:
     """A stream position from a /messages token (`t<N>`) or a sync token."""
     if token.startswith("s"):
         return parse_sync_token(token).events
-    try:
-        if token.startswith("t"):
-            return max(0, int(token[1:]))
-    except ValueError:
-        pass
+    # Exactly what we issue, `t` and a position SQLite can hold: anything else would fail in SQL.
+    digits = token[1:]
+    well_formed = token.startswith("t") and digits.isascii() and digits.isdigit() and len(digits) <= 19
+    if well_formed and int(digits) <= MAX_POSITION:
+        return int(digits)
     raise MatrixError(400, "M_INVALID_PARAM", "Invalid pagination token")
 
 
