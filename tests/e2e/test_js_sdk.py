@@ -174,6 +174,18 @@ async def nio_wait_for(client: AsyncClient, seconds: float, what: str, found: An
     raise AssertionError(f"nio: timed out after {seconds} s waiting for {what}")
 
 
+def unexpected_http_failure(failure: dict[str, Any]) -> bool:
+    """False for the refusals a correct server gives the js-sdk in this test; True for any other."""
+    path, status, body = failure["path"].split("?")[0], failure["status"], failure["body"]
+    expected = (
+        (status is None and "AbortError" in body)  # the SDK abandons its long-poll /sync when stopped
+        or (path.endswith("/room_keys/version") and status == 404 and '"M_NOT_FOUND"' in body)
+        or ("/unstable/" in path and status == 404 and '"M_UNRECOGNIZED"' in body)
+        or (path.endswith("/keys/device_signing/upload") and status == 401 and '"flows"' in body)
+    )
+    return not expected
+
+
 def decrypted_message(client: AsyncClient, timeline: list[Any], body: str) -> RoomMessageText | None:
     """The message with this body, decrypting again events whose room key came in a later sync."""
     for index, event in enumerate(timeline):
@@ -260,3 +272,8 @@ async def converse(server: ServerProcess, js: JsUser, nio: AsyncClient) -> None:
     assert reset["uia_steps"][-1] == "accepted with m.login.password", json.dumps(reset)
     assert reset["master_key_after"] not in (None, reset["master_key_before"]), json.dumps(reset)
     assert reset["status"]["privateKeysInSecretStorage"], json.dumps(reset)
+
+    # The SDK shrugs off many refusals (retrying, or doing without); a correct server gives none.
+    failures = (await js.call("http_failures"))["http_failures"]
+    unexpected = [f for f in failures if unexpected_http_failure(f)]
+    assert not unexpected, "the server refused js-sdk requests:\n" + json.dumps(unexpected, indent=1)

@@ -127,8 +127,6 @@ const commands = {
             deviceId: session.device_id,
             accessToken: session.access_token,
             fetchFn: recordingFetch,
-            // As Element does: members are fetched lazily, through /rooms/{id}/members.
-            lazyLoadMembers: true,
             cryptoCallbacks: {
                 getSecretStorageKey: async ({ keys }) => {
                     for (const keyId of Object.keys(keys)) {
@@ -147,7 +145,8 @@ const commands = {
                 if (state === SyncState.Error) reject(new Error(`sync failed: ${data?.error}`));
             });
         });
-        await client.startClient({ initialSyncLimit: 20 });
+        // As Element does: members are fetched lazily, through /rooms/{id}/members.
+        await client.startClient({ initialSyncLimit: 20, lazyLoadMembers: true });
         await withTimeout(prepared, timeout_ms || DEFAULT_TIMEOUT_MS, "first sync to complete (SyncState.Prepared)");
         return { user_id: session.user_id, device_id: session.device_id };
     },
