@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from qasid.config import Settings
+from qasid.core.audit_sink import AuditSink, NullAuditSink, token_fingerprint
 from qasid.core.clock import Clock, new_access_token, random_string
 from qasid.core.errors import MatrixError, bad_json, forbidden, missing_param
 from qasid.core.ids import make_user_id, parse_user_id
@@ -52,9 +53,10 @@ class AccountService:
 
     def __init__(
         self, settings: Settings, store: AccountStore, clock: Clock, ratelimiter: RateLimiter,
-        device_listener: DeviceListener,
+        device_listener: DeviceListener, audit: AuditSink | None = None,
     ) -> None:
         self.settings = settings
+        self.audit: AuditSink = audit or NullAuditSink()
         self.store = store
         self.clock = clock
         self.ratelimiter = ratelimiter
@@ -168,6 +170,9 @@ class AccountService:
         if not created:
             raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
         self.uia.finish(session)
+        await self.audit.record(
+            actor=user_id, action="registration_token.redeemed", target=user_id, source_ip=ip,
+            details={"token": token_fingerprint(session.params["_token"])})
         if body.get("inhibit_login"):
             return {"user_id": user_id}
         return await self._new_session(
@@ -215,9 +220,15 @@ class AccountService:
             raise forbidden("Invalid username or password")
         ok = await self._verify_password(row.password_hash if row else None, password)
         if row is None or not ok or row.deactivated:
+            reason = "unknown_user" if row is None else "deactivated" if ok else "wrong_password"
+            await self.audit.record(actor=user_id, action="login.failed", target=user_id, source_ip=ip,
+                                    details={"reason": reason})
             raise forbidden("Invalid username or password")
-        return await self._new_session(
+        session = await self._new_session(
             user_id, _opt_str(body, "device_id"), _opt_str(body, "initial_device_display_name"), ip)
+        await self.audit.record(actor=user_id, actor_device=session["device_id"], action="login",
+                                target=user_id, source_ip=ip)
+        return session
 
     def resolve_user(self, user: str) -> str:
         """A full user ID from what the client sent (a localpart or a user ID)."""
@@ -238,6 +249,9 @@ class AccountService:
             user_id, device_id, display_name, hash_token(token), ip, self.clock.now_ms())
         if is_new:
             self.device_listener.devices_changed(user_id)
+            await self.audit.record(actor=user_id, actor_device=device_id, action="device.added",
+                                    target=user_id, source_ip=ip, details={"device_id": device_id,
+                                                                           "display_name": display_name})
         return {
             "user_id": user_id,
             "access_token": token,
@@ -279,17 +293,25 @@ class AccountService:
         for digest in token_hashes:
             self._token_cache.pop(digest, None)
 
-    async def logout(self, requester: Requester) -> None:
+    async def logout(self, requester: Requester, source_ip: str | None = None) -> None:
         """POST /logout: this device is signed out and deleted, with its keys."""
-        await self.delete_devices(requester.user_id, [requester.device_id])
+        await self.delete_devices(requester.user_id, [requester.device_id], source_ip=source_ip,
+                                  reason="logout")
 
-    async def logout_all(self, user_id: str) -> None:
+    async def logout_all(self, user_id: str, source_ip: str | None = None) -> None:
         """POST /logout/all: every device of the user."""
         devices = await self.store.list_devices(user_id)
-        await self.delete_devices(user_id, [d.device_id for d in devices])
+        await self.delete_devices(user_id, [d.device_id for d in devices], source_ip=source_ip,
+                                  reason="logout_all")
 
-    async def delete_devices(self, user_id: str, device_ids: list[str]) -> list[str]:
-        """Delete devices, their tokens and keys; other users' clients learn of the change."""
+    async def delete_devices(
+        self, user_id: str, device_ids: list[str], *, actor: str | None = None,
+        source_ip: str | None = None, reason: str = "deleted",
+    ) -> list[str]:
+        """Delete devices, their tokens and keys; other users' clients learn of the change.
+
+        `actor` is who asked (the user themselves unless given, e.g. an admin); each removal is audited.
+        """
         hashes = []
         for device_id in device_ids:
             hashes.extend(await self.store.token_hashes_for(user_id, device_id))
@@ -297,6 +319,9 @@ class AccountService:
         self.forget_tokens(hashes)
         if deleted:
             self.device_listener.devices_changed(user_id)
+        for device_id in deleted:
+            await self.audit.record(actor=actor or user_id, action="device.removed", target=user_id,
+                                    source_ip=source_ip, details={"device_id": device_id, "reason": reason})
         return deleted
 
     # --- user-interactive auth with a password ---------------------------------------------
@@ -335,7 +360,8 @@ class AccountService:
         if body.get("logout_devices", True):
             devices = await self.store.list_devices(requester.user_id)
             await self.delete_devices(
-                requester.user_id, [d.device_id for d in devices if d.device_id != requester.device_id])
+                requester.user_id, [d.device_id for d in devices if d.device_id != requester.device_id],
+                reason="password_change")
 
 
 def _opt_str(body: dict[str, Any], key: str) -> str | None:

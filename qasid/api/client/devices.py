@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from qasid.api.http import (
+    client_ip,
     client_paths,
     empty,
     json_body,
@@ -68,7 +69,7 @@ async def delete_device(request: Request) -> Response:
     device_id = request.path_params["deviceId"]
     await svc.e2ee.get_device(who.user_id, device_id)
     await svc.accounts.require_password_uia(who, body.get("auth"), "delete_devices")
-    await svc.accounts.delete_devices(who.user_id, [device_id])
+    await svc.accounts.delete_devices(who.user_id, [device_id], source_ip=client_ip(request))
     return empty()
 
 
@@ -86,5 +87,5 @@ async def delete_devices(request: Request) -> Response:
         raise bad_json("devices must be a list of device IDs")
     svc = services(request)
     await svc.accounts.require_password_uia(who, body.get("auth"), "delete_devices")
-    await svc.accounts.delete_devices(who.user_id, device_ids)
+    await svc.accounts.delete_devices(who.user_id, device_ids, source_ip=client_ip(request))
     return empty()

@@ -45,7 +45,7 @@ async def logout(request: Request) -> Response:
     - Invalidates this access token and deletes its device with its keys.
     """
     who = await requester(request, allow_locked=True)
-    await services(request).accounts.logout(who)
+    await services(request).accounts.logout(who, client_ip(request))
     return empty()
 
 
@@ -56,5 +56,5 @@ async def logout_all(request: Request) -> Response:
     - Invalidates every access token of the user and deletes all their devices.
     """
     who = await requester(request, allow_locked=True)
-    await services(request).accounts.logout_all(who.user_id)
+    await services(request).accounts.logout_all(who.user_id, client_ip(request))
     return empty()

@@ -1,0 +1,39 @@
+"""Where core reports security-relevant facts (logins, devices, tokens); gov's audit log implements it.
+
+Core never imports gov: it depends only on this protocol, and runs with NullAuditSink when no
+audit log is plugged in (tests of core alone, the CLI's short-lived services).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Protocol
+
+
+class AuditSink(Protocol):
+    """Appends one entry to the audit trail. Callers pass metadata only, never message content."""
+
+    async def record(
+        self, *, actor: str, action: str, target: str | None = None, source_ip: str | None = None,
+        unit_id: int | None = None, details: dict[str, Any] | None = None,
+        actor_device: str | None = None,
+    ) -> int:
+        """Append the entry durably; return its sequence number."""
+        ...
+
+
+class NullAuditSink:
+    """Records nothing: what a plain homeserver without the government layer does."""
+
+    async def record(
+        self, *, actor: str, action: str, target: str | None = None, source_ip: str | None = None,
+        unit_id: int | None = None, details: dict[str, Any] | None = None,
+        actor_device: str | None = None,
+    ) -> int:
+        """Drop the entry; 0 is never a real sequence number."""
+        return 0
+
+
+def token_fingerprint(token: str) -> str:
+    """How the audit log names a registration token: enough to match issue to redemption, not to use it."""
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()[:16]
