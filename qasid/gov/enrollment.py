@@ -1,0 +1,189 @@
+"""Enrollment: unit-bound registration tokens, direct account creation, and CSV bulk import."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from typing import Any
+
+from qasid.core.accounts import AccountService
+from qasid.core.errors import MatrixError
+from qasid.core.ids import make_user_id
+from qasid.gov.audit import AuditLog
+from qasid.gov.org import Organisation
+from qasid.gov.rules import password_problem
+from qasid.gov.scope import AdminScope
+from qasid.gov.store import EnrollmentToken
+
+MAX_TOKEN_USES = 10_000
+MAX_EXPIRY_DAYS = 365
+MAX_IMPORT_ROWS = 20_000
+MAX_TEXT = 200
+
+
+def _text(value: Any, field: str, required: bool = False) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise MatrixError(400, "M_MISSING_PARAM", f"{field} is required")
+        return None
+    if not isinstance(value, str) or len(value) > MAX_TEXT or any(ord(c) < 32 for c in value):
+        raise MatrixError(400, "M_INVALID_PARAM",
+                          f"{field} must be a string of at most {MAX_TEXT} characters without control characters")
+    return value.strip()
+
+
+def token_json(token: EnrollmentToken) -> dict[str, Any]:
+    """How an enrollment token appears in the admin API."""
+    return {
+        "token": token.token, "unit_id": token.unit_id, "person_name": token.person_name,
+        "designation": token.designation, "issued_by": token.issued_by, "uses_allowed": token.uses_allowed,
+        "completed": token.completed, "expiry_time": token.expiry_time,
+    }
+
+
+class Enrollment:
+    """Brings officials in: tokens they redeem themselves, or accounts an admin creates."""
+
+    def __init__(self, org: Organisation, accounts: AccountService, audit: AuditLog) -> None:
+        self.org = org
+        self.store = org.store
+        self.accounts = accounts
+        self.audit = audit
+
+    async def issue_token(self, scope: AdminScope, body: dict[str, Any]) -> EnrollmentToken:
+        """A registration token bound to a unit (and optionally a person and designation)."""
+        unit = self.org.unit_in_scope(scope, body.get("unit_id"))
+        uses = body.get("uses_allowed", 1)
+        if not isinstance(uses, int) or isinstance(uses, bool) or not 1 <= uses <= MAX_TOKEN_USES:
+            raise MatrixError(400, "M_INVALID_PARAM", f"uses_allowed must be an integer from 1 to {MAX_TOKEN_USES}")
+        days = body.get("expiry_days", 7)
+        if not isinstance(days, (int, float)) or isinstance(days, bool) or not 0 < days <= MAX_EXPIRY_DAYS:
+            raise MatrixError(400, "M_INVALID_PARAM", f"expiry_days must be a number above 0, at most {MAX_EXPIRY_DAYS}")
+        person = _text(body.get("person_name"), "person_name")
+        designation = _text(body.get("designation"), "designation")
+        token = secrets.token_urlsafe(18)
+        now = self.org.clock.now_ms()
+        await self.store.create_enrollment_token(
+            token, unit.unit_id, person, designation, scope.user_id, uses, now + int(days * 86_400_000), now)
+        await self.audit.record(
+            actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
+            action="enrollment_token.issue", target=token[:6] + "…", unit_id=unit.unit_id,
+            details={"uses_allowed": uses, "expiry_days": days, "person_name": person, "designation": designation})
+        return self.store.enrollment_tokens(token)[0]
+
+    def list_tokens(self, scope: AdminScope) -> list[EnrollmentToken]:
+        """Enrollment tokens of the units the admin covers."""
+        return [t for t in self.store.enrollment_tokens() if scope.covers(t.unit_id)]
+
+    def get_token(self, scope: AdminScope, token: str) -> EnrollmentToken:
+        """One enrollment token, if the admin covers its unit (404 otherwise)."""
+        found = self.store.enrollment_tokens(token)
+        if not found or not scope.covers(found[0].unit_id):
+            raise MatrixError(404, "M_NOT_FOUND", "Unknown enrollment token")
+        return found[0]
+
+    async def revoke_token(self, scope: AdminScope, token: str) -> None:
+        """The token can't be redeemed any more (a registration already under way fails too)."""
+        found = self.get_token(scope, token)
+        await self.store.delete_enrollment_token(token)
+        await self.audit.record(
+            actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
+            action="enrollment_token.revoke", target=token[:6] + "…", unit_id=found.unit_id)
+
+    async def create_official(self, scope: AdminScope, body: dict[str, Any]) -> str:
+        """Create an account directly in a unit; without a password, it is set later by reset."""
+        unit = self.org.unit_in_scope(scope, body.get("unit_id"))
+        username = _text(body.get("username"), "username", required=True) or ""
+        user_id = make_user_id(username.lower(), self.accounts.settings.server_name)
+        designation = _text(body.get("designation"), "designation") or ""
+        displayname = _text(body.get("displayname"), "displayname")
+        password = body.get("password")
+        password_hash = None
+        if password is not None:
+            self.accounts.check_password_shape(password)
+            if (why := password_problem(self.org.policy_of_unit(unit.unit_id), password)) is not None:
+                raise MatrixError(400, "M_WEAK_PASSWORD", why)
+            password_hash = await self.accounts.hash_password(password)
+        if not await self.store.create_official(
+                user_id, password_hash, unit.unit_id, designation, displayname, self.org.clock.now_ms()):
+            raise MatrixError(409, "M_USER_IN_USE", f"User ID {user_id} is already taken")
+        await self.audit.record(
+            actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
+            action="account.create", target=user_id, unit_id=unit.unit_id,
+            details={"designation": designation, "displayname": displayname, "with_password": password is not None})
+        return user_id
+
+    async def import_csv(self, scope: AdminScope, text: Any) -> dict[str, Any]:
+        """Rows of unit code, username, display name, designation; idempotent; a report per row.
+
+        Every row is checked before anything is written; the accounts to create are then
+        written in one transaction, so a row is either wholly created or not at all.
+        """
+        if not isinstance(text, str):
+            raise MatrixError(400, "M_BAD_JSON", "csv must be a string")
+        server_name = self.accounts.settings.server_name
+        created: list[dict[str, Any]] = []
+        skipped: list[dict[str, Any]] = []
+        refused: list[dict[str, Any]] = []
+        to_create: list[tuple[str, int, str, str | None]] = []
+        seen: set[str] = set()
+        touched: set[int] = set()
+        try:
+            rows = list(csv.reader(io.StringIO(text)))
+        except csv.Error as e:
+            raise MatrixError(400, "M_INVALID_PARAM", f"Not valid CSV: {e}") from None
+        if len(rows) > MAX_IMPORT_ROWS:
+            raise MatrixError(400, "M_TOO_LARGE", f"At most {MAX_IMPORT_ROWS} rows per import")
+        for line, row in enumerate(rows, start=1):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if line == 1 and [c.strip().lower() for c in row[:2]] == ["unit_code", "username"]:
+                continue
+            try:
+                if len(row) != 4:
+                    raise MatrixError(400, "M_INVALID_PARAM",
+                                      f"expected 4 columns (unit code, username, display name, designation), got {len(row)}")
+                code, username, name, designation = (cell.strip() for cell in row)
+                unit = self.org.unit_by_code_in_scope(scope, code)
+                user_id = make_user_id(_text(username, "username", required=True) or "", server_name)
+                name_v = _text(name, "display name")
+                designation_v = _text(designation, "designation") or ""
+            except MatrixError as e:
+                refused.append({"line": line, "row": row, "reason": e.message})
+                continue
+            if user_id in seen:
+                refused.append({"line": line, "user_id": user_id, "reason": "username appears twice in this file"})
+                continue
+            seen.add(user_id)
+            touched.add(unit.unit_id)
+            existing = self.store.official(user_id)
+            if existing is not None and existing.unit_id == unit.unit_id:
+                skipped.append({"line": line, "user_id": user_id, "reason": "already an official of this unit"})
+            elif existing is not None or await self.accounts.store.get_user(user_id) is not None:
+                refused.append({"line": line, "user_id": user_id,
+                                "reason": "username taken by an account outside this unit"})
+            else:
+                to_create.append((user_id, unit.unit_id, designation_v, name_v))
+                created.append({"line": line, "user_id": user_id, "unit_id": unit.unit_id})
+        made = set(await self.store.import_officials(to_create, self.org.clock.now_ms())) if to_create else set()
+        for entry in [c for c in created if c["user_id"] not in made]:  # lost a race with another writer
+            created.remove(entry)
+            refused.append({**entry, "reason": "username was taken during the import"})
+        await self.audit.record(
+            actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
+            action="account.bulk_import", unit_id=_common_unit(self.org, touched),
+            details={"created": len(created), "skipped": len(skipped), "refused": len(refused),
+                     "created_user_ids": [c["user_id"] for c in created][:100]})
+        return {"created": created, "skipped": skipped, "refused": refused}
+
+
+def _common_unit(org: Organisation, unit_ids: set[int]) -> int | None:
+    """The deepest unit above all the imported ones, so the admins of that subtree see the entry."""
+    chains = [[u.unit_id for u in org.ancestry(unit_id)] for unit_id in unit_ids]
+    common: int | None = None
+    for level in zip(*chains, strict=False) if chains else []:
+        if len(set(level)) != 1:
+            break
+        common = level[0]
+    return common

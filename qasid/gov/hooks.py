@@ -1,0 +1,164 @@
+"""The government's answers to core's policy hooks (qasid.core.policy.Policy).
+
+Rooms carry the policy they were created under as an `io.qasid.policy` state event
+(`encryption_required`, `retention_days`): fixed at creation, visible to clients, and
+read back by the append-path check and the retention purge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qasid.core.errors import MatrixError
+from qasid.core.pdu import compute_event_id
+from qasid.gov.org import Organisation
+from qasid.gov.rules import (
+    CLEAR_EVENT_TYPES,
+    MEGOLM,
+    ROOM_POLICY_EVENT,
+    check_encryption_change,
+    password_policy_json,
+    password_problem,
+)
+
+StateMap = dict[tuple[str, str], dict[str, Any]]
+SCOPE_WORDS = {"unit": "their own unit", "ministry": "their own ministry"}
+
+
+class GovPolicy:
+    """Implements core's Policy from the organisation tree and its per-unit policies."""
+
+    def __init__(self, org: Organisation) -> None:
+        self.org = org
+
+    # --- rooms -----------------------------------------------------------------------------
+
+    def room_policy_for(self, creator: str) -> dict[str, Any]:
+        """The io.qasid.policy content a room created by `creator` now carries."""
+        policy = self.org.policy_of_user(creator)
+        return {"encryption_required": policy["encryption_required"], "retention_days": policy["retention_days"]}
+
+    async def check_create_room(self, creator: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Add the room's policy marker and, where required, m.room.encryption; refuse weak encryption."""
+        initial = request.get("initial_state")
+        if initial is not None and not isinstance(initial, list):
+            return request  # core refuses the malformed request
+        state = [item for item in initial or []
+                 if not (isinstance(item, dict) and item.get("type") == ROOM_POLICY_EVENT)]
+        room_policy = self.room_policy_for(creator)
+        encryption = [item for item in state if isinstance(item, dict) and item.get("type") == "m.room.encryption"]
+        for item in encryption:
+            content = item.get("content")
+            if isinstance(content, dict) and (problem := check_encryption_change(None, content)):
+                raise MatrixError(403, "M_FORBIDDEN", problem)
+        if room_policy["encryption_required"] and not encryption:
+            state.append({"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}})
+        state.insert(0, {"type": ROOM_POLICY_EVENT, "state_key": "", "content": room_policy})
+        return {**request, "initial_state": state}
+
+    async def check_event(
+        self, sender: str, room_state: StateMap, event_type: str, content: dict[str, Any], state_key: str | None,
+    ) -> None:
+        """Refuse plaintext where encryption is required, and any weakening of the room's policy."""
+        marker = room_state.get((ROOM_POLICY_EVENT, ""))
+        if event_type == ROOM_POLICY_EVENT:
+            if marker is not None or state_key != "" or content != self.room_policy_for(sender):
+                raise MatrixError(403, "M_FORBIDDEN", "A room's policy is fixed when it is created")
+            return
+        current = room_state.get(("m.room.encryption", ""))
+        if event_type == "m.room.encryption" and state_key == "":
+            if current is not None or (marker and marker["content"].get("encryption_required")):
+                problem = check_encryption_change(current["content"] if current else None, content)
+                if problem:
+                    raise MatrixError(403, "M_FORBIDDEN", problem)
+            return
+        if event_type == "m.room.redaction":
+            protected = {compute_event_id(pdu) for pdu in (marker, current) if pdu is not None}
+            if content.get("redacts") in protected:
+                raise MatrixError(403, "M_FORBIDDEN", "The room's encryption and policy can't be redacted")
+            return
+        required = bool(marker and marker["content"].get("encryption_required"))
+        if required and state_key is None and event_type not in CLEAR_EVENT_TYPES:
+            raise MatrixError(403, "M_FORBIDDEN",
+                              f"This room requires end-to-end encryption: {event_type} must be sent encrypted")
+
+    # --- people ----------------------------------------------------------------------------
+
+    def _reaches(self, scope: str, from_user: str, to_user: str) -> bool:
+        if scope == "anyone":
+            return True
+        source, target = self.org.store.official(from_user), self.org.store.official(to_user)
+        if source is None or target is None:
+            return False
+        if scope == "unit":
+            return source.unit_id == target.unit_id
+        return self.org.ministry_of(source.unit_id) == self.org.ministry_of(target.unit_id)
+
+    async def check_invite(self, inviter: str, invitee: str) -> None:
+        """An official may invite within the scope their unit's policy allows."""
+        if self.org.store.official(inviter) is None:
+            return  # accounts outside the organisation (operators) are not restricted
+        scope = self.org.policy_of_user(inviter)["invite_scope"]
+        if not self._reaches(scope, inviter, invitee):
+            raise MatrixError(403, "M_FORBIDDEN",
+                              f"Your unit's policy lets you invite only members of {SCOPE_WORDS[scope]}")
+
+    async def visible_in_directory(self, searcher: str, user_id: str) -> bool:
+        """Whom an official finds in the user directory follows their unit's directory scope."""
+        if self.org.store.official(searcher) is None:
+            return True
+        return self._reaches(self.org.policy_of_user(searcher)["directory_scope"], searcher, user_id)
+
+    async def profile_fields(self, user_id: str) -> dict[str, Any]:
+        """An official's unit and designation, shown in their profile and directory entries."""
+        official = self.org.store.official(user_id)
+        if official is None:
+            return {}
+        unit = self.org.store.units().get(official.unit_id)
+        fields: dict[str, Any] = {"io.qasid.designation": official.designation}
+        if unit is not None:
+            fields["io.qasid.unit"] = {"code": unit.code, "name": unit.name}
+        return fields
+
+    # --- accounts --------------------------------------------------------------------------
+
+    def _policy_for_registration(self, user_id: str | None, registration_token: str | None) -> dict[str, Any]:
+        if user_id is not None:
+            return self.org.policy_of_user(user_id)
+        bound = self.org.store.enrollment_tokens(registration_token) if registration_token else []
+        return self.org.policy_of_unit(bound[0].unit_id if bound else None)
+
+    async def check_password(self, password: str, *, user_id: str | None, registration_token: str | None) -> None:
+        """Refuse a password that breaks the rules of the unit it is for (M_WEAK_PASSWORD)."""
+        problem = password_problem(self._policy_for_registration(user_id, registration_token), password)
+        if problem:
+            raise MatrixError(400, "M_WEAK_PASSWORD", problem)
+
+    async def password_policy(self, user_id: str | None) -> dict[str, Any]:
+        """The password rules for this user (the defaults for an anonymous client)."""
+        return password_policy_json(self.org.policy_of_user(user_id) if user_id else self.org.policy_of_unit(None))
+
+    async def after_registration(self, user_id: str, registration_token: str | None) -> None:
+        """An enrollment token places the new account in its unit with its designation and name."""
+        bound = self.org.store.enrollment_tokens(registration_token) if registration_token else []
+        if not bound:
+            return
+        token = bound[0]
+        await self.org.store.set_official(user_id, token.unit_id, token.designation or "", self.org.clock.now_ms())
+        if token.person_name:
+            await self.org.store.db.write(lambda c: c.execute(
+                "UPDATE users SET displayname = ? WHERE user_id = ? AND displayname IS NULL",
+                (token.person_name, user_id)))
+
+    async def check_new_device(self, user_id: str, existing_devices: int) -> None:
+        """Refuse a login that would pass the unit's device cap."""
+        cap = self.org.policy_of_user(user_id)["max_devices"]
+        if cap is not None and existing_devices >= cap:
+            raise MatrixError(403, "M_FORBIDDEN",
+                              f"Your unit's policy allows at most {cap} devices; sign one out first")
+
+    async def client_well_known(self) -> dict[str, Any]:
+        """The io.element.e2ee hints, from the policy at the root of the tree."""
+        policy = self.org.policy_of_unit(None)
+        return {"io.element.e2ee": {"default": policy["encryption_required"],
+                                    "secure_backup_required": policy["secure_backup_required"]}}

@@ -1,0 +1,155 @@
+"""An official's life after enrollment: placement, admin roles, devices, suspension, offboarding."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from qasid.core.accounts import AccountService
+from qasid.core.errors import MatrixError
+from qasid.core.ids import is_user_id
+from qasid.core.membership import set_membership
+from qasid.core.rooms import RoomService
+from qasid.gov.audit import AuditLog
+from qasid.gov.enrollment import _text
+from qasid.gov.org import Organisation
+from qasid.gov.scope import AdminScope
+from qasid.gov.store import Official
+
+log = logging.getLogger("qasid.gov")
+
+
+def unknown_official(user_id: object) -> MatrixError:
+    """The one error for an account that doesn't exist or lies outside the admin's scope."""
+    return MatrixError(404, "M_NOT_FOUND", f"Unknown official {user_id}")
+
+
+class Lifecycle:
+    """Admin operations on existing officials; each is recorded in the audit log."""
+
+    def __init__(self, org: Organisation, accounts: AccountService, rooms: RoomService | None,
+                 audit: AuditLog) -> None:
+        self.org = org
+        self.store = org.store
+        self.accounts = accounts
+        # None when acting from the CLI: only the running server may append events.
+        self.rooms = rooms
+        self.audit = audit
+
+    async def _record(self, scope: AdminScope, action: str, target: str, unit_id: int | None,
+                      details: dict[str, Any] | None = None) -> None:
+        await self.audit.record(actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
+                                action=action, target=target, unit_id=unit_id, details=details)
+
+    async def official_in_scope(self, scope: AdminScope, user_id: Any) -> tuple[str, Official | None]:
+        """The account and its placement, if the admin covers it; accounts outside any unit are national only."""
+        if not isinstance(user_id, str) or not is_user_id(user_id):
+            raise MatrixError(400, "M_INVALID_PARAM", "user_id must be a Matrix user ID")
+        official = self.store.official(user_id)
+        if not scope.covers(official.unit_id if official else None):
+            raise unknown_official(user_id)
+        if await self.accounts.store.get_user(user_id) is None:
+            raise unknown_official(user_id)
+        return user_id, official
+
+    async def describe(self, scope: AdminScope, user_id: Any) -> dict[str, Any]:
+        """An official as the admin API shows them."""
+        user_id, official = await self.official_in_scope(scope, user_id)
+        user = await self.accounts.store.get_user(user_id)
+        assert user is not None
+        return {
+            "user_id": user_id, "unit_id": official.unit_id if official else None,
+            "designation": official.designation if official else None, "displayname": user.displayname,
+            "deactivated": user.deactivated, "locked": self.store.is_locked(user_id),
+            "has_password": user.password_hash is not None,
+        }
+
+    def list_officials(self, scope: AdminScope, unit_id: int | None) -> list[dict[str, Any]]:
+        """Officials of one unit, or of every unit the admin covers."""
+        units = [self.org.unit_in_scope(scope, unit_id).unit_id] if unit_id is not None else \
+            [u.unit_id for u in self.org.list_units(scope)]
+        return [{"user_id": o.user_id, "unit_id": o.unit_id, "designation": o.designation}
+                for o in self.store.officials_in(units)]
+
+    async def update(self, scope: AdminScope, user_id: Any, body: dict[str, Any]) -> dict[str, Any]:
+        """Move an official to another unit the admin covers and/or change their designation."""
+        user_id, official = await self.official_in_scope(scope, user_id)
+        unit_id = self.org.unit_in_scope(scope, body["unit_id"]).unit_id if "unit_id" in body else None
+        designation = _text(body.get("designation"), "designation") if "designation" in body else None
+        if unit_id is None and official is None:
+            raise MatrixError(400, "M_MISSING_PARAM", "unit_id is required for an account outside any unit")
+        new_unit = unit_id if unit_id is not None else official.unit_id  # type: ignore[union-attr]
+        new_designation = designation if designation is not None else (official.designation if official else "")
+        await self.store.set_official(user_id, new_unit, new_designation, self.org.clock.now_ms())
+        await self._record(scope, "official.update", user_id, new_unit,
+                           {"from_unit_id": official.unit_id if official else None, "designation": new_designation})
+        return await self.describe(scope, user_id)
+
+    async def set_admin_role(self, scope: AdminScope, user_id: Any, unit_id: Any, granted: bool) -> None:
+        """Make an account a unit admin of a unit the granting admin covers (or revoke it)."""
+        unit = self.org.unit_in_scope(scope, unit_id)
+        user_id, _ = await self.official_in_scope(scope, user_id)
+        await self.store.set_admin_role(user_id, unit.unit_id, granted)
+        await self._record(scope, "admin_role.grant" if granted else "admin_role.revoke", user_id, unit.unit_id)
+
+    # --- devices ---------------------------------------------------------------------------
+
+    async def devices(self, scope: AdminScope, user_id: Any) -> list[dict[str, Any]]:
+        """The official's devices with display name, last seen IP and time."""
+        user_id, _ = await self.official_in_scope(scope, user_id)
+        return [{"device_id": d.device_id, "display_name": d.display_name, "last_seen_ip": d.last_seen_ip,
+                 "last_seen_ts": d.last_seen_ts} for d in await self.accounts.store.list_devices(user_id)]
+
+    async def sign_out_device(self, scope: AdminScope, user_id: Any, device_id: Any) -> None:
+        """Delete one device with its tokens and keys: it is signed out on its next request."""
+        user_id, official = await self.official_in_scope(scope, user_id)
+        if not isinstance(device_id, str) or not await self.accounts.delete_devices(user_id, [device_id]):
+            raise MatrixError(404, "M_NOT_FOUND", f"Unknown device {device_id}")
+        await self._record(scope, "device.sign_out", user_id, official.unit_id if official else None,
+                           {"device_id": device_id})
+
+    # --- suspension and offboarding --------------------------------------------------------
+
+    async def set_suspended(self, scope: AdminScope, user_id: Any, suspended: bool) -> None:
+        """Suspend (every request but logout gets M_USER_LOCKED) or lift the suspension."""
+        user_id, official = await self.official_in_scope(scope, user_id)
+        user = await self.accounts.store.get_user(user_id)
+        if user is None or user.deactivated:
+            raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} has been offboarded")
+        await self.store.set_locked(user_id, suspended)
+        await self._record(scope, "account.suspend" if suspended else "account.unsuspend", user_id,
+                           official.unit_id if official else None)
+
+    async def offboard(self, scope: AdminScope, user_id: Any) -> dict[str, Any]:
+        """Revoke every token, delete every device and its keys, leave every room, never log in again."""
+        user_id, official = await self.official_in_scope(scope, user_id)
+        if user_id == scope.user_id:
+            raise MatrixError(400, "M_INVALID_PARAM", "You can't offboard yourself")
+        hashes = await self.accounts.store.token_hashes_for(user_id)
+        if not await self.store.deactivate(user_id, scope.user_id, self.org.clock.now_ms()):
+            raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} has already been offboarded")
+        self.accounts.forget_tokens(hashes)
+        devices = await self.accounts.store.list_devices(user_id)
+        await self.accounts.delete_devices(user_id, [d.device_id for d in devices])
+        await self._record(scope, "account.offboard", user_id, official.unit_id if official else None,
+                           {"devices_deleted": len(devices)})
+        left = await self.finish_offboarding(user_id, scope.user_id) if self.rooms is not None else None
+        return {"user_id": user_id, "devices_deleted": len(devices), "rooms_left": left,
+                "rooms_pending": left is None}
+
+    async def finish_offboarding(self, user_id: str, actor: str) -> int:
+        """Leave every room the offboarded user is in or invited to, through core's own membership path."""
+        assert self.rooms is not None
+        official = self.store.official(user_id)
+        left = 0
+        for room_id in sorted(await self.rooms.rooms_of(user_id)):
+            try:
+                await set_membership(self.rooms, user_id, room_id, user_id, "leave", reason="offboarded")
+                left += 1
+            except MatrixError as e:
+                log.warning("offboarding %s: could not leave %s: %s", user_id, room_id, e.message)
+        await self.store.finish_offboarding(user_id)
+        if left:
+            await self.audit.record(actor=actor, action="membership.leave_all", target=user_id,
+                                    unit_id=official.unit_id if official else None, details={"rooms_left": left})
+        return left

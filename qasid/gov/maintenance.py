@@ -1,0 +1,194 @@
+"""Scheduled work of the government layer: retention purge, stale devices, finishing offboardings.
+
+Retention purges a room's *timeline* events (non-state) older than the room's `retention_days`.
+State events stay: they are the room (membership, power levels, encryption) and every later event
+is authorised against them. Deleted rows are overwritten (`secure_delete`) and the WAL is
+checkpointed and truncated, so the plaintext is gone from the database file too.
+
+"Their media": when a room is encrypted the server can't see which attachment belongs to which
+event (the mxc URI is inside the ciphertext). So media follow their *uploader's* policy: an
+upload older than the uploader's unit `retention_days` is deleted, file and row. Plaintext events
+that name an mxc URI of this server also take that media with them when they are purged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from typing import Any
+
+from qasid.core.services import Services
+from qasid.gov.audit import OPERATOR, AuditLog
+from qasid.gov.lifecycle import Lifecycle
+from qasid.gov.org import Organisation
+from qasid.gov.rules import ROOM_POLICY_EVENT
+
+log = logging.getLogger("qasid.gov")
+DAY_MS = 86_400_000
+LOOP_SECONDS = 5.0
+SLOW_EVERY = 12  # retention and device expiry every minute; pending offboardings every 5 s
+
+
+def _mxc_ids(content: Any, server_name: str) -> set[str]:
+    """Media IDs of this server named anywhere in a plaintext event content."""
+    found: set[str] = set()
+    prefix = f"mxc://{server_name}/"
+    if isinstance(content, dict):
+        for value in content.values():
+            found |= _mxc_ids(value, server_name)
+    elif isinstance(content, list):
+        for value in content:
+            found |= _mxc_ids(value, server_name)
+    elif isinstance(content, str) and content.startswith(prefix):
+        found.add(content[len(prefix):])
+    return found
+
+
+class Maintenance:
+    """Runs the scheduled jobs; `run_once` is also what the admin API's maintenance route calls."""
+
+    def __init__(self, services: Services, org: Organisation, lifecycle: Lifecycle, audit: AuditLog) -> None:
+        self.services = services
+        self.org = org
+        self.lifecycle = lifecycle
+        self.audit = audit
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Begin the schedule in the running event loop."""
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        """Stop the schedule."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        tick = 0
+        while True:
+            try:
+                await self.finish_offboardings()
+                if tick % SLOW_EVERY == 0:
+                    await self.purge_expired_events()
+                    await self.remove_stale_devices()
+            except Exception:
+                log.exception("gov maintenance failed; trying again later")
+            tick += 1
+            await asyncio.sleep(LOOP_SECONDS)
+
+    async def run_once(self) -> dict[str, int]:
+        """Every job now; how much each did."""
+        return {
+            "offboardings_finished": await self.finish_offboardings(),
+            "events_purged": await self.purge_expired_events(),
+            "devices_removed": await self.remove_stale_devices(),
+        }
+
+    async def finish_offboardings(self) -> int:
+        """Leave the rooms of officials offboarded from the CLI (which can't append events)."""
+        pending = self.org.store.pending_offboardings()
+        for user_id, actor in pending:
+            await self.lifecycle.finish_offboarding(user_id, actor)
+        return len(pending)
+
+    def _rooms_with_retention(self) -> list[tuple[str, float]]:
+        rows = self.services.store.db.read(
+            "SELECT s.room_id, e.pdu FROM current_state s JOIN events e ON e.event_id = s.event_id"
+            " WHERE s.type = ? AND s.state_key = ''", (ROOM_POLICY_EVENT,))
+        out = []
+        for room_id, pdu in rows:
+            days = json.loads(pdu)["content"].get("retention_days")
+            if isinstance(days, (int, float)) and not isinstance(days, bool) and days > 0:
+                out.append((room_id, float(days)))
+        return out
+
+    async def purge_expired_events(self) -> int:
+        """Delete timeline events past their room's retention, their media, and the media past the uploader's."""
+        now = self.services.clock.now_ms()
+        server_name = self.services.settings.server_name
+        purged = 0
+        media_ids: set[str] = set()
+        for room_id, days in self._rooms_with_retention():
+            cutoff = now - int(days * DAY_MS)
+
+            def txn(conn: sqlite3.Connection, room_id: str = room_id, cutoff: int = cutoff) -> tuple[int, set[str]]:
+                conn.execute("PRAGMA secure_delete = ON")
+                rows = conn.execute(
+                    "SELECT stream_ordering, pdu FROM events WHERE room_id = ? AND state_key IS NULL"
+                    " AND origin_server_ts < ? AND stream_ordering < (SELECT max(stream_ordering) FROM events)",
+                    (room_id, cutoff)).fetchall()
+                named: set[str] = set()
+                for _, pdu in rows:
+                    named |= _mxc_ids(json.loads(pdu).get("content"), server_name)
+                conn.executemany("DELETE FROM events WHERE stream_ordering = ?", [(r[0],) for r in rows])
+                return len(rows), named
+
+            count, named = await self.services.store.db.write(txn)
+            purged += count
+            media_ids |= named
+            if count:
+                await self.audit.record(actor=OPERATOR, action="retention.purge", target=room_id,
+                                        details={"events_purged": count, "retention_days": days})
+        media_ids |= self._media_past_uploader_retention(now)
+        await self._delete_media(media_ids)
+        if purged or media_ids:
+            await asyncio.to_thread(self._checkpoint)
+        return purged
+
+    def _media_past_uploader_retention(self, now: int) -> set[str]:
+        found: set[str] = set()
+        rows = self.services.store.db.read("SELECT media_id, user_id, created_ts FROM media")
+        policies: dict[str, Any] = {}
+        for media_id, user_id, created_ts in rows:
+            if user_id not in policies:
+                policies[user_id] = self.org.policy_of_user(user_id)["retention_days"]
+            days = policies[user_id]
+            if days is not None and created_ts < now - int(days * DAY_MS):
+                found.add(media_id)
+        return found
+
+    async def _delete_media(self, media_ids: set[str]) -> None:
+        if not media_ids:
+            return
+        ids = sorted(media_ids)
+
+        def txn(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.executemany("DELETE FROM media WHERE media_id = ?", [(m,) for m in ids])
+
+        await self.services.store.db.write(txn)
+        media_dir = self.services.settings.media_dir
+        for media_id in ids:
+            if media_id.isascii() and "/" not in media_id and ".." not in media_id:
+                (media_dir / media_id[:2] / media_id).unlink(missing_ok=True)
+
+    def _checkpoint(self) -> None:
+        conn = sqlite3.connect(self.services.store.db.path, timeout=10)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+
+    async def remove_stale_devices(self) -> int:
+        """Delete devices unused for longer than their owner's unit `device_inactive_days`."""
+        now = self.services.clock.now_ms()
+        removed = 0
+        rows = self.services.store.db.read(
+            "SELECT user_id, device_id, coalesce(last_seen_ts, created_ts) FROM devices")
+        stale: dict[str, list[str]] = {}
+        for user_id, device_id, last_seen in rows:
+            days = self.org.policy_of_user(user_id)["device_inactive_days"]
+            if days is not None and last_seen < now - days * DAY_MS:
+                stale.setdefault(user_id, []).append(device_id)
+        for user_id, device_ids in stale.items():
+            deleted = await self.services.accounts.delete_devices(user_id, device_ids)
+            removed += len(deleted)
+            if deleted:
+                official = self.org.store.official(user_id)
+                await self.audit.record(actor=OPERATOR, action="device.expire", target=user_id,
+                                        unit_id=official.unit_id if official else None,
+                                        details={"device_ids": deleted})
+        return removed

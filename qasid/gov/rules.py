@@ -1,0 +1,112 @@
+"""Unit policy: the keys, their defaults, validation, inheritance, and the pure checks on them."""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+from qasid.core.errors import MatrixError
+
+SCOPES = ("unit", "ministry", "anyone")
+
+# Every key a unit may set, with the value it has when no ancestor sets it.
+DEFAULTS: dict[str, Any] = {
+    "encryption_required": True,
+    "secure_backup_required": False,
+    "invite_scope": "anyone",
+    "directory_scope": "anyone",
+    "max_devices": None,
+    "device_inactive_days": None,
+    "retention_days": None,
+    "password_min_length": 8,
+    "password_require_digit": False,
+    "password_require_symbol": False,
+    "password_require_uppercase": False,
+    "password_require_lowercase": False,
+}
+
+_BOOLS = {"encryption_required", "secure_backup_required", "password_require_digit",
+          "password_require_symbol", "password_require_uppercase", "password_require_lowercase"}
+# Days may be fractional (a test, or a very strict unit, may keep minutes).
+_OPTIONAL_DAYS = {"device_inactive_days", "retention_days"}
+
+
+def validate_policy(values: Any) -> dict[str, Any]:
+    """The keys a unit sets, checked; M_BAD_JSON / M_INVALID_PARAM name the first bad one."""
+    if not isinstance(values, dict):
+        raise MatrixError(400, "M_BAD_JSON", "policy must be a JSON object")
+    for key, value in values.items():
+        if key not in DEFAULTS:
+            raise MatrixError(400, "M_INVALID_PARAM", f"Unknown policy key {key!r}")
+        if key in _BOOLS and not isinstance(value, bool):
+            raise MatrixError(400, "M_INVALID_PARAM", f"{key} must be true or false")
+        if key in ("invite_scope", "directory_scope") and value not in SCOPES:
+            raise MatrixError(400, "M_INVALID_PARAM", f"{key} must be one of {', '.join(SCOPES)}")
+        if key in _OPTIONAL_DAYS and value is not None and (
+                not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 36500):
+            raise MatrixError(400, "M_INVALID_PARAM", f"{key} must be null or a number of days above 0, at most 36500")
+        if key == "max_devices" and value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000):
+            raise MatrixError(400, "M_INVALID_PARAM", "max_devices must be null or an integer from 1 to 1000")
+        if key == "password_min_length" and (
+                not isinstance(value, int) or isinstance(value, bool) or not 8 <= value <= 128):
+            raise MatrixError(400, "M_INVALID_PARAM", "password_min_length must be an integer from 8 to 128")
+    return dict(values)
+
+
+def effective_policy(chain: list[dict[str, Any]]) -> dict[str, Any]:
+    """The policy in force at a unit: defaults, overlaid by each ancestor from the root down."""
+    result = dict(DEFAULTS)
+    for values in chain:
+        result.update(values)
+    return result
+
+
+def password_problem(policy: dict[str, Any], password: str) -> str | None:
+    """Why the password breaks the policy's rules, or None."""
+    if len(password) < policy["password_min_length"]:
+        return f"Password must be at least {policy['password_min_length']} characters"
+    checks = (
+        ("password_require_digit", lambda c: c.isdigit(), "a digit"),
+        ("password_require_symbol", lambda c: c in string.punctuation or not c.isalnum() and not c.isspace(),
+         "a symbol"),
+        ("password_require_uppercase", str.isupper, "an uppercase letter"),
+        ("password_require_lowercase", str.islower, "a lowercase letter"),
+    )
+    for key, test, what in checks:
+        if policy[key] and not any(test(c) for c in password):
+            return f"Password must contain {what}"
+    return None
+
+
+def password_policy_json(policy: dict[str, Any]) -> dict[str, Any]:
+    """The rules in the form Element reads from /password_policy."""
+    return {
+        "m.minimum_length": policy["password_min_length"],
+        "m.require_digit": policy["password_require_digit"],
+        "m.require_symbol": policy["password_require_symbol"],
+        "m.require_uppercase": policy["password_require_uppercase"],
+        "m.require_lowercase": policy["password_require_lowercase"],
+    }
+
+
+# Non-state events that may travel in the clear in a room that requires encryption:
+# the ciphertext itself; reactions, which clients (matrix-js-sdk, Element) deliberately leave
+# unencrypted because relation data is in the clear anyway; and redactions, which carry no body.
+CLEAR_EVENT_TYPES = frozenset({"m.room.encrypted", "m.reaction", "m.room.redaction"})
+MEGOLM = "m.megolm.v1.aes-sha2"
+ROOM_POLICY_EVENT = "io.qasid.policy"
+
+
+def check_encryption_change(current: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
+    """Why a new m.room.encryption content removes or weakens encryption, or None if it doesn't."""
+    if new.get("algorithm") != MEGOLM:
+        return f"m.room.encryption must keep the algorithm {MEGOLM}"
+    if current is None:
+        return None
+    for key, default in (("rotation_period_ms", 604_800_000), ("rotation_period_msgs", 100)):
+        old_value = current.get(key, default)
+        new_value = new.get(key, default)
+        if not isinstance(new_value, int) or (isinstance(old_value, int) and new_value > old_value):
+            return f"m.room.encryption {key} may not be lengthened"
+    return None

@@ -1,0 +1,251 @@
+"""Persistence of the government layer: units, officials, admin roles, enrollment bindings, policy."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from qasid.store.sqlite.engine import Database
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One node of the organisation tree."""
+
+    unit_id: int
+    parent_id: int | None
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Official:
+    """An account's place in the organisation."""
+
+    user_id: str
+    unit_id: int
+    designation: str
+
+
+@dataclass(frozen=True)
+class EnrollmentToken:
+    """A registration token bound to a unit, with its uses and expiry from core's table."""
+
+    token: str
+    unit_id: int
+    person_name: str | None
+    designation: str | None
+    issued_by: str
+    uses_allowed: int | None
+    completed: int
+    expiry_time: int | None
+
+
+class GovStore:
+    """Typed SQL for the gov tables; reads see committed data, writes are group-committed."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- units -----------------------------------------------------------------------------
+
+    def units(self) -> dict[int, Unit]:
+        """Every unit by ID (the tree is small: thousands of units at most)."""
+        rows = self.db.read("SELECT unit_id, parent_id, code, name FROM units")
+        return {r[0]: Unit(r[0], r[1], r[2], r[3]) for r in rows}
+
+    def unit_by_code(self, code: str) -> Unit | None:
+        """The unit with this code, if any."""
+        r = self.db.read_one("SELECT unit_id, parent_id, code, name FROM units WHERE code = ?", (code,))
+        return Unit(r[0], r[1], r[2], r[3]) if r else None
+
+    async def create_unit(self, parent_id: int | None, code: str, name: str, now_ms: int) -> int | None:
+        """The new unit's ID, or None if the code is taken."""
+
+        def txn(conn: sqlite3.Connection) -> int | None:
+            try:
+                cur = conn.execute(
+                    "INSERT INTO units (parent_id, code, name, created_ts) VALUES (?, ?, ?, ?)",
+                    (parent_id, code, name, now_ms))
+            except sqlite3.IntegrityError:
+                return None
+            return cur.lastrowid
+
+        return await self.db.write(txn)
+
+    async def update_unit(self, unit_id: int, name: str | None, parent_id: int | None, move: bool) -> None:
+        """Rename a unit and/or move it under another parent."""
+
+        def txn(conn: sqlite3.Connection) -> None:
+            if name is not None:
+                conn.execute("UPDATE units SET name = ? WHERE unit_id = ?", (name, unit_id))
+            if move:
+                conn.execute("UPDATE units SET parent_id = ? WHERE unit_id = ?", (parent_id, unit_id))
+
+        await self.db.write(txn)
+
+    # --- officials and admin roles ---------------------------------------------------------
+
+    def official(self, user_id: str) -> Official | None:
+        """The official's unit and designation, if the account has one."""
+        r = self.db.read_one("SELECT user_id, unit_id, designation FROM officials WHERE user_id = ?", (user_id,))
+        return Official(r[0], r[1], r[2]) if r else None
+
+    def officials_in(self, unit_ids: list[int]) -> list[Official]:
+        """Officials of the given units, by user ID."""
+        marks = ",".join("?" * len(unit_ids))
+        rows = self.db.read(
+            f"SELECT user_id, unit_id, designation FROM officials WHERE unit_id IN ({marks})"
+            " ORDER BY user_id", unit_ids) if unit_ids else []
+        return [Official(r[0], r[1], r[2]) for r in rows]
+
+    async def set_official(self, user_id: str, unit_id: int, designation: str, now_ms: int) -> None:
+        """Place an account in a unit with a designation (replacing any earlier placement)."""
+        await self.db.write(lambda c: c.execute(
+            "INSERT INTO officials (user_id, unit_id, designation, created_ts) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET unit_id = excluded.unit_id,"
+            " designation = excluded.designation", (user_id, unit_id, designation, now_ms)))
+
+    async def create_official(
+        self, user_id: str, password_hash: str | None, unit_id: int, designation: str,
+        displayname: str | None, now_ms: int,
+    ) -> bool:
+        """Create the account and its placement in one transaction; False if the user ID is taken."""
+
+        def txn(conn: sqlite3.Connection) -> bool:
+            return _insert_official(conn, user_id, password_hash, unit_id, designation, displayname, now_ms)
+
+        return await self.db.write(txn)
+
+    async def import_officials(
+        self, rows: list[tuple[str, int, str, str | None]], now_ms: int,
+    ) -> list[str]:
+        """Create (user_id, unit_id, designation, displayname) accounts without passwords, all at once; returns those created."""
+
+        def txn(conn: sqlite3.Connection) -> list[str]:
+            return [user_id for user_id, unit_id, designation, name in rows
+                    if _insert_official(conn, user_id, None, unit_id, designation, name, now_ms)]
+
+        return await self.db.write(txn)
+
+    def admin_role_units(self, user_id: str) -> list[int]:
+        """Units whose subtrees this user administers."""
+        return [r[0] for r in self.db.read("SELECT unit_id FROM admin_roles WHERE user_id = ?", (user_id,))]
+
+    async def set_admin_role(self, user_id: str, unit_id: int, granted: bool) -> None:
+        """Grant or revoke a unit admin role."""
+        sql = ("INSERT OR IGNORE INTO admin_roles (user_id, unit_id) VALUES (?, ?)" if granted
+               else "DELETE FROM admin_roles WHERE user_id = ? AND unit_id = ?")
+        await self.db.write(lambda c: c.execute(sql, (user_id, unit_id)))
+
+    async def set_locked(self, user_id: str, locked: bool) -> None:
+        """Suspend (or lift the suspension of) an account."""
+        await self.db.write(lambda c: c.execute(
+            "UPDATE users SET locked = ? WHERE user_id = ?", (int(locked), user_id)))
+
+    def is_locked(self, user_id: str) -> bool:
+        """True if the account is suspended."""
+        r = self.db.read_one("SELECT locked FROM users WHERE user_id = ?", (user_id,))
+        return bool(r and r[0])
+
+    # --- enrollment tokens -----------------------------------------------------------------
+
+    async def create_enrollment_token(
+        self, token: str, unit_id: int, person_name: str | None, designation: str | None,
+        issued_by: str, uses_allowed: int, expiry_time: int, now_ms: int,
+    ) -> None:
+        """Core's registration token and its unit binding, in one transaction."""
+
+        def txn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO registration_tokens (token, uses_allowed, expiry_time, created_ts)"
+                " VALUES (?, ?, ?, ?)", (token, uses_allowed, expiry_time, now_ms))
+            conn.execute(
+                "INSERT INTO enrollment_tokens (token, unit_id, person_name, designation, issued_by,"
+                " created_ts) VALUES (?, ?, ?, ?, ?, ?)",
+                (token, unit_id, person_name, designation, issued_by, now_ms))
+
+        await self.db.write(txn)
+
+    def enrollment_tokens(self, token: str | None = None) -> list[EnrollmentToken]:
+        """Enrollment tokens (one, or all), newest first."""
+        sql = ("SELECT e.token, e.unit_id, e.person_name, e.designation, e.issued_by, r.uses_allowed,"
+               " r.completed, r.expiry_time FROM enrollment_tokens e"
+               " JOIN registration_tokens r ON r.token = e.token")
+        rows = (self.db.read(sql + " WHERE e.token = ?", (token,)) if token is not None
+                else self.db.read(sql + " ORDER BY e.created_ts DESC"))
+        return [EnrollmentToken(*r) for r in rows]
+
+    async def delete_enrollment_token(self, token: str) -> None:
+        """Revoke: neither the binding nor core's registration token survives."""
+
+        def txn(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM enrollment_tokens WHERE token = ?", (token,))
+            conn.execute("DELETE FROM registration_tokens WHERE token = ?", (token,))
+
+        await self.db.write(txn)
+
+    # --- policy ----------------------------------------------------------------------------
+
+    def unit_policies(self) -> dict[int, dict[str, Any]]:
+        """The keys set on each unit."""
+        return {r[0]: json.loads(r[1]) for r in self.db.read("SELECT unit_id, policy_json FROM unit_policies")}
+
+    async def set_unit_policy(self, unit_id: int, values: dict[str, Any]) -> None:
+        """Replace the keys set on one unit (an empty dict inherits everything)."""
+        await self.db.write(lambda c: c.execute(
+            "INSERT INTO unit_policies (unit_id, policy_json) VALUES (?, ?) ON CONFLICT (unit_id)"
+            " DO UPDATE SET policy_json = excluded.policy_json", (unit_id, json.dumps(values, sort_keys=True))))
+
+    async def set_room_retention(self, room_id: str, days: int) -> None:
+        """Fix a room's retention at creation."""
+        await self.db.write(lambda c: c.execute(
+            "INSERT OR REPLACE INTO room_retention (room_id, retention_days) VALUES (?, ?)", (room_id, days)))
+
+    def room_retentions(self) -> list[tuple[str, int]]:
+        """(room_id, days) of every room with a retention limit."""
+        return [(r[0], r[1]) for r in self.db.read("SELECT room_id, retention_days FROM room_retention")]
+
+    # --- offboarding -----------------------------------------------------------------------
+
+    def pending_offboardings(self) -> list[tuple[str, str]]:
+        """(user_id, actor) of offboardings whose room leaves are still to be done."""
+        return [(r[0], r[1]) for r in self.db.read("SELECT user_id, actor FROM pending_offboardings")]
+
+    async def finish_offboarding(self, user_id: str) -> None:
+        """The official has left every room."""
+        await self.db.write(lambda c: c.execute("DELETE FROM pending_offboardings WHERE user_id = ?", (user_id,)))
+
+    async def deactivate(self, user_id: str, actor: str, now_ms: int) -> bool:
+        """Deactivate for good: no password, no tokens, out of the directory; queues the room leaves."""
+
+        def txn(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE users SET deactivated = 1, password_hash = NULL, locked = 0"
+                " WHERE user_id = ? AND deactivated = 0", (user_id,))
+            if not cur.rowcount:
+                return False
+            conn.execute("DELETE FROM access_tokens WHERE user_id = ?", (user_id,))
+            conn.execute("DELETE FROM admin_roles WHERE user_id = ?", (user_id,))
+            conn.execute("INSERT OR REPLACE INTO pending_offboardings (user_id, actor, created_ts)"
+                         " VALUES (?, ?, ?)", (user_id, actor, now_ms))
+            return True
+
+        return await self.db.write(txn)
+
+
+def _insert_official(
+    conn: sqlite3.Connection, user_id: str, password_hash: str | None, unit_id: int, designation: str,
+    displayname: str | None, now_ms: int,
+) -> bool:
+    if conn.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone():
+        return False
+    conn.execute(
+        "INSERT INTO users (user_id, password_hash, is_admin, displayname, created_ts) VALUES (?, ?, 0, ?, ?)",
+        (user_id, password_hash, displayname, now_ms))
+    conn.execute(
+        "INSERT INTO officials (user_id, unit_id, designation, created_ts) VALUES (?, ?, ?, ?)",
+        (user_id, unit_id, designation, now_ms))
+    return True
