@@ -82,6 +82,7 @@ async def create_room(rooms: RoomService, creator: str, request: dict[str, Any])
         check_event_fields(item["type"], item["content"], item.get("state_key", ""))
     check_canonical(creation_content, "creation_content")
     check_canonical(override, "power_level_content_override")
+    _check_power_level_types(override)
     for user_id in invitees:
         await rooms.policy.check_invite(creator, user_id)
 
@@ -91,38 +92,45 @@ async def create_room(rooms: RoomService, creator: str, request: dict[str, Any])
         if await rooms.store.events.resolve_alias(alias) is not None:
             raise MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken")
 
-    room_id = f"!{random_string(18)}:{rooms.settings.server_name}"
-    await rooms.store.events.create_room(room_id, version, creator, rooms.clock.now_ms())
+    invite_contents = []
+    for user_id in invitees:
+        target = await rooms.store.accounts.get_user(user_id)
+        if target is None or target.deactivated:
+            raise not_found(f"Unknown user {user_id}")
+        content: dict[str, Any] = {"membership": "invite", **await member_profile(rooms, user_id)}
+        if request.get("is_direct"):
+            content["is_direct"] = True
+        invite_contents.append((user_id, content))
+
     join_rule, history, guest = PRESETS[preset]
-
-    async def state(event_type: str, content: dict[str, Any], state_key: str = "") -> None:
-        await rooms.append(creator, room_id, event_type, content, state_key=state_key)
-
     creation = {**creation_content, "room_version": version}
     creation.pop("creator", None)
-    await state("m.room.create", creation)
-    await state("m.room.member", {"membership": "join", **await member_profile(rooms, creator)}, creator)
     power_levels = default_power_levels(creator, invitees, preset)
     power_levels.update(override)
-    await state("m.room.power_levels", power_levels)
+    events: list[tuple[str, str | None, dict[str, Any]]] = [
+        ("m.room.create", "", creation),
+        ("m.room.member", creator, {"membership": "join", **await member_profile(rooms, creator)}),
+        ("m.room.power_levels", "", power_levels),
+    ]
     if alias is not None:
-        if not await rooms.store.events.set_alias(alias, room_id, creator):
-            raise MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken")
-        await state("m.room.canonical_alias", {"alias": alias})
-    await state("m.room.join_rules", {"join_rule": join_rule})
-    await state("m.room.history_visibility", {"history_visibility": history})
-    await state("m.room.guest_access", {"guest_access": guest})
-    for item in initial_state:
-        await state(item["type"], item["content"], item.get("state_key", ""))
+        events.append(("m.room.canonical_alias", "", {"alias": alias}))
+    events += [
+        ("m.room.join_rules", "", {"join_rule": join_rule}),
+        ("m.room.history_visibility", "", {"history_visibility": history}),
+        ("m.room.guest_access", "", {"guest_access": guest}),
+    ]
+    events += [(item["type"], item.get("state_key", ""), item["content"]) for item in initial_state]
     if request.get("name"):
-        await state("m.room.name", {"name": request["name"]})
+        events.append(("m.room.name", "", {"name": request["name"]}))
     if request.get("topic"):
-        await state("m.room.topic", {"topic": request["topic"]})
+        events.append(("m.room.topic", "", {"topic": request["topic"]}))
+    events += [("m.room.member", user_id, content) for user_id, content in invite_contents]
+
+    room_id = f"!{random_string(18)}:{rooms.settings.server_name}"
+    # All of it or none of it: a refused event leaves no half-made room behind.
+    await rooms.create_with_events(creator, room_id, version, alias, events)
     if visibility == "public":
         await rooms.store.userdata.set_room_published(room_id, True)
-    is_direct = bool(request.get("is_direct"))
-    for user_id in invitees:
-        await invite(rooms, creator, room_id, user_id, is_direct=is_direct)
     return room_id
 
 
@@ -227,6 +235,21 @@ def stripped_state(room: RoomSnapshot, invitee: str) -> list[dict[str, Any]]:
             out.append({"type": pdu["type"], "state_key": pdu["state_key"], "sender": pdu["sender"],
                         "content": pdu["content"]})
     return out
+
+
+def _check_power_level_types(override: dict[str, Any]) -> None:
+    """Power levels are integers (room v10+): say so as a bad request, before any event is built."""
+    for key, value in override.items():
+        if key in ("users", "events", "notifications"):
+            if not isinstance(value, dict) or not all(_is_int(v) for v in value.values()):
+                raise bad_json(f"power_level_content_override.{key} must map to integers")
+        elif key in ("ban", "kick", "redact", "invite", "state_default", "events_default", "users_default"):
+            if not _is_int(value):
+                raise bad_json(f"power_level_content_override.{key} must be an integer")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _list_of(request: dict[str, Any], key: str, kind: type) -> list[Any]:

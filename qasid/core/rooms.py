@@ -25,7 +25,7 @@ from qasid.core.pdu import finalise_pdu, redact
 from qasid.core.policy import Policy
 from qasid.core.ratelimit import RateLimiter
 from qasid.store.sqlite import SqliteStore
-from qasid.store.sqlite.events import NewEvent
+from qasid.store.sqlite.events import NewEvent, NewRoom
 
 MAX_EVENT_BYTES = 65_536
 MAX_ID_FIELD_BYTES = 255
@@ -175,16 +175,46 @@ class RoomService:
                     return earlier
             room = await self.require_room(room_id)
             await self.policy.check_event(sender, room.state, event_type, content, state_key)
-            return await self._append_locked(room, sender, event_type, content, state_key, txn, redacts)
+            new_event = await self._build(room, sender, event_type, content, state_key, txn, redacts)
+            await self.store.events.persist_events([new_event], self.clock.now_ms())
+            # Committed: now the in-memory view may move on.
+            audience = self._advance(room, new_event)
+        self.notifier.notify(audience)
+        return new_event.event_id
+
+    async def create_with_events(
+        self, creator: str, room_id: str, room_version: str, alias: str | None,
+        events: list[tuple[str, str | None, dict[str, Any]]],
+    ) -> None:
+        """A new room and its first events, each authorised in order, stored in one transaction: all or nothing."""
+        async with self._locks[room_id]:
+            scratch = RoomSnapshot(room_id)
+            built = []
+            audience: set[str] = set()
+            for event_type, state_key, content in events:
+                check_event_fields(event_type, content, state_key)
+                await self.policy.check_event(creator, scratch.state, event_type, content, state_key)
+                new_event = await self._build(scratch, creator, event_type, content, state_key, None, None)
+                audience |= self._advance(scratch, new_event, index=False)
+                built.append(new_event)
+            new_room = NewRoom(room_id, room_version, creator, alias)
+            if not await self.store.events.persist_events(built, self.clock.now_ms(), new_room=new_room):
+                raise MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken")
+            self._rooms[room_id] = scratch
+            for event in built:
+                if event.pdu["type"] == "m.room.member":
+                    self._membership_changed(scratch, event.pdu["state_key"])
+        self.notifier.notify(audience)
 
     async def _earlier_txn(self, txn: Txn) -> str | None:
         found = await self.store.events.transaction_response(txn.user_id, txn.device_id, txn.scope, txn.txn_id)
         return str(found["event_id"]) if found else None
 
-    async def _append_locked(
+    async def _build(
         self, room: RoomSnapshot, sender: str, event_type: str, content: dict[str, Any],
         state_key: str | None, txn: Txn | None, redacts: str | None,
-    ) -> str:
+    ) -> NewEvent:
+        """The signed PDU of the next event in `room`, authorised against its current state."""
         partial: dict[str, Any] = {
             "type": event_type,
             "room_id": room.room_id,
@@ -214,25 +244,28 @@ class RoomService:
                 "prev_content": replaced["content"],
                 "prev_sender": replaced["sender"],
             }
-        new_event = NewEvent(
+        return NewEvent(
             event_id=event_id, pdu=pdu, pdu_json=pdu_json, unsigned=unsigned,
             txn_user_id=txn.user_id if txn else None, txn_device_id=txn.device_id if txn else None,
             txn_scope=txn.scope if txn else None, txn_id=txn.txn_id if txn else None,
             redacts=redacts, redacted_pdu_json=redacted_pdu_json,
         )
-        await self.store.events.persist_events([new_event], self.clock.now_ms())
-        # Committed: now the in-memory view may move on.
+
+    def _advance(self, room: RoomSnapshot, event: NewEvent, index: bool = True) -> set[str]:
+        """Move the in-memory room past a committed event; returns whom to wake."""
+        pdu = event.pdu
         audience = room.members("join", "invite")
-        room.latest_event_id = event_id
+        room.latest_event_id = event.event_id
         room.depth = pdu["depth"]
+        state_key = pdu.get("state_key")
         if state_key is not None:
-            room.state[(event_type, state_key)] = pdu
-            room.state_ids[(event_type, state_key)] = event_id
-            if event_type == "m.room.member":
-                self._membership_changed(room, state_key)
+            room.state[(pdu["type"], state_key)] = pdu
+            room.state_ids[(pdu["type"], state_key)] = event.event_id
+            if pdu["type"] == "m.room.member":
+                if index:
+                    self._membership_changed(room, state_key)
                 audience |= room.members("join") | {state_key}
-        self.notifier.notify(audience)
-        return event_id
+        return audience
 
     def _membership_changed(self, room: RoomSnapshot, user_id: str) -> None:
         if self._user_rooms is None:

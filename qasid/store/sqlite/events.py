@@ -46,28 +46,56 @@ class NewEvent:
     redacted_pdu_json: bytes | None = None
 
 
+@dataclass(frozen=True)
+class NewRoom:
+    """A room row (and its alias) written in the same transaction as the room's first events."""
+
+    room_id: str
+    room_version: str
+    creator: str
+    alias: str | None = None
+
+
+class AliasTaken(Exception):
+    """The alias was claimed by another room first."""
+
+
 class EventStore:
     """Typed persistence for rooms and events."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create_room(self, room_id: str, room_version: str, creator: str, now_ms: int) -> None:
-        await self.db.write(lambda c: c.execute(
-            "INSERT INTO rooms (room_id, room_version, creator, created_ts) VALUES (?, ?, ?, ?)",
-            (room_id, room_version, creator, now_ms)))
-
     async def room_version(self, room_id: str) -> str | None:
         row = self.db.read_one("SELECT room_version FROM rooms WHERE room_id = ?", (room_id,))
         return row[0] if row else None
 
-    async def persist_events(self, events: list[NewEvent], now_ms: int) -> list[int]:
-        """Append events (and their transaction records) atomically; returns their stream orderings."""
+    async def persist_events(
+        self, events: list[NewEvent], now_ms: int, new_room: NewRoom | None = None
+    ) -> list[int]:
+        """Append events (and their transaction records) atomically; returns their stream orderings.
+
+        With `new_room`, the room row and alias are written in the same transaction; an alias
+        already taken refuses the whole write and returns [].
+        """
 
         def txn(conn: sqlite3.Connection) -> list[int]:
+            if new_room is not None:
+                conn.execute(
+                    "INSERT INTO rooms (room_id, room_version, creator, created_ts) VALUES (?, ?, ?, ?)",
+                    (new_room.room_id, new_room.room_version, new_room.creator, now_ms))
+                if new_room.alias is not None:
+                    try:
+                        conn.execute("INSERT INTO room_aliases VALUES (?, ?, ?)",
+                                     (new_room.alias, new_room.room_id, new_room.creator))
+                    except sqlite3.IntegrityError:
+                        raise AliasTaken(new_room.alias) from None
             return [self._insert(conn, e, now_ms) for e in events]
 
-        return await self.db.write(txn)
+        try:
+            return await self.db.write(txn)
+        except AliasTaken:
+            return []
 
     def _insert(self, conn: sqlite3.Connection, e: NewEvent, now_ms: int) -> int:
         pdu = e.pdu
