@@ -17,6 +17,7 @@ from qasid.config import Settings
 from qasid.core.errors import MatrixError
 from qasid.core.policy import Policy
 from qasid.core.services import Services, build_services
+from qasid.gov.audit import AuditLog
 
 log = logging.getLogger("qasid")
 
@@ -100,6 +101,10 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
     """The ASGI application of one server process."""
     load_routes()
     services: Services = build_services(settings, policy)
+    # The audit log keeps no state of its own: the chain lives in the database, so any number
+    # of AuditLog instances on the same store append to one chain.
+    audit = AuditLog(services.store.db, services.clock)
+    services.accounts.audit = audit
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # Membership and current state are served from memory: load them before the first request.
@@ -114,4 +119,5 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
     )
     app.router.redirect_slashes = False
     app.state.services = services
+    app.state.audit = audit
     return CorsAndPreflight(app)

@@ -78,6 +78,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     if not asyncio.run(_with_store(_settings(args), work)):
         print(f"error: token {token} already exists", file=sys.stderr)
         return 1
+    _audit_operator(args, "registration_token.issued", token, uses=args.uses, expiry_ts=expiry)
     print(token)
     return 0
 
@@ -101,7 +102,60 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     if not asyncio.run(_with_store(_settings(args), work)):
         print(f"error: no token {args.token}", file=sys.stderr)
         return 1
+    _audit_operator(args, "registration_token.revoked", args.token)
     print(f"revoked {args.token}")
+    return 0
+
+
+def _audit_operator(args: argparse.Namespace, action: str, token: str, **details: Any) -> None:
+    from qasid.core.audit_sink import token_fingerprint
+    from qasid.core.clock import Clock
+    from qasid.gov.audit import OPERATOR, AuditLog
+
+    async def work(store: Any, accounts: Any) -> None:
+        await AuditLog(store.db, Clock()).record(
+            actor=OPERATOR, action=action, details={"token": token_fingerprint(token), **details})
+
+    asyncio.run(_with_store(_settings(args), work))
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from qasid.core.clock import Clock
+    from qasid.gov.audit import AuditLog
+
+    anchor = None
+    if args.anchor:
+        seq, _, digest = args.anchor.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            print("error: --anchor must be SEQ:HASH (a seq and a 64-hex entry hash)", file=sys.stderr)
+            return 2
+        anchor = (int(seq), digest.lower())
+
+    async def work(store: Any, accounts: Any) -> Any:
+        return await AuditLog(store.db, Clock()).verify(anchor)
+
+    result = asyncio.run(_with_store(_settings(args), work))
+    if not result.ok:
+        print(f"audit log BROKEN at entry {result.first_broken_seq}: {result.reason}", file=sys.stderr)
+        print(f"entries verified before it: {result.entries_checked}", file=sys.stderr)
+        return 1
+    print(f"audit log intact: {result.entries_checked} entries")
+    print(f"head: {result.head_seq}:{result.head_hash}  (keep this elsewhere; check later with --anchor)")
+    return 0
+
+
+def cmd_audit_list(args: argparse.Namespace) -> int:
+    from qasid.core import jsonutil
+    from qasid.core.clock import Clock
+    from qasid.gov.audit import AuditLog, format_line
+
+    async def work(store: Any, accounts: Any) -> Any:
+        return await AuditLog(store.db, Clock()).entries(
+            unit_ids=None, after_seq=args.after, limit=args.limit, action=args.action,
+            actor=args.actor, target=args.target, unit_id=args.unit)
+
+    for entry in asyncio.run(_with_store(_settings(args), work)):
+        print(jsonutil.dumps(entry).decode() if args.json else format_line(entry))
     return 0
 
 
@@ -144,7 +198,30 @@ def build_parser() -> argparse.ArgumentParser:
     _common(trevoke)
     trevoke.add_argument("token")
     trevoke.set_defaults(func=cmd_token_revoke)
+    _audit_parsers(admin_sub)
     return parser
+
+
+def _audit_parsers(admin_sub: Any) -> None:
+    audit = admin_sub.add_parser("audit", help="the hash-chained audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser(
+        "verify", help="recompute the chain; exit 0 if intact, 1 naming the first broken entry")
+    _common(verify)
+    verify.add_argument("--anchor", help="SEQ:HASH printed by an earlier verify: also prove the log still extends it")
+    verify.set_defaults(func=cmd_audit_verify)
+    alist = audit_sub.add_parser(
+        "list", help="entries, one per line: seq, UTC time, actor[/device], action, target, source, unit, details"
+        " (tab-separated; control characters appear escaped as \\n, \\xHH, \\uHHHH)")
+    _common(alist)
+    alist.add_argument("--after", type=int, default=0, help="only entries after this seq")
+    alist.add_argument("--limit", type=int, default=1000, help="at most this many (default and maximum 1000)")
+    alist.add_argument("--action", help="only this action, e.g. login.failed")
+    alist.add_argument("--actor", help="only this actor")
+    alist.add_argument("--target", help="only this target")
+    alist.add_argument("--unit", type=int, help="only entries filed under this unit ID")
+    alist.add_argument("--json", action="store_true", help="one JSON object per line")
+    alist.set_defaults(func=cmd_audit_list)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
