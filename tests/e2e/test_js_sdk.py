@@ -1,9 +1,10 @@
 """Acceptance: a matrix-js-sdk user and a matrix-nio user talk end-to-end encrypted through qasid.
 
 The js-sdk user (Rust crypto, as in Element) runs in Node, in tests/e2e/js/js_user.mjs, driven over
-stdin/stdout JSON lines. It bootstraps cross-signing (UIA by password), secret storage and a key
-backup, then both users exchange messages in an encrypted room and each must decrypt the other's.
-The npm packages are installed on first use from the committed package-lock.json.
+stdin/stdout JSON lines. It bootstraps cross-signing, secret storage and a key backup; both users
+exchange messages in an encrypted room and each must decrypt the other's; the js user's room keys
+must reach the backup, and resetting its cross-signing keys must take password UIA. The npm
+packages are installed on first use (`npm ci` from the committed package-lock.json).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ JS_DIR = Path(__file__).parent / "js"
 JS_USER_SCRIPT = JS_DIR / "js_user.mjs"
 PASSWORD = "correct horse battery"
 WHOLE_TEST_SECONDS = 170
-NPM_INSTALL_SECONDS = 300
+NPM_INSTALL_SECONDS = 150
 
 
 def install_npm_packages() -> None:
@@ -64,7 +65,7 @@ def js_sdk_installed() -> None:
 
 
 class JsUserFailed(AssertionError):
-    pass
+    """A js-sdk step failed; the message quotes the Node process's stderr."""
 
 
 class JsUser:
