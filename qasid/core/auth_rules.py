@@ -17,13 +17,29 @@ from unpaddedbase64 import decode_base64
 
 from qasid.core.errors import MatrixError
 from qasid.core.pdu import ROOM_VERSION, compute_event_id
+from qasid.core.power_levels import (
+    LEVEL_KEYS,
+    POWER_LEVELS,
+    PowerLevels,
+)
+from qasid.core.power_levels import (
+    as_int as _int,
+)
+from qasid.core.power_levels import (
+    content_of as _content,
+)
+from qasid.core.power_levels import (
+    is_int_map as _is_int_map,
+)
+from qasid.core.power_levels import (
+    mapping as _mapping,
+)
 
 StateKey = tuple[str, str]
 AuthState = Mapping[StateKey, Mapping[str, Any]]
 
 CREATE = "m.room.create"
 MEMBER = "m.room.member"
-POWER_LEVELS = "m.room.power_levels"
 JOIN_RULES = "m.room.join_rules"
 THIRD_PARTY_INVITE = "m.room.third_party_invite"
 
@@ -31,17 +47,6 @@ THIRD_PARTY_INVITE = "m.room.third_party_invite"
 # a room whose events this module cannot judge, so it is not "recognised".
 RECOGNISED_ROOM_VERSIONS = frozenset({ROOM_VERSION})
 
-# Used when a key, or the whole m.room.power_levels event, is absent.
-_LEVEL_DEFAULTS = {
-    "users_default": 0,
-    "events_default": 0,
-    "state_default": 50,
-    "ban": 50,
-    "kick": 50,
-    "redact": 50,
-    "invite": 0,
-}
-_LEVEL_KEYS = tuple(_LEVEL_DEFAULTS)
 _MAX_USER_ID_BYTES = 255
 
 
@@ -105,7 +110,7 @@ def check_event_auth(event: Mapping[str, Any], auth_state: AuthState) -> None:
     if _content(create).get("m.federate", True) is False and _domain(sender) != creator_domain:
         raise AuthError("room is not federated and sender is from another server")
 
-    levels = _PowerLevels(auth_state, create)
+    levels = PowerLevels(auth_state, create)
     if event_type == MEMBER:
         _check_membership(event, sender, auth_state, create, levels)  # rule 4
         return
@@ -140,7 +145,7 @@ def check_redaction_applies(
     create = auth_state.get((CREATE, ""))
     if create is None:
         raise AuthError("no m.room.create event in the room state")
-    levels = _PowerLevels(auth_state, create)
+    levels = PowerLevels(auth_state, create)
     if levels.user_level(sender) >= levels.level("redact"):
         return
     if _domain(sender) == _domain(str(redacted_event.get("sender"))):
@@ -167,7 +172,7 @@ def _check_membership(
     sender: str,
     auth_state: AuthState,
     create: Mapping[str, Any],
-    levels: _PowerLevels,
+    levels: PowerLevels,
 ) -> None:
     content = _content(event)
     target = event.get("state_key")
@@ -314,7 +319,7 @@ def _check_power_levels(
     event: Mapping[str, Any], sender: str, sender_level: int, auth_state: AuthState
 ) -> None:
     new = _content(event)
-    for key in _LEVEL_KEYS:  # 9.1 (v10: strings are no longer accepted)
+    for key in LEVEL_KEYS:  # 9.1 (v10: strings are no longer accepted)
         if key in new and _int(new[key]) is None:
             raise AuthError(f"power level {key!r} must be an integer")
     for key in ("events", "notifications"):  # 9.2
@@ -329,7 +334,7 @@ def _check_power_levels(
     if current_event is None:  # 9.4
         return
     old = _content(current_event)
-    old_top, new_top = ({key: content.get(key) for key in _LEVEL_KEYS} for content in (old, new))
+    old_top, new_top = ({key: content.get(key) for key in LEVEL_KEYS} for content in (old, new))
     _check_level_changes("", old_top, new_top, sender, sender_level)  # 9.5
     for key in ("events", "notifications"):  # 9.6 and 9.7
         _check_level_changes(key, _mapping(old.get(key)), _mapping(new.get(key)), sender, sender_level)
@@ -360,43 +365,6 @@ def _check_level_changes(
 # --- reading state ------------------------------------------------------------
 
 
-class _PowerLevels:
-    """The room's power levels with the spec's defaults filled in."""
-
-    def __init__(self, auth_state: AuthState, create: Mapping[str, Any]) -> None:
-        event = auth_state.get((POWER_LEVELS, ""))
-        self._exists = event is not None
-        self._content = _content(event) if event is not None else {}
-        self._creator = create.get("sender")
-
-    def level(self, name: str) -> int:
-        value = _int(self._content.get(name))
-        return _LEVEL_DEFAULTS[name] if value is None else value
-
-    def user_level(self, user_id: str) -> int:
-        if not self._exists:
-            # Without a power levels event the creator (v11: the create
-            # event's sender) has 100 and everyone else 0.
-            return 100 if user_id == self._creator else 0
-        value = _int(_mapping(self._content.get("users")).get(user_id))
-        return self.level("users_default") if value is None else value
-
-    def send_level(self, event_type: str, *, is_state: bool) -> int:
-        value = _int(_mapping(self._content.get("events")).get(event_type))
-        if value is not None:
-            return value
-        return self.level("state_default" if is_state else "events_default")
-
-
-def _content(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    content = event.get("content")
-    return content if isinstance(content, Mapping) else {}
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _membership(auth_state: AuthState, user_id: str) -> str:
     member_event = auth_state.get((MEMBER, user_id))
     if member_event is None:
@@ -415,17 +383,6 @@ def _join_rule(auth_state: AuthState) -> str:
 
 def _domain(identifier: str) -> str:
     return identifier.split(":", 1)[1] if ":" in identifier else ""
-
-
-def _int(value: Any) -> int | None:
-    # JSON true/false arrive as bool, which Python counts as int; they are not.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return None
-
-
-def _is_int_map(value: Any) -> bool:
-    return isinstance(value, Mapping) and all(_int(level) is not None for level in value.values())
 
 
 def _is_user_id(value: Any) -> bool:

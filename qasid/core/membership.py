@@ -9,6 +9,7 @@ from qasid.core.errors import MatrixError, bad_json, forbidden, not_found
 from qasid.core.ids import check_room_id, is_user_id
 from qasid.core.jsonutil import check_canonical
 from qasid.core.pdu import ROOM_VERSION
+from qasid.core.power_levels import LEVEL_DEFAULTS, as_int, is_int_map
 from qasid.core.rooms import RoomService, RoomSnapshot, check_event_fields
 
 SUPPORTED_ROOM_VERSIONS = (ROOM_VERSION,)
@@ -31,18 +32,12 @@ def default_power_levels(creator: str, invitees: list[str], preset: str) -> dict
         users.update({user: 100 for user in invitees})
     return {
         "users": users,
-        "users_default": 0,
         "events": {
             "m.room.name": 50, "m.room.power_levels": 100, "m.room.history_visibility": 100,
             "m.room.canonical_alias": 50, "m.room.avatar": 50, "m.room.tombstone": 100,
             "m.room.server_acl": 100, "m.room.encryption": 100,
         },
-        "events_default": 0,
-        "state_default": 50,
-        "ban": 50,
-        "kick": 50,
-        "redact": 50,
-        "invite": 0,
+        **LEVEL_DEFAULTS,
         "notifications": {"room": 50},
     }
 
@@ -240,16 +235,10 @@ def stripped_state(room: RoomSnapshot, invitee: str) -> list[dict[str, Any]]:
 def _check_power_level_types(override: dict[str, Any]) -> None:
     """Power levels are integers (room v10+): say so as a bad request, before any event is built."""
     for key, value in override.items():
-        if key in ("users", "events", "notifications"):
-            if not isinstance(value, dict) or not all(_is_int(v) for v in value.values()):
-                raise bad_json(f"power_level_content_override.{key} must map to integers")
-        elif key in ("ban", "kick", "redact", "invite", "state_default", "events_default", "users_default"):
-            if not _is_int(value):
-                raise bad_json(f"power_level_content_override.{key} must be an integer")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+        if key in ("users", "events", "notifications") and not is_int_map(value):
+            raise bad_json(f"power_level_content_override.{key} must map to integers")
+        if key in LEVEL_DEFAULTS and as_int(value) is None:
+            raise bad_json(f"power_level_content_override.{key} must be an integer")
 
 
 def _list_of(request: dict[str, Any], key: str, kind: type) -> list[Any]:
