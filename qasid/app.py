@@ -18,6 +18,7 @@ from qasid.core.errors import MatrixError
 from qasid.core.policy import Policy
 from qasid.core.services import Services, build_services
 from qasid.gov.audit import AuditLog
+from qasid.gov.government import Government
 
 log = logging.getLogger("qasid")
 
@@ -49,6 +50,12 @@ API_MODULES = [
     "qasid.api.client.directory",
     "qasid.api.client.capabilities",
     "qasid.api.client.misc",
+    "qasid.api.client.password_policy",
+    "qasid.api.admin.units",
+    "qasid.api.admin.officials",
+    "qasid.api.admin.tokens",
+    "qasid.api.admin.devices",
+    "qasid.api.admin.openapi",
 ]
 
 ASGIApp = Callable[
@@ -105,11 +112,18 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
     # of AuditLog instances on the same store append to one chain.
     audit = AuditLog(services.store.db, services.clock)
     services.accounts.audit = audit
+    # The government layer implements core's policy hooks, unless a caller brought its own.
+    gov = Government(services)
+    if policy is None:
+        services.install_policy(gov.policy)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # Membership and current state are served from memory: load them before the first request.
         await services.rooms.warm()
+        gov.maintenance.start()
         yield
+        await gov.maintenance.stop()
         services.close()
 
     app = Starlette(
@@ -120,4 +134,5 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
     app.router.redirect_slashes = False
     app.state.services = services
     app.state.audit = audit
+    app.state.gov = gov
     return CorsAndPreflight(app)

@@ -17,6 +17,7 @@ from qasid.core.audit_sink import AuditSink, NullAuditSink, token_fingerprint
 from qasid.core.clock import Clock, new_access_token, random_string
 from qasid.core.errors import MatrixError, bad_json, forbidden, missing_param
 from qasid.core.ids import make_user_id, parse_user_id
+from qasid.core.policy import OpenPolicy, Policy
 from qasid.core.ratelimit import RateLimiter
 from qasid.core.uia import UiaChallenge, UiaSessions, next_flow_complete
 from qasid.store.sqlite.accounts import AccountStore, TokenUnavailable
@@ -57,6 +58,8 @@ class AccountService:
     ) -> None:
         self.settings = settings
         self.audit: AuditSink = audit or NullAuditSink()
+        # Password rules, device caps and enrollment hooks; the app installs the organisation's.
+        self.policy: Policy = OpenPolicy()
         self.store = store
         self.clock = clock
         self.ratelimiter = ratelimiter
@@ -158,6 +161,7 @@ class AccountService:
             raise missing_param("password is required")
         if user_id is None:
             user_id = make_user_id(random_string(12).lower(), self.settings.server_name)
+        await self.policy.check_password(password, user_id=None, registration_token=session.params["_token"])
         password_hash = await self.hash_password(password)
         try:
             created = await self.store.create_user(
@@ -170,6 +174,7 @@ class AccountService:
         if not created:
             raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
         self.uia.finish(session)
+        await self.policy.after_registration(user_id, session.params["_token"])
         await self.audit.record(
             actor=user_id, action="registration_token.redeemed", target=user_id, source_ip=ip,
             details={"token": token_fingerprint(session.params["_token"])})
@@ -224,6 +229,11 @@ class AccountService:
             await self.audit.record(actor=user_id, action="login.failed", target=user_id, source_ip=ip,
                                     details={"reason": reason})
             raise forbidden("Invalid username or password")
+        if row.locked:
+            raise MatrixError(401, "M_USER_LOCKED", "This account is suspended", soft_logout=False)
+        device_id = _opt_str(body, "device_id")
+        if device_id is None or await self.store.get_device(user_id, device_id) is None:
+            await self.policy.check_new_device(user_id, len(await self.store.list_devices(user_id)))
         session = await self._new_session(
             user_id, _opt_str(body, "device_id"), _opt_str(body, "initial_device_display_name"), ip)
         await self.audit.record(actor=user_id, actor_device=session["device_id"], action="login",
@@ -264,19 +274,20 @@ class AccountService:
     async def authenticate(self, token: str, ip: str, allow_locked: bool = False) -> Requester:
         """The requester behind an access token, or 401 M_UNKNOWN_TOKEN."""
         digest = hash_token(token)
-        requester = self._token_cache.get(digest)
-        if requester is None:
-            found = await self.store.lookup_token(digest)
-            if found is None:
-                raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown access token", soft_logout=False)
-            user = await self.store.get_user(found[0])
-            if user is None or user.deactivated:
-                raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown access token", soft_logout=False)
-            # The digest came from the database by equality on a hash; compare in constant time anyway.
-            if not hmac.compare_digest(digest, hash_token(token)):
-                raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown access token", soft_logout=False)
-            requester = Requester(found[0], found[1], user.is_admin, digest)
-            self._token_cache[digest] = requester
+        # Read from the store on every request, never cached: a token revoked, an account
+        # suspended or offboarded by another process (the CLI) stops working on the next request.
+        found = await self.store.lookup_token(digest)
+        if found is None:
+            raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown access token", soft_logout=False)
+        user = await self.store.get_user(found[0])
+        if user is None or user.deactivated:
+            raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown access token", soft_logout=False)
+        # The digest came from the database by equality on a hash; compare in constant time anyway.
+        if not hmac.compare_digest(digest, hash_token(token)):
+            raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown access token", soft_logout=False)
+        if user.locked and not allow_locked:
+            raise MatrixError(401, "M_USER_LOCKED", "This account is suspended", soft_logout=False)
+        requester = Requester(found[0], found[1], user.is_admin, digest)
         await self._touch(requester, ip)
         return requester
 
@@ -355,6 +366,7 @@ class AccountService:
         if new_password is None:
             raise missing_param("new_password is required")
         self.check_password_shape(new_password)
+        await self.policy.check_password(new_password, user_id=requester.user_id, registration_token=None)
         await self.require_password_uia(requester, body.get("auth"), "password")
         await self.store.set_password_hash(requester.user_id, await self.hash_password(new_password))
         if body.get("logout_devices", True):

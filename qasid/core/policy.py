@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+# What core itself insists on (accounts.check_password_shape); a policy may ask for more.
+MIN_PASSWORD_LENGTH = 8
+
 
 class Policy(Protocol):
     """What an organisation may forbid. Each method raises MatrixError to refuse."""
@@ -27,6 +30,30 @@ class Policy(Protocol):
         """Whether `searcher` may find `user_id` in the user directory."""
         ...
 
+    async def profile_fields(self, user_id: str) -> dict[str, Any]:
+        """Extra fields shown in the user's profile and directory entries (e.g. unit, designation)."""
+        ...
+
+    async def check_password(self, password: str, *, user_id: str | None, registration_token: str | None) -> None:
+        """Refuse a new password (400 M_WEAK_PASSWORD) for an existing user or a registration."""
+        ...
+
+    async def password_policy(self, user_id: str | None) -> dict[str, Any]:
+        """The rules advertised at /password_policy (m.minimum_length, m.require_digit, ...)."""
+        ...
+
+    async def after_registration(self, user_id: str, registration_token: str | None) -> None:
+        """Called once the account is created with that registration token (e.g. to place it in a unit)."""
+        ...
+
+    async def check_new_device(self, user_id: str, existing_devices: int) -> None:
+        """Refuse a login that would add one device more than allowed."""
+        ...
+
+    async def client_well_known(self) -> dict[str, Any]:
+        """Extra keys for /.well-known/matrix/client (the io.element.e2ee hints)."""
+        ...
+
 
 class OpenPolicy:
     """No organisational restrictions: what a plain homeserver does."""
@@ -45,3 +72,21 @@ class OpenPolicy:
 
     async def visible_in_directory(self, searcher: str, user_id: str) -> bool:
         return True
+
+    async def profile_fields(self, user_id: str) -> dict[str, Any]:
+        return {}
+
+    async def check_password(self, password: str, *, user_id: str | None, registration_token: str | None) -> None:
+        return None
+
+    async def password_policy(self, user_id: str | None) -> dict[str, Any]:
+        return {"m.minimum_length": MIN_PASSWORD_LENGTH}
+
+    async def after_registration(self, user_id: str, registration_token: str | None) -> None:
+        return None
+
+    async def check_new_device(self, user_id: str, existing_devices: int) -> None:
+        return None
+
+    async def client_well_known(self) -> dict[str, Any]:
+        return {"io.element.e2ee": {"default": True, "secure_backup_required": False}}

@@ -54,6 +54,12 @@ class Services:
         """Finish queued writes and close the store."""
         self.store.close()
 
+    def install_policy(self, policy: Policy) -> None:
+        """Plug in the organisation's policy: every hook core consults now asks it."""
+        self.policy = policy
+        self.rooms.policy = policy
+        self.accounts.policy = policy
+
     def notify_users_sharing_rooms(self, user_id: str) -> None:
         """Wake the user and everyone who shares a room with them."""
         self.notifier.notify(self.rooms.users_sharing_rooms_with(user_id) | {user_id})
@@ -80,6 +86,7 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
     accounts = AccountService(settings, store.accounts, clock, ratelimiter, fanout)
     signing_key = load_or_create_signing_key(settings.signing_key_path)
     policy = policy or OpenPolicy()
+    accounts.policy = policy
     rooms = RoomService(settings, store, clock, notifier, signing_key, policy, ratelimiter)
     e2ee = E2eeService(settings, store, clock, notifier, rooms)
     userdata = UserDataService(settings, store, clock, notifier, rooms)

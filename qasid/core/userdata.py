@@ -305,6 +305,7 @@ class UserDataService:
             profile["displayname"] = user.displayname
         if user.avatar_url is not None:
             profile["avatar_url"] = user.avatar_url
+        profile.update(await self.rooms.policy.profile_fields(user_id))
         return profile
 
     async def set_profile_field(self, requester_id: str, user_id: str, field: str, value: str | None) -> None:
@@ -341,6 +342,7 @@ class UserDataService:
                 entry["display_name"] = user.displayname
             if user.avatar_url is not None:
                 entry["avatar_url"] = user.avatar_url
+            entry.update(await policy.profile_fields(user.user_id))
             results.append(entry)
         return {"results": results, "limited": limited}
 

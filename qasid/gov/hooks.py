@@ -1,5 +1,8 @@
 """The government's answers to core's policy hooks (qasid.core.policy.Policy).
 
+Policy governs officials (accounts placed in a unit). Accounts outside the tree — the
+operator's own — behave as on a plain homeserver: their rooms carry no policy marker.
+
 Rooms carry the policy they were created under as an `io.qasid.policy` state event
 (`encryption_required`, `retention_days`): fixed at creation, visible to clients, and
 read back by the append-path check and the retention purge.
@@ -43,6 +46,8 @@ class GovPolicy:
         initial = request.get("initial_state")
         if initial is not None and not isinstance(initial, list):
             return request  # core refuses the malformed request
+        if self.org.store.official(creator) is None:
+            return request  # accounts outside the organisation (operators) create plain rooms
         state = [item for item in initial or []
                  if not (isinstance(item, dict) and item.get("type") == ROOM_POLICY_EVENT)]
         room_policy = self.room_policy_for(creator)

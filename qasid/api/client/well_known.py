@@ -12,10 +12,12 @@ from qasid.api.http import json_response, route, services
 async def get_well_known_client(request: Request) -> Response:
     """GET /.well-known/matrix/client
 
-    - Points clients at this server's base URL; tells Element that encryption is on by default.
+    - Points clients at this server's base URL; tells Element, from policy, that encryption is on by default
+      and whether secure backup is required.
     """
-    settings = services(request).settings
+    svc = services(request)
+    # The io.element.e2ee hints (encryption on by default, secure backup required) come from policy.
     return json_response({
-        "m.homeserver": {"base_url": settings.base_url},
-        "io.element.e2ee": {"default": True, "secure_backup_required": False},
+        "m.homeserver": {"base_url": svc.settings.base_url},
+        **await svc.policy.client_well_known(),
     })

@@ -17,6 +17,7 @@ class UserRow:
     deactivated: bool
     displayname: str | None
     avatar_url: str | None
+    locked: bool = False  # suspended: every request but logout is refused with M_USER_LOCKED
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,12 @@ class AccountStore:
 
     async def get_user(self, user_id: str) -> UserRow | None:
         row = self.db.read_one(
-            "SELECT user_id, password_hash, is_admin, deactivated, displayname, avatar_url"
+            "SELECT user_id, password_hash, is_admin, deactivated, displayname, avatar_url, locked"
             " FROM users WHERE user_id = ?", (user_id,),
         )
         if row is None:
             return None
-        return UserRow(row[0], row[1], bool(row[2]), bool(row[3]), row[4], row[5])
+        return UserRow(row[0], row[1], bool(row[2]), bool(row[3]), row[4], row[5], bool(row[6]))
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self.db.write(lambda c: c.execute(
