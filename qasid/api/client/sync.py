@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -69,4 +70,19 @@ async def sync(request: Request) -> Response:
         lazy_load_members=bool(_section(room_filter, "state").get("lazy_load_members")),
         include_leave=bool(room_filter.get("include_leave")),
     )
-    return json_response(await svc.sync.sync(sync_request))
+    if sync_request.timeout_ms == 0:
+        return json_response(await svc.sync.sync(sync_request))
+    # A long-poll whose client has gone must not keep waiting (and keep the server from stopping).
+    syncing = asyncio.ensure_future(svc.sync.sync(sync_request))
+    disconnected = asyncio.ensure_future(_until_disconnected(request))
+    await asyncio.wait((syncing, disconnected), return_when=asyncio.FIRST_COMPLETED)
+    if not syncing.done():
+        syncing.cancel()
+        return Response(status_code=499)
+    disconnected.cancel()
+    return json_response(syncing.result())
+
+
+async def _until_disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
