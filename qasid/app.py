@@ -17,7 +17,6 @@ from qasid.config import Settings
 from qasid.core.errors import MatrixError
 from qasid.core.policy import Policy
 from qasid.core.services import Services, build_services
-from qasid.gov.audit import AuditLog
 from qasid.gov.government import Government
 
 log = logging.getLogger("qasid")
@@ -56,6 +55,7 @@ API_MODULES = [
     "qasid.api.admin.tokens",
     "qasid.api.admin.devices",
     "qasid.api.admin.openapi",
+    "qasid.api.admin.audit",
 ]
 
 ASGIApp = Callable[
@@ -108,12 +108,10 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
     """The ASGI application of one server process."""
     load_routes()
     services: Services = build_services(settings, policy)
-    # The audit log keeps no state of its own: the chain lives in the database, so any number
-    # of AuditLog instances on the same store append to one chain.
-    audit = AuditLog(services.store.db, services.clock)
-    services.accounts.audit = audit
     # The government layer implements core's policy hooks, unless a caller brought its own.
     gov = Government(services)
+    # Core's logins, device changes and token redemptions go to the government's audit log.
+    services.accounts.audit = gov.audit
     if policy is None:
         services.install_policy(gov.policy)
 
@@ -133,6 +131,5 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
     )
     app.router.redirect_slashes = False
     app.state.services = services
-    app.state.audit = audit
     app.state.gov = gov
     return CorsAndPreflight(app)

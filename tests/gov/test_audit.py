@@ -20,6 +20,7 @@ import pytest
 
 from qasid.gov.audit import entry_hash
 from qasid.gov.audit_text import unescape
+from tests.gov.helpers import Gov
 from tests.server import ServerProcess
 
 V3 = "/_matrix/client/v3"
@@ -225,6 +226,52 @@ def test_hostile_values_are_stored_and_shown_escaped(server: ServerProcess) -> N
     assert unescape(added[0]["details"]["display_name"]) == HOSTILE
     # What was hashed is what is stored: the chain holds.
     assert verify(server).returncode == 0
+
+
+def test_unit_admin_reads_only_their_subtree(gov: Gov) -> None:
+    ministry_a = gov.unit("MIN-A")
+    division_a = gov.unit("DIV-A1", parent=ministry_a)
+    ministry_b = gov.unit("MIN-B")
+    anna = gov.official("anna", division_a)
+    boris = gov.official("boris", ministry_b)
+    adam = gov.official("adam", ministry_a)
+    gov.ok("PUT", f"/units/{ministry_a}/admins/{adam.user_id}", {"admin": True})
+    for session in (anna, boris):
+        assert login(gov.server, session.user_id, "wrong password").status_code == 403
+
+    seen = gov.ok("GET", "/audit?limit=1000", as_=adam)["entries"]
+    assert seen and {e["unit_id"] for e in seen} <= {ministry_a, division_a}
+    one(seen, action="login.failed", target=anna.user_id)  # filed under anna's unit by core's hook
+    assert not [e for e in seen if boris.user_id in (e["actor"], e["target"])]
+    everything = gov.ok("GET", "/audit?limit=1000")["entries"]
+    one(everything, action="login.failed", target=boris.user_id)
+    assert any(e["unit_id"] is None for e in everything) and len(everything) > len(seen)
+    only_b = gov.ok("GET", f"/audit?unit_id={ministry_b}&action=login.failed")["entries"]
+    assert [e["target"] for e in only_b] == [boris.user_id]
+
+    assert gov.call("GET", f"/audit?unit_id={ministry_b}", as_=adam).status_code == 403
+    assert gov.call("POST", "/audit/verify", {}, as_=adam).status_code == 403
+    assert gov.call("GET", "/audit", as_=anna).status_code == 403
+    page = gov.ok("GET", "/audit?limit=2")
+    assert [e["seq"] for e in page["entries"]] == [1, 2] and page["next_after"] == 2
+    assert gov.ok("GET", "/audit?after=2&limit=1")["entries"][0]["seq"] == 3
+
+
+def test_verify_through_the_admin_api(gov: Gov) -> None:
+    history(gov.server)
+    result = gov.ok("POST", "/audit/verify", {})
+    assert result["ok"] is True and result["first_broken_seq"] is None
+    head = result["head"]
+    assert gov.ok("POST", "/audit/verify", {"anchor": head})["ok"] is True
+    assert gov.call("POST", "/audit/verify", {"anchor": {"seq": 1, "entry_hash": "zz"}}).status_code == 400
+    victim = one(gov.ok("GET", "/audit?action=login.failed&limit=1")["entries"], action="login.failed")
+    tamper(gov.server, ("DROP TRIGGER audit_log_no_update", ()),
+           ("UPDATE audit_log SET details = '{}' WHERE seq = ?", (victim["seq"],)))
+    broken = gov.ok("POST", "/audit/verify", {})
+    assert broken["ok"] is False and broken["first_broken_seq"] == victim["seq"]
+    assert f"entry {victim['seq']}" in broken["reason"]
+    one(gov.ok("GET", "/audit?action=audit.verify&limit=1000")["entries"], details={
+        "ok": False, "first_broken_seq": victim["seq"]})
 
 
 def test_scoped_reads_at_the_log_level(tmp_path: Path) -> None:
