@@ -4,7 +4,7 @@ Policy governs officials (accounts placed in a unit). Accounts outside the tree 
 operator's own — behave as on a plain homeserver: their rooms carry no policy marker.
 
 Rooms carry the policy they were created under as an `io.qasid.policy` state event
-(`encryption_required`, `retention_days`): fixed at creation, visible to clients, and
+(`encryption_required`, `retention_seconds`): fixed at creation, visible to clients, and
 read back by the append-path check and the retention purge.
 """
 
@@ -39,7 +39,10 @@ class GovPolicy:
     def room_policy_for(self, creator: str) -> dict[str, Any]:
         """The io.qasid.policy content a room created by `creator` now carries."""
         policy = self.org.policy_of_user(creator)
-        return {"encryption_required": policy["encryption_required"], "retention_days": policy["retention_days"]}
+        days = policy["retention_days"]
+        # Event contents are canonical JSON: integers only, so retention travels in whole seconds.
+        seconds = max(1, round(days * 86_400)) if days is not None else None
+        return {"encryption_required": policy["encryption_required"], "retention_seconds": seconds}
 
     async def check_create_room(self, creator: str, request: dict[str, Any]) -> dict[str, Any]:
         """Add the room's policy marker and, where required, m.room.encryption; refuse weak encryption."""

@@ -100,9 +100,9 @@ class Maintenance:
             " WHERE s.type = ? AND s.state_key = ''", (ROOM_POLICY_EVENT,))
         out = []
         for room_id, pdu in rows:
-            days = json.loads(pdu)["content"].get("retention_days")
-            if isinstance(days, (int, float)) and not isinstance(days, bool) and days > 0:
-                out.append((room_id, float(days)))
+            seconds = json.loads(pdu)["content"].get("retention_seconds")
+            if isinstance(seconds, int) and not isinstance(seconds, bool) and seconds > 0:
+                out.append((room_id, seconds / 86_400))
         return out
 
     async def purge_expired_events(self) -> int:

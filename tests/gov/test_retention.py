@@ -1,0 +1,35 @@
+"""Retention: events past the room's policy are gone from /messages, /sync and the database file."""
+
+from __future__ import annotations
+
+import time
+
+from tests.gov.helpers import Gov
+
+
+def test_events_past_retention_are_purged_everywhere(gov: Gov) -> None:
+    unit = gov.unit("ARCHIVE", encryption_required=False, retention_days=2 / 86400)
+    erin = gov.official("erin", unit)
+    room = gov.client("POST", "/createRoom", erin, {"name": "short-lived"}).json()["room_id"]
+    marker = gov.client("GET", f"/rooms/{room}/state/io.qasid.policy/", erin).json()
+    assert marker == {"encryption_required": False, "retention_seconds": 2}
+    secret = "PURGE-ME-the-minister-resigns-friday"
+    sent = gov.client("PUT", f"/rooms/{room}/send/m.room.message/old", erin, {"msgtype": "m.text", "body": secret})
+    assert sent.status_code == 200, sent.text
+    assert secret.encode() in gov.server.dump_database()
+    time.sleep(2.5)
+    fresh = "still-fresh-message"
+    gov.client("PUT", f"/rooms/{room}/send/m.room.message/new", erin, {"msgtype": "m.text", "body": fresh})
+
+    assert gov.ok("POST", "/maintenance/run")["events_purged"] == 1
+
+    messages = gov.client("GET", f"/rooms/{room}/messages?dir=b&limit=100", erin).json()
+    bodies = [e["content"].get("body") for e in messages["chunk"]]
+    assert secret not in bodies and fresh in bodies
+    synced = gov.client("GET", "/sync?timeout=0", erin).text
+    assert secret not in synced and fresh in synced
+    assert secret.encode() not in gov.server.dump_database()
+    # The room itself survives: its state is intact and it still takes messages.
+    assert gov.client("GET", f"/rooms/{room}/state/m.room.name/", erin).json() == {"name": "short-lived"}
+    assert gov.client("PUT", f"/rooms/{room}/send/m.room.message/after", erin,
+                      {"msgtype": "m.text", "body": "after"}).status_code == 200
