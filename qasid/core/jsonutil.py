@@ -29,8 +29,9 @@ def loads(raw: bytes | str) -> Any:
     except orjson.JSONDecodeError:
         value = _UNPARSED
     else:
-        # orjson silently turns integers beyond 64 bits into floats: only long digit runs can be those.
-        if not _LONG_DIGITS.search(raw):
+        # orjson silently turns integers beyond 64 bits into floats, and the integer -0 into 0:
+        # only long digit runs and a "-0" can be those.
+        if not _LONG_DIGITS.search(raw) and not _MINUS_ZERO.search(raw):
             _check_depth(value, raw)
             return value
     # orjson refuses NaN/Infinity, and (above) rounds huge integers; those are JSON-like but not
@@ -52,9 +53,12 @@ def loads(raw: bytes | str) -> Any:
 _UNPARSED = object()
 # A 64-bit integer has at most 20 digits; any integer orjson rounds has at least 19.
 _LONG_DIGITS = re.compile(rb"[0-9]{19,}")
+_MINUS_ZERO = re.compile(rb"-0(?![.0-9eE])")
 
 
 def _int64(literal: str) -> int:
+    if literal == "-0":
+        raise _NonCanonical("-0 has no canonical JSON form; write 0")
     if len(literal.lstrip("-")) > 20 or not -(2**63) <= (value := int(literal)) < 2**64:
         raise _NonCanonical(f"Integer {literal[:30]} is outside the 64-bit range")
     return value

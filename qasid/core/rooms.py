@@ -293,6 +293,8 @@ class RoomService:
         txn: Txn | None = None,
     ) -> str:
         """PUT a state event; an identical repeat of the current state returns its event ID."""
+        # Validate first: Python's == calls -0.0, 1.0 and True equal to 0, 1 and 1.
+        check_event_fields(event_type, content, state_key)
         room = await self.require_room(room_id)
         current = room.state.get((event_type, state_key))
         if current is not None and current["content"] == content and current["sender"] == sender:
