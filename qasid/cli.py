@@ -199,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     trevoke.add_argument("token")
     trevoke.set_defaults(func=cmd_token_revoke)
     _audit_parsers(admin_sub)
+    from qasid.cli_gov import add_gov_parsers
+
+    add_gov_parsers(admin_sub, _common, _settings)
     return parser
 
 
