@@ -92,6 +92,17 @@ class Lifecycle:
         await self.store.set_admin_role(user_id, unit.unit_id, granted)
         await self._record(scope, "admin_role.grant" if granted else "admin_role.revoke", user_id, unit.unit_id)
 
+    async def set_password(self, scope: AdminScope, user_id: Any, password: Any) -> None:
+        """Give an official (for example an imported one) a password, checked against their unit's rules."""
+        user_id, official = await self.official_in_scope(scope, user_id)
+        self.accounts.check_password_shape(password)
+        await self.accounts.policy.check_password(password, user_id=user_id, registration_token=None)
+        user = await self.accounts.store.get_user(user_id)
+        if user is None or user.deactivated:
+            raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} has been offboarded")
+        await self.accounts.store.set_password_hash(user_id, await self.accounts.hash_password(password))
+        await self._record(scope, "account.password_set", user_id, official.unit_id if official else None)
+
     # --- devices ---------------------------------------------------------------------------
 
     async def devices(self, scope: AdminScope, user_id: Any) -> list[dict[str, Any]]:

@@ -41,6 +41,8 @@ UNAUTHENTICATED = {
     ("GET", V3 + "/register/available"): "asked during registration",
     ("GET", "/_matrix/client/r0/register/available"): "as v3",
     ("GET", "/_matrix/client/v1/register/m.login.registration_token/validity"): "asked during registration",
+    ("GET", V3 + "/password_policy"): "clients show the password rules before registration",
+    ("GET", "/_matrix/client/r0/password_policy"): "as v3",
     ("GET", "/_matrix/media/v3/download/{serverName}/{mediaId}"): "always 404: media only via /client/v1",
     ("GET", "/_matrix/media/v3/download/{serverName}/{mediaId}/{fileName}"): "always 404, as above",
     ("GET", "/_matrix/media/v3/thumbnail/{serverName}/{mediaId}"): "always 404, as above",

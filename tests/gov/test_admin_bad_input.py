@@ -56,6 +56,8 @@ def test_bad_input_to_every_admin_route_is_refused_with_nothing_changed(gov: Gov
         ("GET", "/officials?unit_id=999", None, 404, "M_NOT_FOUND"),
         ("GET", "/officials?unit_id=x", None, 400, "M_INVALID_PARAM"),
         ("POST", "/officials/@nobody:qasid.test/offboard", None, 404, "M_NOT_FOUND"),
+        ("PUT", f"/officials/{uid}/password", {"password": "short"}, 400, "M_WEAK_PASSWORD"),
+        ("PUT", f"/officials/{uid}/password", {}, 400, "M_BAD_JSON"),
         ("POST", "/officials/@nobody:qasid.test/suspend", None, 404, "M_NOT_FOUND"),
         ("POST", "/officials/@nobody:qasid.test/unsuspend", None, 404, "M_NOT_FOUND"),
         ("GET", "/officials/@nobody:qasid.test/devices", None, 404, "M_NOT_FOUND"),

@@ -34,6 +34,9 @@ def test_bulk_import_of_1000_officials_then_rerun_changes_nothing(gov: Gov) -> N
     assert snapshot() == first
     official = gov.ok("GET", "/officials/@officer0007:qasid.test")
     assert official["designation"] == "Section Officer" and official["has_password"] is False
+    # An imported official is given a password later, and can then log in.
+    gov.ok("PUT", "/officials/@officer0007:qasid.test/password", {"password": "Imported-pass-7"})
+    assert gov.login("officer0007", "Imported-pass-7").user_id == "@officer0007:qasid.test"
 
 
 def test_import_reports_refused_rows_and_creates_only_whole_ones(gov: Gov) -> None:

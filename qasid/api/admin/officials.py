@@ -104,3 +104,14 @@ async def unsuspend(request: Request) -> Response:
     scope, _ = await admin_request(request, with_body=True)
     await government(request).lifecycle.set_suspended(scope, request.path_params["user_id"], False)
     return empty()
+
+
+@admin_route("PUT", "/officials/{user_id}/password", body=obj({"password": STR}, ["password"]))
+async def set_password(request: Request) -> Response:
+    """PUT /_qasid/admin/v1/officials/{user_id}/password
+
+    - Sets the official's password (e.g. after a bulk import); it must meet their unit's rules (M_WEAK_PASSWORD).
+    """
+    scope, body = await admin_request(request, with_body=True)
+    await government(request).lifecycle.set_password(scope, request.path_params["user_id"], body.get("password"))
+    return empty()
