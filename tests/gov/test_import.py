@@ -44,7 +44,7 @@ def test_import_reports_refused_rows_and_creates_only_whole_ones(gov: Gov) -> No
     gov.official("taken", unit)
     other = gov.unit("MOT")
     gov.ok("POST", "/officials", {"username": "elsewhere", "unit_id": other})
-    csv_text = "\n".join([
+    rows = [
         "MOH,good1,Good One,Nurse",
         "NOPE,ghost,Ghost,Nobody",            # unknown unit
         "MOH,too,few",                         # malformed row
@@ -53,7 +53,8 @@ def test_import_reports_refused_rows_and_creates_only_whole_ones(gov: Gov) -> No
         "MOH,elsewhere,Moved,Clerk",           # taken by an account of another unit
         "MOH,taken,Taken,Clerk",               # already an official of this unit
         "MOH,good2,Good Two,Doctor",
-    ])
+    ]
+    csv_text = "\n".join(rows)
     report = gov.ok("POST", "/officials/import", {"csv": csv_text})
     assert [c["user_id"] for c in report["created"]] == ["@good1:qasid.test", "@good2:qasid.test"]
     assert [s["user_id"] for s in report["skipped"]] == ["@taken:qasid.test"]

@@ -50,7 +50,7 @@ def test_ministry_a_admin_gets_403_or_404_for_ministry_b(gov: Gov) -> None:
     for method, template in admin_endpoints():
         path = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), "1"), template)
         path = path.removeprefix(ADMIN)
-        if template.endswith("/officials") or template.endswith("/audit"):
+        if template.endswith(("/officials", "/audit")):
             path += f"?unit_id={b_office}"
         response = gov.call(method, path, body if method in ("POST", "PUT") else None, as_=a_admin)
         swept += 1
