@@ -1,0 +1,1 @@
+"""The Matrix Client-Server load generator: `python -m bench.loadgen --help`."""

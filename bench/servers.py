@@ -1,0 +1,200 @@
+"""Starting and stopping the three servers the side-by-side run compares, on loopback only.
+
+- qasid: `qasid serve` on a fresh temporary data folder, rate limits off (nothing else changed:
+  durability and password hashing are production's).
+- Synapse: installed from PyPI into bench/.venv-synapse (never a dependency of qasid), SQLite,
+  a client listener on 127.0.0.1 only, no federation listener, rate limits raised, no outbound
+  connections of any kind.
+- trivial: bench/trivial_asgi.py on the same uvicorn + uvloop + httptools as qasid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+SYNAPSE_VENV = BENCH_DIR / ".venv-synapse"
+SERVER_NAME = "bench.local"
+UNLIMITED = {"per_second": 100000, "burst_count": 100000}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """One running server process and how to reach it."""
+
+    name: str
+    command: list[str]
+    work_dir: Path
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    registration_token: str | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 120.0) -> None:
+        log = (self.work_dir / f"{self.name}.log").open("ab")
+        self.proc = subprocess.Popen(self.command, cwd=REPO, env={**os.environ, **self.env},
+                                     stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early; see {self.work_dir / (self.name + '.log')}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/_matrix/client/versions", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not answer within {timeout} s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# --- qasid --------------------------------------------------------------------------------
+
+
+def qasid_server(work_dir: Path) -> Server:
+    """qasid on a fresh data folder, with a registration token good for the whole run."""
+    data = work_dir / "qasid-data"
+    data.mkdir(parents=True)
+    port = free_port()
+    env = {
+        "QASID_SERVER_NAME": SERVER_NAME, "QASID_DATA_DIR": str(data), "QASID_BIND_HOST": "127.0.0.1",
+        "QASID_BIND_PORT": str(port), "QASID_PUBLIC_BASEURL": f"http://127.0.0.1:{port}",
+        "QASID_RATE_LIMITS_ENABLED": "false", "QASID_LOG_LEVEL": "warning",
+        "QASID_CONFIG": str(work_dir / "absent.toml"),
+    }
+    token = subprocess.run(
+        [sys.executable, "-m", "qasid.cli", "admin", "token", "create", "--uses", "1000000"],
+        cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout.strip()
+    return Server("qasid", [sys.executable, "-m", "qasid.cli", "serve"], work_dir, port, env, token)
+
+
+# --- trivial ASGI ---------------------------------------------------------------------------
+
+
+def trivial_server(work_dir: Path) -> Server:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "bench.trivial_asgi:app", "--host", "127.0.0.1",
+               "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+               "--log-level", "warning", "--no-server-header", "--no-date-header"]
+    return Server("trivial", command, work_dir, port)
+
+
+# --- Synapse --------------------------------------------------------------------------------
+
+
+def ensure_synapse(version: str | None) -> str:
+    """Install Synapse into its own venv if it isn't there; returns its version."""
+    python = SYNAPSE_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(SYNAPSE_VENV)],
+                       check=True)
+    spec = f"matrix-synapse=={version}" if version else "matrix-synapse"
+    probe = subprocess.run([str(python), "-c", "import synapse; print(synapse.__version__)"],
+                           capture_output=True, text=True, check=False)
+    if probe.returncode != 0 or (version and probe.stdout.strip() != version):
+        subprocess.run([str(python), "-m", "pip", "install", "-q", spec], check=True)
+        probe = subprocess.run([str(python), "-c", "import synapse; print(synapse.__version__)"],
+                               capture_output=True, text=True, check=True)
+    return probe.stdout.strip()
+
+
+def synapse_config(work_dir: Path, port: int) -> dict[str, object]:
+    """Loopback client listener only, SQLite, registration open (dummy stage), rate limits
+    raised so throughput is measured rather than throttling, nothing that reaches outside."""
+    limits = {key: UNLIMITED for key in (
+        "rc_message", "rc_registration", "rc_registration_token_validity", "rc_joins_per_room",
+        "rc_3pid_validation", "rc_admin_redaction", "rc_third_party_invite", "rc_media_create",
+        "rc_key_requests", "rc_room_creation", "rc_reports", "rc_delayed_event_mgmt",
+        "rc_user_directory", "rc_send_to_device")}
+    return {
+        "server_name": SERVER_NAME,
+        "pid_file": str(work_dir / "synapse.pid"),
+        "listeners": [{"port": port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
+                       "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}]}],
+        "database": {"name": "sqlite3", "args": {"database": str(work_dir / "synapse.db")}},
+        "log_config": str(work_dir / "synapse.log.config"),
+        "media_store_path": str(work_dir / "synapse-media"),
+        "signing_key_path": str(work_dir / "synapse.signing.key"),
+        "registration_shared_secret": secrets.token_urlsafe(32),
+        "macaroon_secret_key": secrets.token_urlsafe(32),
+        "form_secret": secrets.token_urlsafe(32),
+        "report_stats": False,
+        "trusted_key_servers": [],
+        "suppress_key_server_warning": True,
+        "federation_domain_whitelist": [],
+        "allow_public_rooms_over_federation": False,
+        "url_preview_enabled": False,
+        "enable_metrics": False,
+        # qasid sends no presence in /sync; Synapse's is switched off so both do the same work.
+        "presence": {"enabled": False},
+        "enable_registration": True,
+        "enable_registration_without_verification": True,
+        **limits,
+        "rc_login": {"address": UNLIMITED, "account": UNLIMITED, "failed_attempts": UNLIMITED},
+        "rc_joins": {"local": UNLIMITED, "remote": UNLIMITED},
+        "rc_invites": {"per_room": UNLIMITED, "per_user": UNLIMITED, "per_issuer": UNLIMITED},
+        "rc_presence": {"per_user": UNLIMITED},
+    }
+
+
+LOG_CONFIG = """version: 1
+formatters:
+  precise:
+    format: '%(asctime)s - %(name)s - %(levelname)s - %(message)s'
+handlers:
+  file:
+    class: logging.FileHandler
+    formatter: precise
+    filename: {path}
+root:
+  level: WARNING
+  handlers: [file]
+disable_existing_loggers: false
+"""
+
+
+def synapse_server(work_dir: Path) -> Server:
+    """Synapse with the config above (JSON is YAML), its signing key generated in place."""
+    port = free_port()
+    config_path = work_dir / "synapse.yaml"
+    config_path.write_text(json.dumps(synapse_config(work_dir, port), indent=2))
+    (work_dir / "synapse.log.config").write_text(LOG_CONFIG.format(path=work_dir / "synapse-server.log"))
+    python = str(SYNAPSE_VENV / "bin" / "python")
+    subprocess.run([python, "-m", "synapse.app.homeserver", "-c", str(config_path), "--generate-keys"],
+                   cwd=work_dir, check=True, capture_output=True)
+    return Server("synapse", [python, "-m", "synapse.app.homeserver", "-c", str(config_path)], work_dir, port)
