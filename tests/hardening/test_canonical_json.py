@@ -43,8 +43,8 @@ PLACES = {
                      b'{"users": {"@alice:qasid.test": NUMBER}, "users_default": 0}'),
     "create-creation-content": ("POST", "/createRoom", b'{"creation_content": {"n": NUMBER}}'),
     "create-initial-state": ("POST", "/createRoom",
-                             b'{"initial_state": [{"type": "org.example", "state_key": "",'
-                             b' "content": {"n": [NUMBER]}}]}'),
+                             (b'{"initial_state": [{"type": "org.example", "state_key": "",'
+                             b' "content": {"n": [NUMBER]}}]}')),
     "create-power-levels": ("POST", "/createRoom", b'{"power_level_content_override": {"ban": NUMBER}}'),
 }
 
@@ -96,5 +96,5 @@ def test_largest_canonical_integers_are_stored_exactly(world: World) -> None:
 def test_the_room_is_intact(world: World) -> None:
     assert isinstance(world.alice, User)
     events = world.alice.timeline(world.room)
-    assert [e["event_id"] for e in events if e["type"] == "m.room.message"][0] == world.event
+    assert next(e["event_id"] for e in events if e["type"] == "m.room.message") == world.event
     assert all(e["type"] not in ("org.example.deep", "org.example.state") for e in events)

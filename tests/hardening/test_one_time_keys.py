@@ -13,24 +13,26 @@ from typing import Any
 import httpx
 
 from tests.api.e2ee_helpers import Device, share_room
-from tests.hardening.client import V3, login, new_user
+from tests.hardening.client import V3, User, new_user
 from tests.server import ServerProcess
 
 KEYS = 50
 CLAIMS = 100
 
 
+def as_device(user: User) -> Device:
+    return Device(user.server, {"user_id": user.user_id, "device_id": user.device_id, "access_token": user.token})
+
+
 def test_100_parallel_claims_against_50_keys(server: ServerProcess) -> None:
-    new_user(server, "alice")
-    alice = Device(server, login(server, "alice"))
+    alice = as_device(new_user(server, "alice"))
     one_time_keys = alice.one_time_keys(KEYS)
     uploaded = alice.upload(device_keys=alice.device_keys(), one_time_keys=one_time_keys,
                             fallback_keys=alice.fallback_keys())
     assert uploaded.status_code == 200, uploaded.text
     claimers = []
     for name in ("bob", "carol", "dave", "erin"):
-        new_user(server, name)
-        claimer = Device(server, login(server, name))
+        claimer = as_device(new_user(server, name))
         share_room(alice, claimer)
         claimers.append(claimer)
     body = {"one_time_keys": {alice.user_id: {alice.device_id: "signed_curve25519"}}}

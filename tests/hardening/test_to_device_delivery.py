@@ -38,7 +38,7 @@ def test_500_messages_arrive_in_order_once_and_survive_a_kill(server: ServerProc
 
     # First contact: an initial sync delivers the oldest 100 and deletes nothing yet.
     batch = alice.sync()
-    assert numbers(batch) == list(range(0, 100))
+    assert numbers(batch) == list(range(100))
     assert inbox_size(server, alice) == MESSAGES
     received = numbers(batch)
     tokens = [batch["next_batch"]]
