@@ -91,13 +91,14 @@ def check_one_time_keys(
             _check_signatures_shape(key.get("signatures"), f"{field}.{name}")
         elif not isinstance(key, str):
             raise bad_json(f"{field}.{name} must be a string or a key object")
-        if algorithm.startswith("signed_"):
-            if not isinstance(key, dict):
-                raise invalid_param(f"{field}.{name} must be a signed key object")
-            if device_ed25519 is None:
-                raise invalid_param(f"{field}: upload device_keys before signed keys, so they can be verified")
-            if not signature_valid(key, user_id, f"ed25519:{device_id}", device_ed25519):
-                raise invalid_param(f"{field}.{name} is not validly signed by the device's ed25519 key")
+        # Every key must be signed, whatever its algorithm name: an unsigned key (the legacy
+        # `curve25519`) could be swapped by the server, which end-to-end encryption must rule out.
+        if not isinstance(key, dict):
+            raise invalid_param(f"{field}.{name} must be a signed key object")
+        if device_ed25519 is None:
+            raise invalid_param(f"{field}: upload device_keys before signed keys, so they can be verified")
+        if not signature_valid(key, user_id, f"ed25519:{device_id}", device_ed25519):
+            raise invalid_param(f"{field}.{name} is not validly signed by the device's ed25519 key")
         checked.append((algorithm, key_id, key))
     return checked
 
