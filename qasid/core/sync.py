@@ -215,6 +215,9 @@ class SyncService:
         self, request: SyncRequest, room_id: str, since: int, left_at: int, now: int,
     ) -> dict[str, Any]:
         limit = request.timeline_limit
+        if not await self.store.events.was_joined_before(room_id, request.user_id, left_at):
+            # Never joined (banned first, or declined an invite): the leave itself, nothing of the room.
+            since = left_at - 1
         rows = await self.store.events.room_events(room_id, since, left_at, limit + 1, descending=True)
         limited = len(rows) > limit
         rows = list(reversed(rows[:limit]))

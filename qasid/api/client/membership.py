@@ -132,7 +132,9 @@ async def _visible_state_position(request: Request, room_id: str, user_id: str) 
         return None
     memberships = await services(request).store.events.memberships_of_user(user_id)
     for other_room, state, stream_ordering, _ in memberships:
-        if other_room == room_id and state in ("leave", "ban"):
+        # Only a past *member*: someone banned before joining, or who declined an invite, saw nothing.
+        if other_room == room_id and state in ("leave", "ban") and await services(
+                request).store.events.was_joined_before(room_id, user_id, stream_ordering):
             return stream_ordering
     raise forbidden("You are not a member of this room")
 

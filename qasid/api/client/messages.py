@@ -36,7 +36,9 @@ async def visible_upto(request: Request, room_id: str, user_id: str) -> int:
     if room is not None and room.membership(user_id) == "join":
         return svc.store.events.max_stream_ordering()
     for other_room, state, stream_ordering, _ in await svc.store.events.memberships_of_user(user_id):
-        if other_room == room_id and state in ("leave", "ban"):
+        # Only a past *member*: someone banned before joining, or who declined an invite, saw nothing.
+        if other_room == room_id and state in ("leave", "ban") and await svc.store.events.was_joined_before(
+                room_id, user_id, stream_ordering):
             return stream_ordering
     raise forbidden("You are not a member of this room")
 

@@ -181,6 +181,14 @@ class EventStore:
             (user_id,))
         return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
+    async def was_joined_before(self, room_id: str, user_id: str, stream_ordering: int) -> bool:
+        """Whether the user had joined the room at some point before `stream_ordering`."""
+        row = self.db.read_one(
+            "SELECT 1 FROM events WHERE room_id = ? AND type = 'm.room.member' AND state_key = ?"
+            " AND stream_ordering < ? AND json_extract(pdu, '$.content.membership') = 'join' LIMIT 1",
+            (room_id, user_id, stream_ordering))
+        return row is not None
+
     async def members(self, room_id: str, membership: str | None = None) -> list[tuple[str, str]]:
         """(user_id, membership) of the room's current member events."""
         if membership is None:
