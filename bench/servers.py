@@ -117,6 +117,10 @@ def trivial_server(work_dir: Path) -> Server:
 # --- Synapse --------------------------------------------------------------------------------
 
 
+# Not synapse.__version__: that appends the git branch and commit of the current directory.
+PROBE = "import importlib.metadata as m; print(m.version('matrix-synapse'))"
+
+
 def ensure_synapse(version: str | None) -> str:
     """Install Synapse into its own venv if it isn't there; returns its version."""
     python = SYNAPSE_VENV / "bin" / "python"
@@ -124,11 +128,11 @@ def ensure_synapse(version: str | None) -> str:
         subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(SYNAPSE_VENV)],
                        check=True)
     spec = f"matrix-synapse=={version}" if version else "matrix-synapse"
-    probe = subprocess.run([str(python), "-c", "import synapse; print(synapse.__version__)"],
+    probe = subprocess.run([str(python), "-c", PROBE],
                            capture_output=True, text=True, check=False)
     if probe.returncode != 0 or (version and probe.stdout.strip() != version):
         subprocess.run([str(python), "-m", "pip", "install", "-q", spec], check=True)
-        probe = subprocess.run([str(python), "-c", "import synapse; print(synapse.__version__)"],
+        probe = subprocess.run([str(python), "-c", PROBE],
                                capture_output=True, text=True, check=True)
     return probe.stdout.strip()
 
