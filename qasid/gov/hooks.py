@@ -154,9 +154,7 @@ class GovPolicy:
         token = bound[0]
         await self.org.store.set_official(user_id, token.unit_id, token.designation or "", self.org.clock.now_ms())
         if token.person_name:
-            await self.org.store.db.write(lambda c: c.execute(
-                "UPDATE users SET displayname = ? WHERE user_id = ? AND displayname IS NULL",
-                (token.person_name, user_id)))
+            await self.org.store.set_displayname_if_unset(user_id, token.person_name)
 
     async def check_new_device(self, user_id: str, existing_devices: int) -> None:
         """Refuse a login that would pass the unit's device cap."""

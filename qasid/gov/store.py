@@ -130,6 +130,11 @@ class GovStore:
 
         return await self.db.write(txn)
 
+    async def set_displayname_if_unset(self, user_id: str, name: str) -> None:
+        """An enrollment token's named person becomes the display name, unless the client chose one."""
+        await self.db.write(lambda c: c.execute(
+            "UPDATE users SET displayname = ? WHERE user_id = ? AND displayname IS NULL", (name, user_id)))
+
     def admin_role_units(self, user_id: str) -> list[int]:
         """Units whose subtrees this user administers."""
         return [r[0] for r in self.db.read("SELECT unit_id FROM admin_roles WHERE user_id = ?", (user_id,))]
