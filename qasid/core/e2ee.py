@@ -358,8 +358,10 @@ class E2eeService:
 
 
 def _device_json(device: Any) -> dict[str, Any]:
-    return {"device_id": device.device_id, "display_name": device.display_name,
-            "last_seen_ip": device.last_seen_ip, "last_seen_ts": device.last_seen_ts}
+    # The spec says absent, not null, when unknown: strict clients reject a null string.
+    fields = {"display_name": device.display_name, "last_seen_ip": device.last_seen_ip,
+              "last_seen_ts": device.last_seen_ts}
+    return {"device_id": device.device_id} | {k: v for k, v in fields.items() if v is not None}
 
 
 def _backup_body(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -50,6 +50,8 @@ class UiaSessions:
         """The client's session if it exists for this purpose, else a new one."""
         self._expire()
         if session_id is not None:
+            if not isinstance(session_id, str):
+                raise MatrixError(400, "M_BAD_JSON", "auth.session must be a string")
             session = self._sessions.get(session_id)
             if session is None or session.purpose != purpose:
                 raise MatrixError(400, "M_UNKNOWN", "Unknown or expired authentication session")
