@@ -82,6 +82,8 @@ class RoomService:
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._rooms: dict[str, RoomSnapshot] = {}
         self._user_rooms: dict[str, set[str]] | None = None
+        # Transactions queued but not yet committed: a retry waits for the first, never duplicates it.
+        self._pending_txns: dict[Txn, tuple[str, asyncio.Future[list[int]]]] = {}
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -171,15 +173,32 @@ class RoomService:
                 return earlier
         async with self._locks[room_id]:
             if txn is not None:
-                earlier = await self._earlier_txn(txn)
+                pending = self._pending_txns.get(txn)
+                earlier = pending[0] if pending else await self._earlier_txn(txn)
                 if earlier is not None:
+                    if pending:
+                        await asyncio.shield(pending[1])
                     return earlier
             room = await self.require_room(room_id)
             await self.policy.check_event(sender, room.state, event_type, content, state_key)
             new_event = await self._build(room, sender, event_type, content, state_key, txn, redacts)
-            await self.store.events.persist_events([new_event], self.clock.now_ms())
-            # Committed: now the in-memory view may move on.
+            # Queued, not yet durable: the room's next event may already build on this one,
+            # because the writer commits in queue order. The lock is not held across the fsync,
+            # so a busy room gets many events per commit instead of one.
+            committed = self.store.events.enqueue_events([new_event], self.clock.now_ms())
             audience = self._advance(room, new_event)
+            if txn is not None:
+                self._pending_txns[txn] = (new_event.event_id, committed)
+        try:
+            await asyncio.shield(committed)
+        except Exception:
+            # What memory holds is ahead of the disk: read the room back from what was committed.
+            self._rooms.pop(room_id, None)
+            self._user_rooms = None
+            raise
+        finally:
+            if txn is not None:
+                self._pending_txns.pop(txn, None)
         self.notifier.notify(audience)
         return new_event.event_id
 

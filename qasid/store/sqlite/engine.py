@@ -52,10 +52,18 @@ class Database:
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` in the writer's next transaction; return once it is durably committed."""
+        return await self.submit(fn)
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue `fn` now; the future resolves once it is durably committed.
+
+        Jobs commit in the order they were submitted, so a caller may queue a write that
+        builds on one not yet committed.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put((fn, future, loop))
-        return await future
+        return future
 
     def read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
         """Rows of a read-only query on the reader connection (sees committed data only)."""

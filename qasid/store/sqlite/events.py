@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -96,6 +97,10 @@ class EventStore:
             return await self.db.write(txn)
         except AliasTaken:
             return []
+
+    def enqueue_events(self, events: list[NewEvent], now_ms: int) -> asyncio.Future[list[int]]:
+        """Queue events for the next group commit without waiting; the future resolves once durable."""
+        return self.db.submit(lambda conn: [self._insert(conn, e, now_ms) for e in events])
 
     def _insert(self, conn: sqlite3.Connection, e: NewEvent, now_ms: int) -> int:
         pdu = e.pdu
