@@ -47,13 +47,13 @@ async def create_room(rooms: RoomService, creator: str, request: dict[str, Any])
     rooms.ratelimiter.check("create_room", creator)
     request = await rooms.policy.check_create_room(creator, request)
     version = request.get("room_version", ROOM_VERSION)
-    if version not in SUPPORTED_ROOM_VERSIONS:
+    if not isinstance(version, str) or version not in SUPPORTED_ROOM_VERSIONS:
         raise MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", f"Room version {version!r} is not supported")
     visibility = request.get("visibility", "private")
     if visibility not in ("private", "public"):
         raise bad_json("visibility must be 'private' or 'public'")
     preset = request.get("preset") or ("public_chat" if visibility == "public" else "private_chat")
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:  # a list would not even hash
         raise bad_json(f"Unknown preset {preset!r}")
     invitees = _list_of(request, "invite", str)
     for user_id in invitees:
