@@ -21,8 +21,13 @@ from qasid.gov.government import Government
 
 log = logging.getLogger("qasid")
 
-# Every API module registers its routes on import; the order here is the routing order.
+# Every API module registers its routes on import; the order here is the routing order, and
+# routes are tried one by one, so the endpoints every client calls constantly come first.
 API_MODULES = [
+    "qasid.api.client.sync",
+    "qasid.api.client.send",
+    "qasid.api.client.to_device",
+    "qasid.api.client.keys",
     "qasid.api.client.versions",
     "qasid.api.client.well_known",
     "qasid.api.client.login",
@@ -30,12 +35,8 @@ API_MODULES = [
     "qasid.api.client.account",
     "qasid.api.client.rooms",
     "qasid.api.client.membership",
-    "qasid.api.client.send",
     "qasid.api.client.state",
     "qasid.api.client.messages",
-    "qasid.api.client.sync",
-    "qasid.api.client.keys",
-    "qasid.api.client.to_device",
     "qasid.api.client.devices",
     "qasid.api.client.key_backup",
     "qasid.api.client.media",
@@ -86,6 +87,7 @@ class CorsAndPreflight:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._cors = [(k.encode(), v.encode()) for k, v in CORS_HEADERS.items()]
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -94,7 +96,7 @@ class CorsAndPreflight:
         if scope["method"] == "OPTIONS":
             await json_response({}, headers=CORS_HEADERS)(scope, receive, send)
             return
-        extra = [(k.encode(), v.encode()) for k, v in CORS_HEADERS.items()]
+        extra = self._cors
 
         async def send_with_cors(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":

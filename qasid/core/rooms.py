@@ -132,9 +132,7 @@ class RoomService:
     async def _load_user_rooms(self) -> dict[str, set[str]]:
         if self._user_rooms is None:
             index: dict[str, set[str]] = defaultdict(set)
-            rows = self.store.db.read(
-                "SELECT user_id, room_id FROM room_memberships WHERE membership IN ('join', 'invite')")
-            for user_id, room_id in rows:
+            for user_id, room_id in await self.store.events.current_members_everywhere():
                 index[user_id].add(room_id)
             self._user_rooms = index
         return self._user_rooms
@@ -167,10 +165,6 @@ class RoomService:
     ) -> str:
         """Authorise and durably append one event; returns its event ID (the first one, on a retried txn)."""
         check_event_fields(event_type, content, state_key)
-        if txn is not None:
-            earlier = await self._earlier_txn(txn)
-            if earlier is not None:
-                return earlier
         async with self._locks[room_id]:
             if txn is not None:
                 pending = self._pending_txns.get(txn)

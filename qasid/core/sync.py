@@ -83,6 +83,8 @@ class SyncService:
         self.rooms = rooms
         self.e2ee = e2ee
         self.userdata = userdata
+        # (room, user) -> (read receipt position, unread count, position counted up to)
+        self._unread_counts: dict[tuple[str, str], tuple[int, int, int]] = {}
 
     def current_token(self) -> SyncToken:
         """The positions of everything committed so far."""
@@ -208,7 +210,7 @@ class SyncService:
             "timeline": {"events": timeline, "limited": limited, "prev_batch": f"t{start}"},
             "state": {"events": [state_event(r, now) for r in state_rows]},
             "summary": self._summary(room_id, request.user_id),
-            "unread_notifications": await self._unread(room_id, request.user_id),
+            "unread_notifications": await self._unread(room_id, request.user_id, upto),
         }
 
     async def _left_room(
@@ -238,16 +240,18 @@ class SyncService:
         return {"m.joined_member_count": len(joined), "m.invited_member_count": len(invited),
                 "m.heroes": heroes}
 
-    async def _unread(self, room_id: str, user_id: str) -> dict[str, int]:
-        """Messages from others since the user's own read receipt (the server can't see mentions in ciphertext)."""
-        row = self.store.db.read_one(
-            "SELECT coalesce(max(e.stream_ordering), 0) FROM receipts r JOIN events e ON e.event_id = r.event_id"
-            " WHERE r.room_id = ? AND r.user_id = ? AND r.receipt_type IN ('m.read', 'm.read.private')",
-            (room_id, user_id))
-        count = self.store.db.read_one(
-            "SELECT count(*) FROM events WHERE room_id = ? AND stream_ordering > ? AND sender != ?"
-            " AND type IN ('m.room.message', 'm.room.encrypted')", (room_id, row[0], user_id))
-        return {"notification_count": int(count[0]), "highlight_count": 0}
+    async def _unread(self, room_id: str, user_id: str, upto: int) -> dict[str, int]:
+        """Messages from others since the user's own read receipt (the server can't see mentions in ciphertext).
+
+        Counted incrementally: only events after the last count are read, until the receipt moves.
+        """
+        receipt_at = await self.store.events.read_receipt_position(room_id, user_id)
+        cached = self._unread_counts.get((room_id, user_id))
+        count, counted_to = (cached[1], cached[2]) if cached and cached[0] == receipt_at else (0, receipt_at)
+        if upto > counted_to:
+            count += await self.store.events.count_messages_from_others(room_id, user_id, counted_to, upto)
+        self._unread_counts[(room_id, user_id)] = (receipt_at, count, max(upto, counted_to))
+        return {"notification_count": count, "highlight_count": 0}
 
     async def _members_at(self, room_id: str, stream_ordering: int) -> set[str]:
         rows = await self.store.events.state_at(room_id, stream_ordering)

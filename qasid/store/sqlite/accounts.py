@@ -21,6 +21,15 @@ class UserRow:
 
 
 @dataclass(frozen=True)
+class SessionRow:
+    user_id: str
+    device_id: str
+    is_admin: bool
+    deactivated: bool
+    locked: bool
+
+
+@dataclass(frozen=True)
 class DeviceRow:
     user_id: str
     device_id: str
@@ -124,10 +133,12 @@ class AccountStore:
 
         return await self.db.write(txn)
 
-    async def lookup_token(self, token_hash: bytes) -> tuple[str, str] | None:
+    async def lookup_session(self, token_hash: bytes) -> SessionRow | None:
+        """The user and device behind a token hash, with the account's standing, in one read."""
         row = self.db.read_one(
-            "SELECT user_id, device_id FROM access_tokens WHERE token_hash = ?", (token_hash,))
-        return (row[0], row[1]) if row else None
+            "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated, u.locked FROM access_tokens t"
+            " JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = ?", (token_hash,))
+        return SessionRow(row[0], row[1], bool(row[2]), bool(row[3]), bool(row[4])) if row else None
 
     async def delete_token(self, token_hash: bytes) -> None:
         await self.db.write(lambda c: c.execute(

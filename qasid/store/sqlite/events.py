@@ -194,6 +194,12 @@ class EventStore:
             (room_id, user_id, stream_ordering))
         return row is not None
 
+    async def current_members_everywhere(self) -> list[tuple[str, str]]:
+        """(user_id, room_id) of every joined or invited membership on the server."""
+        rows = self.db.read(
+            "SELECT user_id, room_id FROM room_memberships WHERE membership IN ('join', 'invite')")
+        return [(r[0], r[1]) for r in rows]
+
     async def members(self, room_id: str, membership: str | None = None) -> list[tuple[str, str]]:
         """(user_id, membership) of the room's current member events."""
         if membership is None:
@@ -229,6 +235,22 @@ class EventStore:
             (after, upto))
         wanted = set(room_ids)
         return {r[0] for r in rows if r[0] in wanted}
+
+    async def read_receipt_position(self, room_id: str, user_id: str) -> int:
+        """The stream position of the event the user's own (public or private) read receipt points at."""
+        row = self.db.read_one(
+            "SELECT coalesce(max(e.stream_ordering), 0) FROM receipts r JOIN events e ON e.event_id = r.event_id"
+            " WHERE r.room_id = ? AND r.user_id = ? AND r.receipt_type IN ('m.read', 'm.read.private')",
+            (room_id, user_id))
+        return int(row[0])
+
+    async def count_messages_from_others(self, room_id: str, user_id: str, after: int, upto: int) -> int:
+        """Message events by others in (after, upto]: what a notification count counts."""
+        row = self.db.read_one(
+            "SELECT count(*) FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?"
+            " AND sender != ? AND type IN ('m.room.message', 'm.room.encrypted')",
+            (room_id, after, upto, user_id))
+        return int(row[0])
 
     def max_stream_ordering(self) -> int:
         return self.db.current_id("events", "stream_ordering")
