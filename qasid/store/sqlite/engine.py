@@ -1,9 +1,11 @@
 """The SQLite engine: one writer thread that group-commits, one reader connection.
 
 Every write is a function of a connection, queued to the writer thread. The writer takes
-everything queued, runs each function inside its own SAVEPOINT (so one refused write does
-not undo its neighbours), and commits the lot with one fsync (WAL, synchronous=FULL). A
-caller's future resolves only after that commit: an acknowledged write is durable.
+everything queued, runs the functions in order in one transaction, and commits the lot with
+one fsync (WAL, synchronous=FULL). If one function raises, the batch is run again with each
+function in its own SAVEPOINT, so a refused write does not undo its neighbours: a function may
+therefore run twice, and must touch nothing but the connection. A caller's future resolves only
+after the commit: an acknowledged write is durable.
 """
 
 from __future__ import annotations
@@ -117,28 +119,58 @@ class Database:
         conn.close()
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
         counters_before = dict(self._counters)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for fn, _, _ in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    outcomes.append((True, fn(conn)))
-                    conn.execute("RELEASE job")
-                except Exception as e:  # noqa: BLE001 -- the job's own failure; its neighbours still commit
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    outcomes.append((False, e))
-            conn.execute("COMMIT")
+            try:
+                outcomes = self._run_jobs(conn, batch, isolated=False)
+            except _JobRefused:
+                # Run the batch again, each job in its own savepoint, so the refused one fails
+                # alone. Jobs only touch the connection, so running one twice is harmless.
+                self._counters = dict(counters_before)
+                outcomes = self._run_jobs(conn, batch, isolated=True)
         except Exception as e:
             log.exception("commit failed; %d writes refused", len(batch))
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._counters = counters_before
             outcomes = [(False, e)] * len(batch)
+        settlements: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, ok, value)
+            settlements.setdefault(loop, []).append((future, ok, value))
+        # One wake-up of each event loop per commit, not one per write.
+        for loop, items in settlements.items():
+            loop.call_soon_threadsafe(_settle_all, items)
+
+    def _run_jobs(self, conn: sqlite3.Connection, batch: list[_Job], isolated: bool) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        for fn, _, _ in batch:
+            if not isolated:
+                try:
+                    outcomes.append((True, fn(conn)))
+                except Exception:  # noqa: BLE001 - whatever it was, the job is retried alone
+                    conn.execute("ROLLBACK")
+                    raise _JobRefused from None
+                continue
+            conn.execute("SAVEPOINT job")
+            try:
+                outcomes.append((True, fn(conn)))
+                conn.execute("RELEASE job")
+            except Exception as e:  # noqa: BLE001 - the job's own failure; its neighbours still commit
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                outcomes.append((False, e))
+        conn.execute("COMMIT")
+        return outcomes
+
+
+class _JobRefused(Exception):
+    """A job raised in a batch run without savepoints: the batch is run again, isolated."""
+
+
+def _settle_all(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in items:
+        _settle(future, ok, value)
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
