@@ -26,7 +26,8 @@ from qasid.core.errors import MatrixError, bad_json, forbidden, invalid_param, m
 from qasid.core.ids import is_user_id
 from qasid.core.notifier import Notifier
 from qasid.store.sqlite import SqliteStore
-from qasid.store.sqlite.e2ee import BackupVersionMismatch, KeyConflict
+from qasid.store.sqlite.e2ee import KeyConflict
+from qasid.store.sqlite.key_backup import BackupVersionMismatch
 
 if TYPE_CHECKING:
     from qasid.core.rooms import RoomService
@@ -295,11 +296,11 @@ class E2eeService:
     async def create_backup(self, user_id: str, body: dict[str, Any]) -> str:
         """POST /room_keys/version: a new backup version, which becomes the current one."""
         algorithm, auth_data = _backup_body(body)
-        return str(await self.store.e2ee.create_backup_version(user_id, algorithm, auth_data))
+        return str(await self.store.key_backup.create_backup_version(user_id, algorithm, auth_data))
 
     async def get_backup(self, user_id: str, version: str | None) -> dict[str, Any]:
         """GET /room_keys/version[/{version}]: 404 M_NOT_FOUND when there is no such (or no) backup."""
-        row = await self.store.e2ee.backup_version(user_id, None if version is None else _version_number(version))
+        row = await self.store.key_backup.backup_version(user_id, None if version is None else _version_number(version))
         if row is None:
             raise not_found("No backup found" if version is None else f"Unknown backup version {version}")
         return {"algorithm": row.algorithm, "auth_data": row.auth_data, "count": row.count,
@@ -310,17 +311,17 @@ class E2eeService:
         algorithm, auth_data = _backup_body(body)
         if body.get("version") is not None and body["version"] != version:
             raise invalid_param("version in the body does not match the path")
-        row = await self.store.e2ee.backup_version(user_id, _version_number(version))
+        row = await self.store.key_backup.backup_version(user_id, _version_number(version))
         if row is None:
             raise not_found(f"Unknown backup version {version}")
         if row.algorithm != algorithm:
             raise invalid_param("algorithm does not match the backup's algorithm")
-        if not await self.store.e2ee.update_backup_version(user_id, row.version, auth_data):
+        if not await self.store.key_backup.update_backup_version(user_id, row.version, auth_data):
             raise not_found(f"Unknown backup version {version}")
 
     async def delete_backup(self, user_id: str, version: str) -> None:
         """DELETE /room_keys/version/{version}: succeeds again for an already deleted version."""
-        if not await self.store.e2ee.delete_backup_version(user_id, _version_number(version)):
+        if not await self.store.key_backup.delete_backup_version(user_id, _version_number(version)):
             raise not_found(f"Unknown backup version {version}")
 
     async def put_room_keys(
@@ -329,7 +330,7 @@ class E2eeService:
         """PUT /room_keys/keys...: keep the better key per session; count and etag of the backup."""
         checked = [(r, s, check_backup_key_data(d, f"{r}/{s}")) for r, s, d in sessions]
         try:
-            count, etag = await self.store.e2ee.put_room_keys(
+            count, etag = await self.store.key_backup.put_room_keys(
                 user_id, _version_number(version), checked, keep_existing_backup_key)
         except BackupVersionMismatch as e:
             if e.current_version is None:
@@ -343,15 +344,15 @@ class E2eeService:
     ) -> list[tuple[str, str, dict[str, Any]]]:
         """The backed-up keys of a live version; 404 M_NOT_FOUND for an unknown version."""
         number = _version_number(version)
-        if await self.store.e2ee.backup_version(user_id, number) is None:
+        if await self.store.key_backup.backup_version(user_id, number) is None:
             raise not_found(f"Unknown backup version {version}")
-        return await self.store.e2ee.room_keys(user_id, number, room_id, session_id)
+        return await self.store.key_backup.room_keys(user_id, number, room_id, session_id)
 
     async def delete_room_keys(
         self, user_id: str, version: str, room_id: str | None = None, session_id: str | None = None,
     ) -> dict[str, Any]:
         """DELETE /room_keys/keys...: count and etag after the delete."""
-        result = await self.store.e2ee.delete_room_keys(user_id, _version_number(version), room_id, session_id)
+        result = await self.store.key_backup.delete_room_keys(user_id, _version_number(version), room_id, session_id)
         if result is None:
             raise not_found(f"Unknown backup version {version}")
         return {"count": result[0], "etag": str(result[1])}

@@ -8,6 +8,7 @@ from qasid.store.sqlite.accounts import AccountStore
 from qasid.store.sqlite.e2ee import E2eeStore
 from qasid.store.sqlite.engine import Database
 from qasid.store.sqlite.events import EventStore
+from qasid.store.sqlite.key_backup import KeyBackupStore
 from qasid.store.sqlite.media import MediaStore
 from qasid.store.sqlite.userdata import UserDataStore
 
@@ -20,6 +21,7 @@ class SqliteStore:
         self.accounts = AccountStore(self.db)
         self.events = EventStore(self.db)
         self.e2ee = E2eeStore(self.db)
+        self.key_backup = KeyBackupStore(self.db)
         self.userdata = UserDataStore(self.db)
         self.media = MediaStore(self.db)
 
