@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import secrets
 import sys
 import time
@@ -23,12 +24,24 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+def _return_large_buffers_to_the_os() -> None:
+    # Every password hash allocates argon2id's 19 MiB in a worker thread. glibc's adaptive mmap
+    # threshold would soon serve those from per-thread arenas that never shrink (~19 MiB kept per
+    # thread); a fixed threshold keeps large buffers mmapped, so they go back to the OS when freed.
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: its allocator decides
+        pass
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from qasid.app import create_app
 
     settings = _settings(args)
+    _return_large_buffers_to_the_os()
     app = create_app(settings)
     print(f"qasid serving {settings.server_name} on http://{settings.bind_host}:{settings.bind_port}"
           f" (data in {settings.data_dir})", flush=True)
@@ -113,7 +126,7 @@ def _audit_operator(args: argparse.Namespace, action: str, token: str, **details
     from qasid.gov.audit import OPERATOR, AuditLog
 
     async def work(store: Any, accounts: Any) -> None:
-        await AuditLog(store.db, Clock()).record(
+        await AuditLog(store.audit, Clock()).record(
             actor=OPERATOR, action=action, details={"token": token_fingerprint(token), **details})
 
     asyncio.run(_with_store(_settings(args), work))
@@ -132,7 +145,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         anchor = (int(seq), digest.lower())
 
     async def work(store: Any, accounts: Any) -> Any:
-        return await AuditLog(store.db, Clock()).verify(anchor)
+        return await AuditLog(store.audit, Clock()).verify(anchor)
 
     result = asyncio.run(_with_store(_settings(args), work))
     if not result.ok:
@@ -150,7 +163,7 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
     from qasid.gov.audit import AuditLog, format_line
 
     async def work(store: Any, accounts: Any) -> Any:
-        return await AuditLog(store.db, Clock()).entries(
+        return await AuditLog(store.audit, Clock()).entries(
             unit_ids=None, after_seq=args.after, limit=args.limit, action=args.action,
             actor=args.actor, target=args.target, unit_id=args.unit)
 
