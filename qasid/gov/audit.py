@@ -18,23 +18,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import sqlite3
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from qasid.core.clock import Clock
 from qasid.gov.audit_text import escape, escape_json, neutralise, neutralise_json
-from qasid.store.sqlite.engine import Database
+from qasid.store.sqlite.audit import AuditEntry, AuditStore, HashedFields, NewAuditEntry, read_chain
 
 GENESIS_HASH = "0" * 64
 # Bumped if the serialisation ever changes; part of every hashed entry.
 HASH_VERSION = "qasid-audit-1"
 OPERATOR = "operator"
 MAX_LIMIT = 1000
-
-_COLUMNS = ("seq, ts, actor, actor_device, action, target, source_ip, unit_id, details,"
-            " prev_hash, entry_hash")
 
 
 @dataclass(frozen=True)
@@ -72,8 +70,12 @@ def entry_hash(*fields: Any) -> str:
     return hashlib.sha256(canonical(*fields)).hexdigest()
 
 
-def _row_hash(row: sqlite3.Row | tuple[Any, ...]) -> str:
-    return entry_hash(*tuple(row)[:10])
+def _hash_fields(fields: HashedFields) -> str:
+    return entry_hash(*fields)
+
+
+def _row_hash(row: AuditEntry) -> str:
+    return entry_hash(*row[:10])
 
 
 def iso_time(ts_ms: int) -> str:
@@ -84,8 +86,8 @@ def iso_time(ts_ms: int) -> str:
 class AuditLog:
     """Appends, reads and verifies the audit trail. Holds no chain state: instances may share a db."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self.db = db
+    def __init__(self, store: AuditStore, clock: Clock) -> None:
+        self.store = store
         self.clock = clock
 
     async def record(
@@ -100,22 +102,10 @@ class AuditLog:
         """
         stored_details = json.dumps(escape_json(details or {}), ensure_ascii=False,
                                     separators=(",", ":"), sort_keys=True)
-        values = (escape(actor), _opt(actor_device), escape(action), _opt(target), _opt(source_ip))
-
-        def append(conn: sqlite3.Connection) -> int:
-            head = conn.execute("SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
-            seq, prev_hash = int(head[0]) + 1, str(head[1])
-            unit = unit_id if unit_id is not None else _unit_of(conn, target)
-            ts = self.clock.now_ms()
-            row = (seq, ts, values[0], values[1], values[2], values[3], values[4], unit,
-                   stored_details, prev_hash)
-            digest = entry_hash(*row)
-            conn.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                         (*row, digest))
-            conn.execute("UPDATE audit_head SET seq = ?, entry_hash = ? WHERE id = 1", (seq, digest))
-            return seq
-
-        return await self.db.write(append)
+        official = target if target and target.startswith("@") else None
+        entry = NewAuditEntry(escape(actor), _opt(actor_device), escape(action), _opt(target), _opt(source_ip),
+                              unit_id, official, stored_details)
+        return await self.store.append(entry, self.clock.now_ms, _hash_fields)
 
     async def entries(
         self, *, unit_ids: frozenset[int] | None, after_seq: int = 0, limit: int = 100,
@@ -127,46 +117,34 @@ class AuditLog:
         Entries with no unit are national: a scoped reader never sees them. The other filters
         match the stored (escaped) values exactly.
         """
-        where: list[str] = ["seq > ?"]
-        params: list[Any] = [after_seq]
-        if unit_ids is not None:
-            if not unit_ids:
-                return []
-            where.append(f"unit_id IN ({','.join('?' * len(unit_ids))})")
-            params.extend(sorted(unit_ids))
-        for column, value in (("action", action), ("actor", actor), ("target", target)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(escape(value))
-        if unit_id is not None:
-            where.append("unit_id = ?")
-            params.append(unit_id)
-        params.append(max(1, min(limit, MAX_LIMIT)))
-        rows = self.db.read(
-            f"SELECT {_COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
-            params)
+        if unit_ids is not None and not unit_ids:
+            return []
+        rows = self.store.entries(
+            after_seq=after_seq, limit=max(1, min(limit, MAX_LIMIT)), unit_ids=unit_ids,
+            action=_opt(action), actor=_opt(actor), target=_opt(target), unit_id=unit_id)
         return [render(row) for row in rows]
 
     async def verify(self, anchor: tuple[int, str] | None = None) -> VerifyResult:
         """Recompute the whole chain from a consistent snapshot; check the head and an optional anchor."""
-        return await asyncio.to_thread(verify_file, self.db.path, anchor)
+        return await asyncio.to_thread(self.store.read_chain, _verifier(anchor))
 
 
-def verify_file(path: Any, anchor: tuple[int, str] | None = None) -> VerifyResult:
+def verify_file(path: Path, anchor: tuple[int, str] | None = None) -> VerifyResult:
     """Verify the chain in the SQLite file at `path`, on a read-only connection of its own."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA query_only=ON")
-        conn.execute("BEGIN")  # one snapshot: the head and the rows agree
-        head = conn.execute("SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
-        cursor = conn.execute(f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq")
-        return _verify_rows(cursor, head, anchor)
-    finally:
-        conn.close()
+    return read_chain(path, _verifier(anchor))
+
+
+def _verifier(
+    anchor: tuple[int, str] | None,
+) -> Callable[[tuple[int, str] | None, Iterator[AuditEntry]], VerifyResult]:
+    def check(head: tuple[int, str] | None, rows: Iterator[AuditEntry]) -> VerifyResult:
+        return _verify_rows(rows, head, anchor)
+
+    return check
 
 
 def _verify_rows(
-    rows: Any, head: tuple[int, str] | None, anchor: tuple[int, str] | None,
+    rows: Iterable[AuditEntry], head: tuple[int, str] | None, anchor: tuple[int, str] | None,
 ) -> VerifyResult:
     prev_hash, expected, checked = GENESIS_HASH, 1, 0
     anchor_hash: str | None = None
@@ -209,9 +187,9 @@ def _verify_rows(
     return VerifyResult(True, checked, None, f"intact: {checked} entries", last, prev_hash)
 
 
-def render(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
+def render(row: AuditEntry) -> dict[str, Any]:
     """An entry as the API and CLI show it; any control character a direct edit left is neutralised."""
-    seq, ts, actor, actor_device, action, target, source_ip, unit_id, details, prev, digest = tuple(row)
+    seq, ts, actor, actor_device, action, target, source_ip, unit_id, details, prev, digest = row
     try:
         parsed = neutralise_json(json.loads(details))
     except ValueError:
@@ -240,10 +218,3 @@ def _opt(value: str | None) -> str | None:
 
 def _show(value: str | None) -> str | None:
     return None if value is None else neutralise(value)
-
-
-def _unit_of(conn: sqlite3.Connection, user_id: str | None) -> int | None:
-    if not user_id or not user_id.startswith("@"):
-        return None
-    row = conn.execute("SELECT unit_id FROM officials WHERE user_id = ?", (user_id,)).fetchone()
-    return None if row is None else int(row[0])

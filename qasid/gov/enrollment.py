@@ -14,7 +14,7 @@ from qasid.gov.audit import AuditLog
 from qasid.gov.org import Organisation
 from qasid.gov.rules import password_problem
 from qasid.gov.scope import AdminScope
-from qasid.gov.store import EnrollmentToken
+from qasid.store.sqlite.gov import EnrollmentToken
 
 MAX_TOKEN_USES = 10_000
 MAX_EXPIRY_DAYS = 365

@@ -10,7 +10,6 @@ from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.maintenance import Maintenance
 from qasid.gov.org import Organisation
 from qasid.gov.scope import AdminScope
-from qasid.gov.store import GovStore
 
 
 class Government:
@@ -18,8 +17,8 @@ class Government:
 
     def __init__(self, services: Services, *, live: bool = True) -> None:
         self.services = services
-        self.store = GovStore(services.store.db)
-        self.audit = AuditLog(services.store.db, services.clock)
+        self.store = services.store.gov
+        self.audit = AuditLog(services.store.audit, services.clock)
         self.org = Organisation(self.store, services.clock)
         self.policy = GovPolicy(self.org)
         self.enrollment = Enrollment(self.org, services.accounts, self.audit)

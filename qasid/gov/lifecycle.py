@@ -14,7 +14,7 @@ from qasid.gov.audit import AuditLog
 from qasid.gov.enrollment import _text
 from qasid.gov.org import Organisation
 from qasid.gov.scope import AdminScope
-from qasid.gov.store import Official
+from qasid.store.sqlite.gov import Official
 
 log = logging.getLogger("qasid.gov")
 

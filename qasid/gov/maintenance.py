@@ -14,9 +14,7 @@ that name an mxc URI of this server also take that media with them when they are
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import sqlite3
 from typing import Any
 
 from qasid.core.services import Services
@@ -95,12 +93,9 @@ class Maintenance:
         return len(pending)
 
     def _rooms_with_retention(self) -> list[tuple[str, float]]:
-        rows = self.services.store.db.read(
-            "SELECT s.room_id, e.pdu FROM current_state s JOIN events e ON e.event_id = s.event_id"
-            " WHERE s.type = ? AND s.state_key = ''", (ROOM_POLICY_EVENT,))
         out = []
-        for room_id, pdu in rows:
-            seconds = json.loads(pdu)["content"].get("retention_seconds")
+        for room_id, content in self.services.store.retention.room_state_contents(ROOM_POLICY_EVENT):
+            seconds = content.get("retention_seconds")
             if isinstance(seconds, int) and not isinstance(seconds, bool) and seconds > 0:
                 out.append((room_id, seconds / 86_400))
         return out
@@ -112,35 +107,23 @@ class Maintenance:
         purged = 0
         media_ids: set[str] = set()
         for room_id, days in self._rooms_with_retention():
-            cutoff = now - int(days * DAY_MS)
-
-            def txn(conn: sqlite3.Connection, room_id: str = room_id, cutoff: int = cutoff) -> tuple[int, set[str]]:
-                conn.execute("PRAGMA secure_delete = ON")
-                rows = conn.execute(
-                    "SELECT stream_ordering, pdu FROM events WHERE room_id = ? AND state_key IS NULL"
-                    " AND origin_server_ts < ? AND stream_ordering < (SELECT max(stream_ordering) FROM events)",
-                    (room_id, cutoff)).fetchall()
-                named: set[str] = set()
-                for _, pdu in rows:
-                    named |= _mxc_ids(json.loads(pdu).get("content"), server_name)
-                conn.executemany("DELETE FROM events WHERE stream_ordering = ?", [(r[0],) for r in rows])
-                return len(rows), named
-
-            count, named = await self.services.store.db.write(txn)
+            contents = await self.services.store.retention.purge_timeline(room_id, now - int(days * DAY_MS))
+            count = len(contents)
             purged += count
-            media_ids |= named
+            for content in contents:
+                media_ids |= _mxc_ids(content, server_name)
             if count:
                 await self.audit.record(actor=OPERATOR, action="retention.purge", target=room_id,
                                         details={"events_purged": count, "retention_days": days})
         media_ids |= self._media_past_uploader_retention(now)
         await self._delete_media(media_ids)
         if purged or media_ids:
-            await asyncio.to_thread(self._checkpoint)
+            await asyncio.to_thread(self.services.store.retention.checkpoint_wal)
         return purged
 
     def _media_past_uploader_retention(self, now: int) -> set[str]:
         found: set[str] = set()
-        rows = self.services.store.db.read("SELECT media_id, user_id, created_ts FROM media")
+        rows = self.services.store.retention.media_uploads()
         policies: dict[str, Any] = {}
         for media_id, user_id, created_ts in rows:
             if user_id not in policies:
@@ -154,30 +137,17 @@ class Maintenance:
         if not media_ids:
             return
         ids = sorted(media_ids)
-
-        def txn(conn: sqlite3.Connection) -> None:
-            conn.execute("PRAGMA secure_delete = ON")
-            conn.executemany("DELETE FROM media WHERE media_id = ?", [(m,) for m in ids])
-
-        await self.services.store.db.write(txn)
+        await self.services.store.retention.delete_media(ids)
         media_dir = self.services.settings.media_dir
         for media_id in ids:
             if media_id.isascii() and "/" not in media_id and ".." not in media_id:
                 (media_dir / media_id[:2] / media_id).unlink(missing_ok=True)
 
-    def _checkpoint(self) -> None:
-        conn = sqlite3.connect(self.services.store.db.path, timeout=10)
-        try:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
-
     async def remove_stale_devices(self) -> int:
         """Delete devices unused for longer than their owner's unit `device_inactive_days`."""
         now = self.services.clock.now_ms()
         removed = 0
-        rows = self.services.store.db.read(
-            "SELECT user_id, device_id, coalesce(last_seen_ts, created_ts) FROM devices")
+        rows = await self.services.store.accounts.device_last_activity()
         stale: dict[str, list[str]] = {}
         for user_id, device_id, last_seen in rows:
             days = self.org.policy_of_user(user_id)["device_inactive_days"]

@@ -9,7 +9,7 @@ from qasid.core.clock import Clock
 from qasid.core.errors import MatrixError
 from qasid.gov.rules import effective_policy, validate_policy
 from qasid.gov.scope import AdminScope
-from qasid.gov.store import GovStore, Unit
+from qasid.store.sqlite.gov import GovStore, Unit
 
 UNIT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 MAX_NAME_CHARS = 200

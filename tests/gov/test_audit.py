@@ -280,12 +280,13 @@ def test_scoped_reads_at_the_log_level(tmp_path: Path) -> None:
 
     from qasid.core.clock import Clock
     from qasid.gov.audit import AuditLog
+    from qasid.store.sqlite.audit import AuditStore
     from qasid.store.sqlite.engine import Database
 
     async def run() -> None:
         db = Database(tmp_path / "qasid.db")
         try:
-            log = AuditLog(db, Clock())
+            log = AuditLog(AuditStore(db), Clock())
             for unit in (1, 2, 3, None, 1):
                 await log.record(actor="@admin:x", action="unit.touch", unit_id=unit)
             assert [e["unit_id"] for e in await log.entries(unit_ids=frozenset({1, 3}))] == [1, 3, 1]

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from qasid.store.sqlite.accounts import AccountStore
+from qasid.store.sqlite.audit import AuditStore
 from qasid.store.sqlite.e2ee import E2eeStore
 from qasid.store.sqlite.engine import Database
 from qasid.store.sqlite.events import EventStore
+from qasid.store.sqlite.gov import GovStore
 from qasid.store.sqlite.key_backup import KeyBackupStore
 from qasid.store.sqlite.media import MediaStore
+from qasid.store.sqlite.retention import RetentionStore
 from qasid.store.sqlite.userdata import UserDataStore
 
 
@@ -24,6 +27,9 @@ class SqliteStore:
         self.key_backup = KeyBackupStore(self.db)
         self.userdata = UserDataStore(self.db)
         self.media = MediaStore(self.db)
+        self.gov = GovStore(self.db)
+        self.audit = AuditStore(self.db)
+        self.retention = RetentionStore(self.db)
 
     def close(self) -> None:
         self.db.close()

@@ -156,6 +156,11 @@ class AccountStore:
             " WHERE user_id = ? AND device_id = ?", (user_id, device_id))
         return DeviceRow(*row) if row else None
 
+    async def device_last_activity(self) -> list[tuple[str, str, int]]:
+        """(user_id, device_id, last seen or else created ts) of every device."""
+        rows = self.db.read("SELECT user_id, device_id, coalesce(last_seen_ts, created_ts) FROM devices")
+        return [(r[0], r[1], r[2]) for r in rows]
+
     async def update_device_name(self, user_id: str, device_id: str, name: str | None) -> None:
         await self.db.write(lambda c: c.execute(
             "UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?",

@@ -1,4 +1,4 @@
-"""Persistence of the government layer: units, officials, admin roles, enrollment bindings, policy."""
+"""Persistence of the government layer: units, officials, admin roles, enrollment, policy, offboarding."""
 
 from __future__ import annotations
 

@@ -1,0 +1,140 @@
+"""Persistence of the audit log: the chained rows and the head record (newest seq and hash).
+
+The chain's rules (what is hashed, how values are escaped, what makes a chain broken) live in
+gov/audit.py; this file only reads and writes rows. An append reads the head and inserts in one
+writer transaction, so concurrent appends can never fork the chain.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+from qasid.store.sqlite.engine import Database
+
+T = TypeVar("T")
+
+_COLUMNS = ("seq, ts, actor, actor_device, action, target, source_ip, unit_id, details,"
+            " prev_hash, entry_hash")
+
+
+class AuditEntry(NamedTuple):
+    """One stored entry, in column order (the first ten fields are what its hash covers)."""
+
+    seq: int
+    ts: int
+    actor: str
+    actor_device: str | None
+    action: str
+    target: str | None
+    source_ip: str | None
+    unit_id: int | None
+    details: str
+    prev_hash: str
+    entry_hash: str
+
+
+@dataclass(frozen=True)
+class NewAuditEntry:
+    """An entry to append, with values already escaped; seq, ts and the hashes are set on append.
+
+    With `unit_id` None and `official` set, the entry is filed under that official's unit.
+    """
+
+    actor: str
+    actor_device: str | None
+    action: str
+    target: str | None
+    source_ip: str | None
+    unit_id: int | None
+    official: str | None
+    details: str
+
+
+# seq, ts, actor, actor_device, action, target, source_ip, unit_id, details, prev_hash
+HashedFields = tuple[int, int, str, str | None, str, str | None, str | None, int | None, str, str]
+
+
+class AuditStore:
+    """Appends to and reads the audit_log and audit_head tables."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def append(
+        self, entry: NewAuditEntry, now_ms: Callable[[], int], entry_hash: Callable[[HashedFields], str],
+    ) -> int:
+        """Append after the head in one writer transaction, hashed by `entry_hash`; returns its seq."""
+
+        def txn(conn: sqlite3.Connection) -> int:
+            head = conn.execute("SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
+            seq, prev_hash = int(head[0]) + 1, str(head[1])
+            unit = entry.unit_id if entry.unit_id is not None else _unit_of(conn, entry.official)
+            fields: HashedFields = (seq, now_ms(), entry.actor, entry.actor_device, entry.action,
+                                    entry.target, entry.source_ip, unit, entry.details, prev_hash)
+            digest = entry_hash(fields)
+            conn.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                         (*fields, digest))
+            conn.execute("UPDATE audit_head SET seq = ?, entry_hash = ? WHERE id = 1", (seq, digest))
+            return seq
+
+        return await self.db.write(txn)
+
+    def head(self) -> tuple[int, str] | None:
+        """The newest (seq, entry_hash) recorded as written, or None if the head row is gone."""
+        row = self.db.read_one("SELECT seq, entry_hash FROM audit_head WHERE id = 1")
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def entries(
+        self, *, after_seq: int, limit: int, unit_ids: frozenset[int] | None = None,
+        action: str | None = None, actor: str | None = None, target: str | None = None,
+        unit_id: int | None = None,
+    ) -> list[AuditEntry]:
+        """Entries after `after_seq`, oldest first, matching every filter given (stored values, exactly)."""
+        where: list[str] = ["seq > ?"]
+        params: list[Any] = [after_seq]
+        if unit_ids is not None:
+            if not unit_ids:
+                return []
+            where.append(f"unit_id IN ({','.join('?' * len(unit_ids))})")
+            params.extend(sorted(unit_ids))
+        for column, value in (("action", action), ("actor", actor), ("target", target)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if unit_id is not None:
+            where.append("unit_id = ?")
+            params.append(unit_id)
+        params.append(limit)
+        rows = self.db.read(
+            f"SELECT {_COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+            params)
+        return [AuditEntry._make(row) for row in rows]
+
+    def read_chain(self, check: Callable[[tuple[int, str] | None, Iterator[AuditEntry]], T]) -> T:
+        """`check(head, rows)` over one snapshot of the whole log; blocking, so run it off the event loop."""
+        return read_chain(self.db.path, check)
+
+
+def read_chain(path: Path, check: Callable[[tuple[int, str] | None, Iterator[AuditEntry]], T]) -> T:
+    """`check(head, rows in seq order)` on a read-only connection of its own, in one snapshot."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute("BEGIN")  # one snapshot: the head and the rows agree
+        row = conn.execute("SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
+        head = None if row is None else (int(row[0]), str(row[1]))
+        cursor = conn.execute(f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq")
+        return check(head, map(AuditEntry._make, cursor))
+    finally:
+        conn.close()
+
+
+def _unit_of(conn: sqlite3.Connection, user_id: str | None) -> int | None:
+    if user_id is None:
+        return None
+    row = conn.execute("SELECT unit_id FROM officials WHERE user_id = ?", (user_id,)).fetchone()
+    return None if row is None else int(row[0])
