@@ -90,7 +90,7 @@ class ServerProcess:
         """Run `qasid admin ...` against this server's data folder; returns stdout."""
         out = subprocess.run(
             [sys.executable, "-m", "qasid.cli", "admin", *args], env=self._env(),
-            capture_output=True, text=True, timeout=60)
+            capture_output=True, text=True, timeout=60, check=False)
         if out.returncode != 0:
             raise RuntimeError(f"qasid admin {' '.join(args)} failed: {out.stderr}")
         return out.stdout.strip()

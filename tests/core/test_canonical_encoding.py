@@ -11,7 +11,7 @@ from canonicaljson import encode_canonical_json
 from qasid.core.pdu import canonical_json
 
 # Every BMP character outside the surrogates, and a spread of astral ones.
-CHARACTERS = [chr(c) for c in range(0x0, 0xD800)] + [chr(c) for c in range(0xE000, 0x10000)] + [
+CHARACTERS = [chr(c) for c in range(0xD800)] + [chr(c) for c in range(0xE000, 0x10000)] + [
     chr(c) for c in range(0x10000, 0x110000, 997)
 ]
 

@@ -75,21 +75,18 @@ async def test_encrypted_conversation_survives_sigkill(server: ServerProcess, tm
 
         # Power cut: everything acknowledged is still there afterwards.
         headers = {"Authorization": f"Bearer {alice.client.access_token}"}
-        before = httpx.get(f"{server.base_url}/_matrix/client/v3/rooms/{room_id}/messages",
-                           params={"dir": "b", "limit": 100}, headers=headers).json()["chunk"]
-        devices_before = _device_names(httpx.get(f"{server.base_url}/_matrix/client/v3/devices", headers=headers))
-        keys_before = httpx.post(f"{server.base_url}/_matrix/client/v3/keys/query",
-                                 json={"device_keys": {alice.user_id: [], carol.user_id: []}},
-                                 headers=headers).json()
+        who = {"device_keys": {alice.user_id: [], carol.user_id: []}}
+        async with httpx.AsyncClient(base_url=server.base_url + "/_matrix/client/v3", headers=headers) as http:
+            before = (await http.get(f"/rooms/{room_id}/messages", params={"dir": "b", "limit": 100})).json()
+            devices_before = _device_names(await http.get("/devices"))
+            keys_before = (await http.post("/keys/query", json=who)).json()
         server.restart(kill=True)
-        after = httpx.get(f"{server.base_url}/_matrix/client/v3/rooms/{room_id}/messages",
-                          params={"dir": "b", "limit": 100}, headers=headers).json()["chunk"]
-        assert [e["event_id"] for e in after] == [e["event_id"] for e in before]
-        devices_after = _device_names(httpx.get(f"{server.base_url}/_matrix/client/v3/devices", headers=headers))
+        async with httpx.AsyncClient(base_url=server.base_url + "/_matrix/client/v3", headers=headers) as http:
+            after = (await http.get(f"/rooms/{room_id}/messages", params={"dir": "b", "limit": 100})).json()
+            devices_after = _device_names(await http.get("/devices"))
+            keys_after = (await http.post("/keys/query", json=who)).json()
+        assert [e["event_id"] for e in after["chunk"]] == [e["event_id"] for e in before["chunk"]]
         assert devices_after == devices_before and len(devices_after) == 2
-        keys_after = httpx.post(f"{server.base_url}/_matrix/client/v3/keys/query",
-                                json={"device_keys": {alice.user_id: [], carol.user_id: []}},
-                                headers=headers).json()
         assert keys_after["device_keys"] == keys_before["device_keys"]
         assert len(keys_after["device_keys"][alice.user_id]) == 2
 
