@@ -129,6 +129,11 @@ class RoomService:
         room = self._rooms.get(room_id)
         return room.members("join") if room else set()
 
+    def invited_members(self, room_id: str) -> set[str]:
+        """Invited members of a room already in memory."""
+        room = self._rooms.get(room_id)
+        return room.members("invite") if room else set()
+
     async def _load_user_rooms(self) -> dict[str, set[str]]:
         if self._user_rooms is None:
             index: dict[str, set[str]] = defaultdict(set)

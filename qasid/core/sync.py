@@ -234,8 +234,7 @@ class SyncService:
 
     def _summary(self, room_id: str, user_id: str) -> dict[str, Any]:
         joined = self.rooms.joined_members(room_id)
-        room = self.rooms._rooms.get(room_id)
-        invited = room.members("invite") if room else set()
+        invited = self.rooms.invited_members(room_id)
         heroes = sorted((joined | invited) - {user_id})[:5]
         return {"m.joined_member_count": len(joined), "m.invited_member_count": len(invited),
                 "m.heroes": heroes}
