@@ -5,16 +5,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-
-from qasid.api.http import CORS_HEADERS, ROUTES, error_response, json_response
+from qasid.api.http import ROUTES
+from qasid.api.router import QasidApp
 from qasid.config import Settings
-from qasid.core.errors import MatrixError
 from qasid.core.policy import Policy
 from qasid.core.services import Services, build_services
 from qasid.gov.government import Government
@@ -59,12 +55,6 @@ API_MODULES = [
     "qasid.api.admin.audit",
 ]
 
-ASGIApp = Callable[
-    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-    Awaitable[None],
-]
-
-
 def load_routes() -> None:
     """Import every API module that exists, so its routes register."""
     for name in API_MODULES:
@@ -73,37 +63,6 @@ def load_routes() -> None:
         except ModuleNotFoundError as e:
             if e.name != name:
                 raise
-
-
-async def _unrecognized(request: Request, exc: Exception) -> Response:
-    status = getattr(exc, "status_code", 404)
-    if status == 405:
-        return error_response(MatrixError(405, "M_UNRECOGNIZED", "Unrecognized request method"))
-    return error_response(MatrixError(404, "M_UNRECOGNIZED", "Unrecognized request"))
-
-
-class CorsAndPreflight:
-    """CORS headers on every response; OPTIONS answered here for every path."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._cors = [(k.encode(), v.encode()) for k, v in CORS_HEADERS.items()]
-
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if scope["method"] == "OPTIONS":
-            await json_response({}, headers=CORS_HEADERS)(scope, receive, send)
-            return
-        extra = self._cors
-
-        async def send_with_cors(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + extra
-            await send(message)
-
-        await self.app(scope, receive, send_with_cors)
 
 
 def create_app(settings: Settings, policy: Policy | None = None) -> Any:
@@ -118,7 +77,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
         services.install_policy(gov.policy)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_: Any) -> AsyncIterator[None]:
         # Membership and current state are served from memory: load them before the first request.
         await services.rooms.warm()
         gov.maintenance.start()
@@ -126,12 +85,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
         await gov.maintenance.stop()
         services.close()
 
-    app = Starlette(
-        routes=ROUTES.routes,
-        exception_handlers={404: _unrecognized, 405: _unrecognized},
-        lifespan=lifespan,
-    )
-    app.router.redirect_slashes = False
+    app = QasidApp(ROUTES.routes, lifespan)
     app.state.services = services
     app.state.gov = gov
-    return CorsAndPreflight(app)
+    return app

@@ -183,7 +183,7 @@ def token_hash(token: str) -> bytes:
 
 def bearer_token(request: Request) -> str | None:
     """The access token from `Authorization: Bearer`; query-string tokens are refused."""
-    if "access_token" in request.query_params:
+    if b"access_token" in request.scope["query_string"] and "access_token" in request.query_params:
         raise MatrixError(
             401, "M_MISSING_TOKEN",
             "Access tokens in the query string are not accepted; send Authorization: Bearer",

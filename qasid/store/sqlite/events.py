@@ -28,7 +28,7 @@ class EventRow:
 
 def _row(r: Any) -> EventRow:
     return EventRow(
-        r[0], r[1], jsonutil.loads(r[2]), jsonutil.loads(r[3]) if r[3] else None, r[4], r[5], r[6])
+        r[0], r[1], jsonutil.loads_stored(r[2]), jsonutil.loads_stored(r[3]) if r[3] else None, r[4], r[5], r[6])
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ class EventStore:
         row = self.db.read_one(
             "SELECT response FROM transactions WHERE user_id = ? AND device_id = ? AND scope = ?"
             " AND txn_id = ?", (user_id, device_id, scope, txn_id))
-        return jsonutil.loads(row[0]) if row else None
+        return jsonutil.loads_stored(row[0]) if row else None
 
     async def current_state(self, room_id: str) -> list[EventRow]:
         rows = self.db.read(

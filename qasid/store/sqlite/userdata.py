@@ -66,7 +66,7 @@ class UserDataStore:
             row = conn.execute(
                 "SELECT content FROM account_data WHERE user_id = ? AND room_id = ? AND type = ?",
                 (user_id, room_id, type_)).fetchone()
-            content = change(jsonutil.loads(row[0]) if row else None)
+            content = change(jsonutil.loads_stored(row[0]) if row else None)
             stream_id = self.db.next_id(conn, "account_data", "stream_id")
             conn.execute(
                 "INSERT INTO account_data (stream_id, user_id, room_id, type, content) VALUES (?, ?, ?, ?, ?)"
@@ -82,14 +82,14 @@ class UserDataStore:
         row = self.db.read_one(
             "SELECT content FROM account_data WHERE user_id = ? AND room_id = ? AND type = ?",
             (user_id, room_id, type_))
-        return jsonutil.loads(row[0]) if row else None
+        return jsonutil.loads_stored(row[0]) if row else None
 
     async def account_data_after(self, user_id: str, after: int) -> list[AccountDataRow]:
         """Every entry of the user changed after stream position `after`, oldest first."""
         rows = self.db.read(
             "SELECT stream_id, room_id, type, content FROM account_data WHERE user_id = ? AND stream_id > ?"
             " ORDER BY stream_id", (user_id, after))
-        return [AccountDataRow(r[0], r[1], r[2], jsonutil.loads(r[3])) for r in rows]
+        return [AccountDataRow(r[0], r[1], r[2], jsonutil.loads_stored(r[3])) for r in rows]
 
     def account_data_position(self) -> int:
         """The highest committed account data stream position."""
@@ -114,7 +114,7 @@ class UserDataStore:
         """A stored filter, or None."""
         row = self.db.read_one(
             "SELECT filter_json FROM filters WHERE user_id = ? AND filter_id = ?", (user_id, filter_id))
-        return jsonutil.loads(row[0]) if row else None
+        return jsonutil.loads_stored(row[0]) if row else None
 
     # --- receipts -------------------------------------------------------------------------
 
