@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
+import vodozemac
+
+from tests.api.e2ee_helpers import signed_part
 from tests.gov.helpers import Gov
 
 
@@ -52,3 +56,35 @@ def test_cli_enrolls_suspends_and_offboards_with_a_live_server(gov: Gov, tmp_pat
     csv_file.write_text("MOC,ivan,Ivan,Clerk\nMOC,ivan,Ivan,Clerk\nNOPE,x,X,Y\n", encoding="utf-8")
     report = _cli(gov, "official", "import", str(csv_file))
     assert [len(report[k]) for k in ("created", "skipped", "refused")] == [1, 0, 2]  # type: ignore[index]
+
+
+def test_server_keeps_writing_device_changes_after_a_cli_offboarding(gov: Gov) -> None:
+    """The CLI's own writes take stream positions the running server must not hand out again."""
+    unit = gov.unit("MOP")
+    alice = gov.official("alice", unit)
+    bob = gov.official("bob", unit)
+    carol = gov.official("carol", unit)
+    room = gov.client("POST", "/createRoom", alice, {"invite": [carol.user_id]}).json()["room_id"]
+    assert gov.client("POST", f"/join/{room}", carol).status_code == 200
+    since = gov.client("GET", "/sync?timeout=0", alice).json()["next_batch"]
+    # A device-list change made by the running server first, so it holds a position in memory.
+    assert gov.client("POST", "/keys/upload", carol, {"device_keys": _device_keys(carol)}).status_code == 200
+
+    _cli(gov, "official", "offboard", bob.user_id)  # the CLI records bob's device-list change itself
+
+    second = gov.login("carol")
+    uploaded = gov.client("POST", "/keys/upload", second, {"device_keys": _device_keys(second)})
+    assert uploaded.status_code == 200, uploaded.text
+    changed = gov.client("GET", f"/sync?timeout=0&since={since}", alice).json()["device_lists"]["changed"]
+    assert carol.user_id in changed
+
+
+def _device_keys(session: Any) -> dict[str, Any]:
+    """Real, self-signed device keys (the server checks the signature)."""
+    account = vodozemac.Account()
+    user_id, device_id = session.user_id, session.device_id
+    keys = {"user_id": user_id, "device_id": device_id, "algorithms": ["m.olm.v1.curve25519-aes-sha2"],
+            "keys": {f"curve25519:{device_id}": account.curve25519_key.to_base64(),
+                     f"ed25519:{device_id}": account.ed25519_key.to_base64()}}
+    signature = account.sign(signed_part(keys)).to_base64()
+    return {**keys, "signatures": {user_id: {f"ed25519:{device_id}": signature}}}

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 
-_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+OnCommit = Callable[[Any], None]
+_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop, OnCommit | None]
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -48,6 +49,7 @@ class Database:
         self.reader = _connect(path)
         self.reader.execute("PRAGMA query_only=ON")
         self._counters: dict[tuple[str, str], int] = {}
+        self._data_version = self._writer_conn.execute("PRAGMA data_version").fetchone()[0]
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run_writer, name="qasid-writer", daemon=True)
         self._thread.start()
@@ -56,15 +58,17 @@ class Database:
         """Run `fn` in the writer's next transaction; return once it is durably committed."""
         return await self.submit(fn)
 
-    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+    def submit(self, fn: Callable[[sqlite3.Connection], T], on_commit: OnCommit | None = None) -> asyncio.Future[T]:
         """Queue `fn` now; the future resolves once it is durably committed.
 
         Jobs commit in the order they were submitted, so a caller may queue a write that
-        builds on one not yet committed.
+        builds on one not yet committed. `on_commit(result)` runs on the event loop after the
+        commit, in commit order, before any waiter resumes: what it publishes in memory is
+        never seen before the data is durable, nor after anyone could have read past it.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, future, loop))
+        self._jobs.put((fn, future, loop, on_commit))
         return future
 
     def read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
@@ -119,24 +123,24 @@ class Database:
         conn.close()
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        counters_before = dict(self._counters)
         try:
             try:
                 outcomes = self._run_jobs(conn, batch, isolated=False)
             except _JobRefused:
                 # Run the batch again, each job in its own savepoint, so the refused one fails
                 # alone. Jobs only touch the connection, so running one twice is harmless.
-                self._counters = dict(counters_before)
+                # Positions handed out by the rolled-back run are read again from the file.
+                self._counters.clear()
                 outcomes = self._run_jobs(conn, batch, isolated=True)
         except Exception as e:
             log.exception("commit failed; %d writes refused", len(batch))
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self._counters = counters_before
+            self._counters.clear()
             outcomes = [(False, e)] * len(batch)
-        settlements: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-        for (_, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
-            settlements.setdefault(loop, []).append((future, ok, value))
+        settlements: dict[asyncio.AbstractEventLoop, list[_Settlement]] = {}
+        for (_, future, loop, on_commit), (ok, value) in zip(batch, outcomes, strict=True):
+            settlements.setdefault(loop, []).append((future, ok, value, on_commit))
         # One wake-up of each event loop per commit, not one per write.
         for loop, items in settlements.items():
             loop.call_soon_threadsafe(_settle_all, items)
@@ -144,7 +148,14 @@ class Database:
     def _run_jobs(self, conn: sqlite3.Connection, batch: list[_Job], isolated: bool) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         conn.execute("BEGIN IMMEDIATE")
-        for fn, _, _ in batch:
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            # Another process (the operator CLI) committed since our last transaction: stream
+            # positions it took are read again, never handed out twice. Checked under the
+            # write lock, so nobody can commit between the check and our inserts.
+            self._data_version = version
+            self._counters.clear()
+        for fn, _, _, _ in batch:
             if not isolated:
                 try:
                     outcomes.append((True, fn(conn)))
@@ -168,18 +179,25 @@ class _JobRefused(Exception):
     """A job raised in a batch run without savepoints: the batch is run again, isolated."""
 
 
-def _settle_all(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    for future, ok, value in items:
-        _settle(future, ok, value)
+_Settlement = tuple[asyncio.Future[Any], bool, Any, OnCommit | None]
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle_all(items: list[_Settlement]) -> None:
+    # Every hook of the commit runs before any future resolves, so no waiter wakes to a
+    # half-published commit.
+    for _, ok, value, on_commit in items:
+        if ok and on_commit is not None:
+            try:
+                on_commit(value)
+            except Exception:
+                log.exception("after-commit hook failed")
+    for future, ok, value, _ in items:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 def migrate(conn: sqlite3.Connection) -> None:
