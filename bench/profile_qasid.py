@@ -41,7 +41,7 @@ async def profile(args: argparse.Namespace) -> None:
         recorders = [
             await asyncio.create_subprocess_exec(
                 str(PY_SPY), "record", "--pid", str(server.pid), "--duration", str(args.seconds),
-                "--rate", "200", "--format", "raw", "--threads", *extra, "-o", str(out / f"qasid-{name}.raw"),
+                "--rate", "200", "--format", "raw", "--threads", *extra, *args.spy_args.split(), "-o", str(out / f"qasid-{name}.raw"),
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
             for name, extra in (("cpu", []), ("wall", ["--idle"]))
         ]
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--senders", type=int, default=8)
     p.add_argument("--seconds", type=int, default=20, help="profile duration")
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--spy-args", default="", help="extra py-spy record arguments, e.g. --gil")
     p.add_argument("--out", type=Path, default=BENCH_DIR / "work" / "profile")
     args = p.parse_args(argv)
     if not PY_SPY.exists():

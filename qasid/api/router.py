@@ -11,7 +11,7 @@ only what no handler can: OPTIONS preflights, unknown paths (404) and methods (4
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +19,10 @@ from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
+from starlette.types import Receive, Scope, Send
 
 from qasid.api.http import CORS_HEADERS, Handler, error_response, json_response
 from qasid.core.errors import MatrixError
-
-Scope = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[dict[str, Any]], Any]
 
 _CORS = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in CORS_HEADERS.items()]
 
