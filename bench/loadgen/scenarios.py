@@ -42,6 +42,7 @@ class SendState:
     completed_in_window: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     limited_timelines: int = 0
+    syncs_in_window: int = 0
     skipped: int = 0
 
 
@@ -130,6 +131,8 @@ async def _receiver(client: MatrixClient, st: SendState, account: Account, idx: 
             await asyncio.sleep(0.1)
             continue
         now = time.perf_counter()
+        if st.t_warm <= now <= st.t_end:
+            st.syncs_in_window += 1
         doc = orjson.loads(raw)
         since = doc["next_batch"]
         for room in doc.get("rooms", {}).get("join", {}).values():
@@ -193,6 +196,8 @@ async def send_phase(
             "expected": len(expected), "delivered": len(delays),
             "fraction": round(len(delays) / len(expected), 6) if expected else None,
             **percentiles(delays), "limited_timelines": st.limited_timelines,
+            # How many sync answers the receivers got: fewer per event means more batching.
+            "syncs_per_s": round(st.syncs_in_window / duration, 1),
         }
     return result
 

@@ -46,6 +46,7 @@ class E2eeService:
         self.clock = clock
         self.notifier = notifier
         self.rooms = rooms
+        self._acked_to_device: dict[tuple[str, str], int] = {}
 
     def _devices_changed(self, user_id: str) -> None:
         self.notifier.notify(self.rooms.users_sharing_rooms_with(user_id) | {user_id})
@@ -245,15 +246,13 @@ class E2eeService:
 
     async def ack_to_device(self, user_id: str, device_id: str, upto: int) -> None:
         """Delete messages the device has acknowledged by syncing with a token that covers them."""
+        # A device long-polls with the same token again and again: only a new position can
+        # cover anything not deleted yet (messages only ever arrive at higher positions).
+        key = (user_id, device_id)
+        if self._acked_to_device.get(key, -1) >= upto:
+            return
         await self.store.e2ee.ack_to_device(user_id, device_id, upto)
-
-    def max_to_device_id(self) -> int:
-        """The to_device stream position."""
-        return self.store.e2ee.max_to_device_id()
-
-    def max_device_list_id(self) -> int:
-        """The device_lists stream position."""
-        return self.store.e2ee.max_device_list_id()
+        self._acked_to_device[key] = upto
 
     async def device_list_changes(self, after: int, upto: int) -> set[str]:
         """Users whose devices or keys changed in (after, upto]."""

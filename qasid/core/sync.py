@@ -85,15 +85,19 @@ class SyncService:
         self.userdata = userdata
         # (room, user) -> (read receipt position, unread count, position counted up to)
         self._unread_counts: dict[tuple[str, str], tuple[int, int, int]] = {}
+        # (user, device) -> (the last complete token it was given, the user's notifier version
+        # read before that answer was built)
+        self._issued: dict[tuple[str, str], tuple[str, int]] = {}
 
     def current_token(self) -> SyncToken:
         """The positions of everything committed so far."""
+        streams = self.store.streams.positions()
         return SyncToken(
             events=self.store.events.max_stream_ordering(),
-            receipts=self.userdata.receipts_position(),
-            account_data=self.userdata.account_data_position(),
-            to_device=self.e2ee.max_to_device_id(),
-            device_lists=self.e2ee.max_device_list_id(),
+            receipts=streams.receipts,
+            account_data=streams.account_data,
+            to_device=streams.to_device,
+            device_lists=streams.device_lists,
             typing=self.userdata.typing_position(),
         )
 
@@ -103,11 +107,21 @@ class SyncService:
             # The device has seen everything up to this token: its to-device messages can go.
             await self.e2ee.ack_to_device(request.user_id, request.device_id, request.since.to_device)
         deadline = time.monotonic() + min(request.timeout_ms, MAX_TIMEOUT_MS) / 1000
+        device = (request.user_id, request.device_id)
+        since = request.since.encode() if request.since is not None and not request.full_state else None
         while True:
             seen_version = self.notifier.version(request.user_id)
+            remaining = deadline - time.monotonic()
+            if remaining > 0 and since is not None and self._issued.get(device) == (since, seen_version):
+                # The device holds the complete answer we built last, and nothing has been
+                # committed for this user since: the long-poll waits without reading anything.
+                await self.notifier.wait(request.user_id, seen_version, remaining)
+                continue
             response, has_news = await self._build(request)
             remaining = deadline - time.monotonic()
             if has_news or request.since is None or request.full_state or remaining <= 0:
+                if len(response["to_device"]["events"]) < TO_DEVICE_LIMIT:
+                    self._issued[device] = (response["next_batch"], seen_version)
                 return response
             await self.notifier.wait(request.user_id, seen_version, remaining)
 

@@ -45,14 +45,6 @@ class UserDataService:
 
     # --- stream positions (read by sync) ---------------------------------------------------
 
-    def account_data_position(self) -> int:
-        """Current position of the account data stream."""
-        return self.store.userdata.account_data_position()
-
-    def receipts_position(self) -> int:
-        """Current position of the receipts stream."""
-        return self.store.userdata.receipts_position()
-
     def typing_position(self) -> int:
         """Current position of the in-memory typing stream."""
         return self.typing.position()

@@ -376,3 +376,20 @@ def test_to_device_wakes_a_waiting_sync(server: ServerProcess) -> None:
             return loop.time() - began
 
     assert asyncio.run(wait_and_send()) < 10
+
+
+def test_a_long_poll_returns_at_once_what_the_last_answer_left_pending(server: ServerProcess) -> None:
+    """An answer carries at most 100 to-device messages; a long-poll with its token must not wait
+    for news before handing out the rest, which were all there already."""
+    alice, bob = new_device(server, "alice"), new_device(server, "bob")
+    since = alice.sync()["next_batch"]
+    messages = {alice.user_id: {alice.device_id: {"n": 0}}}
+    for n in range(130):
+        messages[alice.user_id][alice.device_id] = {"n": n}
+        assert bob.put(f"/sendToDevice/m.test/many{n}", {"messages": messages}).status_code == 200
+    first = alice.get("/sync", since=since, timeout="60000").json()
+    assert len(first["to_device"]["events"]) == 100
+    # The server would wait up to 60 s for news; the client gives up after 20: it must answer before.
+    rest = httpx.get(server.base_url + V3 + "/sync", params={"since": first["next_batch"], "timeout": "60000"},
+                     headers=alice.headers, timeout=20).json()
+    assert [e["content"]["n"] for e in rest["to_device"]["events"]] == list(range(100, 130))

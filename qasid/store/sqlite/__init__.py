@@ -13,6 +13,7 @@ from qasid.store.sqlite.gov import GovStore
 from qasid.store.sqlite.key_backup import KeyBackupStore
 from qasid.store.sqlite.media import MediaStore
 from qasid.store.sqlite.retention import RetentionStore
+from qasid.store.sqlite.streams import StreamStore
 from qasid.store.sqlite.userdata import UserDataStore
 
 
@@ -30,6 +31,7 @@ class SqliteStore:
         self.gov = GovStore(self.db)
         self.audit = AuditStore(self.db)
         self.retention = RetentionStore(self.db)
+        self.streams = StreamStore(self.db)
 
     def close(self) -> None:
         self.db.close()

@@ -49,10 +49,6 @@ class E2eeStore:
         """Note that a user's devices or keys changed (e.g. a device was renamed)."""
         await self.db.write(lambda conn: self._record_change(conn, user_id))
 
-    def max_device_list_id(self) -> int:
-        """The device_lists stream position."""
-        return self.db.current_id("device_list_changes", "stream_id")
-
     async def device_list_changes(self, after: int, upto: int) -> set[str]:
         """Users whose device lists changed at a position in (after, upto]."""
         rows = self.db.read(
@@ -262,7 +258,3 @@ class E2eeStore:
             "DELETE FROM to_device_inbox WHERE user_id = ? AND device_id = ? AND stream_id <= ?",
             (user_id, device_id, upto)))
 
-    def max_to_device_id(self) -> int:
-        """The to_device stream position (never falls, even when messages are deleted)."""
-        row = self.db.read_one("SELECT position FROM to_device_stream WHERE id = 1")
-        return int(row[0]) if row else 0

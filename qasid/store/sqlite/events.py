@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,12 @@ class EventStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Only this process appends events (the operator CLI never does), so the committed end
+        # of the stream and each room's newest event are kept here, published by the commit
+        # itself (`_published`): nothing reads past what is durable, or misses what is.
+        self._position = db.current_id("events", "stream_ordering")
+        self._known_from = self._position
+        self._room_latest: dict[str, int] = {}
 
     async def room_version(self, room_id: str) -> str | None:
         row = self.db.read_one("SELECT room_version FROM rooms WHERE room_id = ?", (room_id,))
@@ -94,13 +101,23 @@ class EventStore:
             return [self._insert(conn, e, now_ms) for e in events]
 
         try:
-            return await self.db.write(txn)
+            return await self.db.submit(txn, self._published(events))
         except AliasTaken:
             return []
 
     def enqueue_events(self, events: list[NewEvent], now_ms: int) -> asyncio.Future[list[int]]:
         """Queue events for the next group commit without waiting; the future resolves once durable."""
-        return self.db.submit(lambda conn: [self._insert(conn, e, now_ms) for e in events])
+        return self.db.submit(lambda conn: [self._insert(conn, e, now_ms) for e in events],
+                              self._published(events))
+
+    def _published(self, events: list[NewEvent]) -> Callable[[list[int]], None]:
+        def publish(orderings: list[int]) -> None:
+            for event, stream_ordering in zip(events, orderings, strict=True):
+                self._room_latest[event.pdu["room_id"]] = stream_ordering
+            if orderings:
+                self._position = max(self._position, orderings[-1])
+
+        return publish
 
     def _insert(self, conn: sqlite3.Connection, e: NewEvent, now_ms: int) -> int:
         pdu = e.pdu
@@ -230,6 +247,10 @@ class EventStore:
         """Which of these rooms have any event in (after, upto]."""
         if not room_ids or after >= upto:
             return set()
+        if after >= self._known_from and upto <= self._position:
+            # Every event after `_known_from` was published here: no read needed.
+            return {r for r in room_ids if self._room_latest.get(r, 0) > after
+                    and (self._room_latest[r] <= upto or self._any_event_between(r, after, upto))}
         rows = self.db.read(
             "SELECT DISTINCT room_id FROM events WHERE stream_ordering > ? AND stream_ordering <= ?",
             (after, upto))
@@ -253,7 +274,13 @@ class EventStore:
         return int(row[0])
 
     def max_stream_ordering(self) -> int:
-        return self.db.current_id("events", "stream_ordering")
+        """The end of the committed event stream."""
+        return self._position
+
+    def _any_event_between(self, room_id: str, after: int, upto: int) -> bool:
+        return self.db.read_one(
+            "SELECT 1 FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? LIMIT 1",
+            (room_id, after, upto)) is not None
 
     async def public_rooms(self) -> list[str]:
         rows = self.db.read(

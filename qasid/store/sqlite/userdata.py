@@ -91,10 +91,6 @@ class UserDataStore:
             " ORDER BY stream_id", (user_id, after))
         return [AccountDataRow(r[0], r[1], r[2], jsonutil.loads_stored(r[3])) for r in rows]
 
-    def account_data_position(self) -> int:
-        """The highest committed account data stream position."""
-        return self.db.current_id("account_data", "stream_id")
-
     # --- filters --------------------------------------------------------------------------
 
     async def create_filter(self, user_id: str, filter_json: dict[str, Any]) -> int:
@@ -143,10 +139,6 @@ class UserDataStore:
             "SELECT stream_id, room_id, user_id, receipt_type, thread_id, event_id, ts FROM receipts"
             f" WHERE room_id IN ({marks}) AND stream_id > ? ORDER BY stream_id", (*room_ids, after))
         return [ReceiptRow(*r) for r in rows]
-
-    def receipts_position(self) -> int:
-        """The highest committed receipts stream position."""
-        return self.db.current_id("receipts", "stream_id")
 
     # --- presence -------------------------------------------------------------------------
 
