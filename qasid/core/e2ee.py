@@ -262,9 +262,10 @@ class E2eeService:
         """Unclaimed one-time keys per algorithm; signed_curve25519 always present so clients top up."""
         return {"signed_curve25519": 0} | await self.store.e2ee.one_time_key_counts(user_id, device_id)
 
-    async def unused_fallback_key_types(self, user_id: str, device_id: str) -> list[str]:
-        """Algorithms whose fallback key has not been handed out yet."""
-        return await self.store.e2ee.unused_fallback_key_types(user_id, device_id)
+    async def key_status(self, user_id: str, device_id: str) -> tuple[dict[str, int], list[str]]:
+        """What every sync answer reports: one-time key counts (as above), unused fallback key algorithms."""
+        counts, fallback = await self.store.e2ee.key_status(user_id, device_id)
+        return {"signed_curve25519": 0} | counts, fallback
 
     # --- devices ------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from qasid.core.notifier import Notifier
 from qasid.core.rooms import RoomService
 from qasid.core.userdata import UserDataService
 from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite.events import UNREAD_TYPES, EventRow
 
 MAX_TIMEOUT_MS = 60_000
 MAX_POSITION = 2**63 - 1
@@ -56,6 +57,16 @@ def parse_sync_token(token: str) -> SyncToken:
 
 
 @dataclass(frozen=True)
+class _Unread:
+    """A (room, user)'s unread count: up to which event it counts, from which read receipt."""
+
+    receipt_at: int
+    count: int
+    counted_to: int
+    receipts_position: int
+
+
+@dataclass(frozen=True)
 class SyncRequest:
     """One /sync call, parsed."""
 
@@ -83,8 +94,7 @@ class SyncService:
         self.rooms = rooms
         self.e2ee = e2ee
         self.userdata = userdata
-        # (room, user) -> (read receipt position, unread count, position counted up to)
-        self._unread_counts: dict[tuple[str, str], tuple[int, int, int]] = {}
+        self._unread_counts: dict[tuple[str, str], _Unread] = {}
         # (user, device) -> (the last complete token it was given, the user's notifier version
         # read before that answer was built)
         self._issued: dict[tuple[str, str], tuple[str, int]] = {}
@@ -142,10 +152,13 @@ class SyncService:
             await self.store.events.rooms_with_events_after(joined, since_events, upto.events)
             if since and not request.full_state else set(joined)
         )
-        receipts = await self.userdata.receipts_since(joined, since.receipts if since else 0, viewer=user_id)
+        # A stream whose end has not moved past the token has nothing to read.
+        receipts = (await self.userdata.receipts_since(joined, since.receipts if since else 0, viewer=user_id)
+                    if since is None or since.receipts < upto.receipts else {})
         typing = self.userdata.typing_since(joined, since.typing if since else 0)
-        global_data, room_data = await self.userdata.account_data_since(
-            user_id, since.account_data if since else None)
+        global_data, room_data = (
+            await self.userdata.account_data_since(user_id, since.account_data if since else None)
+            if since is None or since.account_data < upto.account_data else ([], {}))
 
         for room_id, membership, stream_ordering, forgotten in memberships:
             fresh = since is None or request.full_state or stream_ordering > since_events
@@ -153,7 +166,7 @@ class SyncService:
                 ephemeral = [e for e in (typing.get(room_id), receipts.get(room_id)) if e]
                 if room_id not in changed_rooms and not ephemeral and room_id not in room_data:
                     continue
-                section = await self._joined_room(request, room_id, since_events, upto.events, now,
+                section = await self._joined_room(request, room_id, since_events, upto, now,
                                                   newly_joined=fresh and since is not None)
                 section["ephemeral"] = {"events": ephemeral}
                 section["account_data"] = {"events": room_data.get(room_id, [])}
@@ -176,8 +189,11 @@ class SyncService:
                 leave[room_id] = await self._left_room(request, room_id, since_events, stream_ordering, now)
                 newly_left |= await self._members_at(room_id, stream_ordering)
 
-        to_device, to_device_pos = await self.e2ee.to_device_for(
-            user_id, request.device_id, since.to_device if since else 0, TO_DEVICE_LIMIT)
+        to_device, to_device_pos = (
+            await self.e2ee.to_device_for(user_id, request.device_id, since.to_device if since else 0,
+                                          TO_DEVICE_LIMIT)
+            if since is None or since.to_device < upto.to_device else ([], since.to_device))
+        key_counts, fallback_types = await self.e2ee.key_status(user_id, request.device_id)
         device_lists = await self._device_lists(user_id, since, upto, newly_shared, newly_left)
         next_token = SyncToken(
             events=upto.events, receipts=upto.receipts, account_data=upto.account_data,
@@ -190,23 +206,24 @@ class SyncService:
             "account_data": {"events": global_data},
             "to_device": {"events": to_device},
             "device_lists": device_lists,
-            "device_one_time_keys_count": await self.e2ee.one_time_key_counts(user_id, request.device_id),
-            "device_unused_fallback_key_types": await self.e2ee.unused_fallback_key_types(
-                user_id, request.device_id),
+            "device_one_time_keys_count": key_counts,
+            "device_unused_fallback_key_types": fallback_types,
         }
         has_news = bool(join or invite or leave or global_data or to_device
                         or device_lists["changed"] or device_lists["left"])
         return response, has_news
 
     async def _joined_room(
-        self, request: SyncRequest, room_id: str, since: int, upto: int, now: int, newly_joined: bool,
+        self, request: SyncRequest, room_id: str, since: int, upto_token: SyncToken, now: int, newly_joined: bool,
     ) -> dict[str, Any]:
         limit = request.timeline_limit
+        upto = upto_token.events
         initial = request.since is None or request.full_state or newly_joined
         after = 0 if initial else since
         rows = await self.store.events.room_events(room_id, after, upto, limit + 1, descending=True)
         limited = len(rows) > limit
         rows = list(reversed(rows[:limit]))
+        every_event_after = None if limited else after
         start = rows[0].stream_ordering - 1 if rows else upto
         viewer = (request.user_id, request.device_id)
         timeline = [client_event(r, now, viewer, include_room_id=False) for r in rows]
@@ -224,7 +241,7 @@ class SyncService:
             "timeline": {"events": timeline, "limited": limited, "prev_batch": f"t{start}"},
             "state": {"events": [state_event(r, now) for r in state_rows]},
             "summary": self._summary(room_id, request.user_id),
-            "unread_notifications": await self._unread(room_id, request.user_id, upto),
+            "unread_notifications": await self._unread(room_id, request.user_id, upto_token, every_event_after, rows),
         }
 
     async def _left_room(
@@ -253,17 +270,29 @@ class SyncService:
         return {"m.joined_member_count": len(joined), "m.invited_member_count": len(invited),
                 "m.heroes": heroes}
 
-    async def _unread(self, room_id: str, user_id: str, upto: int) -> dict[str, int]:
+    async def _unread(
+        self, room_id: str, user_id: str, upto: SyncToken, every_event_after: int | None, rows: list[EventRow],
+    ) -> dict[str, int]:
         """Messages from others since the user's own read receipt (the server can't see mentions in ciphertext).
 
-        Counted incrementally: only events after the last count are read, until the receipt moves.
+        Counted incrementally: only events after the last count are counted, until the receipt
+        moves; the receipt is read again only when the receipts stream has moved. `rows` are
+        every event of the room after `every_event_after` (when not None): counted without a read.
         """
-        receipt_at = await self.store.events.read_receipt_position(room_id, user_id)
-        cached = self._unread_counts.get((room_id, user_id))
-        count, counted_to = (cached[1], cached[2]) if cached and cached[0] == receipt_at else (0, receipt_at)
-        if upto > counted_to:
-            count += await self.store.events.count_messages_from_others(room_id, user_id, counted_to, upto)
-        self._unread_counts[(room_id, user_id)] = (receipt_at, count, max(upto, counted_to))
+        key = (room_id, user_id)
+        cached = self._unread_counts.get(key)
+        if cached is not None and cached.receipts_position == upto.receipts:
+            receipt_at = cached.receipt_at
+        else:
+            receipt_at = await self.store.events.read_receipt_position(room_id, user_id)
+        count, counted_to = (cached.count, cached.counted_to) if cached and cached.receipt_at == receipt_at \
+            else (0, receipt_at)
+        if upto.events > counted_to:
+            if every_event_after == counted_to:
+                count += sum(1 for r in rows if r.pdu["sender"] != user_id and r.pdu["type"] in UNREAD_TYPES)
+            else:
+                count += await self.store.events.count_messages_from_others(room_id, user_id, counted_to, upto.events)
+        self._unread_counts[key] = _Unread(receipt_at, count, max(upto.events, counted_to), upto.receipts)
         return {"notification_count": count, "highlight_count": 0}
 
     async def _members_at(self, room_id: str, stream_ordering: int) -> set[str]:
@@ -278,7 +307,8 @@ class SyncService:
         if since is None:
             return {"changed": [], "left": []}
         sharing = self.rooms.users_sharing_rooms_with(user_id)
-        changed = await self.e2ee.device_list_changes(since.device_lists, upto.device_lists)
+        changed = (await self.e2ee.device_list_changes(since.device_lists, upto.device_lists)
+                   if since.device_lists < upto.device_lists else set())
         changed = (changed & sharing) | (newly_shared & sharing)
         left = {u for u in newly_left if u not in sharing}
         return {"changed": sorted(changed), "left": sorted(left - changed)}

@@ -269,3 +269,39 @@ def test_room_directory(server: ServerProcess) -> None:
 
     assert alice.http.delete(f"/directory/room/{alias}").json() == {}
     assert bob.http.get(f"/directory/room/{alias}").status_code == 404
+
+
+def test_unread_counts_follow_messages_and_the_read_receipt(server: ServerProcess) -> None:
+    alice, bob = Client(server, "alice"), Client(server, "bob")
+    room = alice.create_room(invite=[bob.user_id])
+    assert bob.http.post(f"/join/{room}").status_code == 200
+
+    def unread(since: str | None = None, limit: int | None = None) -> tuple[int | None, str]:
+        params: dict[str, Any] = {"timeout": 0}
+        if since:
+            params["since"] = since
+        if limit:
+            params["filter"] = '{"room": {"timeline": {"limit": %d}}}' % limit
+        body = alice.http.get("/sync", params=params).json()
+        section = body["rooms"]["join"].get(room)
+        return (section["unread_notifications"]["notification_count"] if section else None), body["next_batch"]
+
+    count, since = unread()
+    assert count == 0
+    sent = [bob.send(room, f"m{n}", f"t{n}") for n in range(3)]
+    alice.send(room, "mine", "a0")  # your own messages are never unread
+    count, since = unread(since)
+    assert count == 3
+    assert unread()[0] == 3  # an initial sync counts the same
+    # Counted past a gap: a timeline of one event after five new ones.
+    sent += [bob.send(room, f"m{n}", f"t{n}") for n in range(3, 8)]
+    count, since = unread(since, limit=1)
+    assert count == 8
+    # A read receipt on the sixth message leaves the two after it.
+    assert alice.http.post(f"/rooms/{room}/receipt/m.read/{sent[5]}", json={}).status_code == 200
+    count, since = unread(since)
+    assert count == 2
+    bob.send(room, "m8", "t8")
+    assert unread(since)[0] == 3
+    assert unread(since)[0] == 3  # the same token asked twice counts the same
+    assert unread()[0] == 3

@@ -120,12 +120,14 @@ class E2eeStore:
             " GROUP BY algorithm", (user_id, device_id))
         return {r[0]: int(r[1]) for r in rows}
 
-    async def unused_fallback_key_types(self, user_id: str, device_id: str) -> list[str]:
-        """Algorithms whose fallback key has not been handed out since it was uploaded."""
+    async def key_status(self, user_id: str, device_id: str) -> tuple[dict[str, int], list[str]]:
+        """One read for a sync answer: unclaimed one-time keys per algorithm, unused fallback key algorithms."""
         rows = self.db.read(
-            "SELECT algorithm FROM fallback_keys WHERE user_id = ? AND device_id = ? AND used = 0"
-            " ORDER BY algorithm", (user_id, device_id))
-        return [r[0] for r in rows]
+            "SELECT 1, algorithm, count(*) FROM one_time_keys WHERE user_id = ? AND device_id = ?"
+            " GROUP BY algorithm"
+            " UNION ALL SELECT 0, algorithm, 0 FROM fallback_keys WHERE user_id = ? AND device_id = ?"
+            " AND used = 0", (user_id, device_id, user_id, device_id))
+        return ({r[1]: int(r[2]) for r in rows if r[0]}, sorted(r[1] for r in rows if not r[0]))
 
     async def claim_keys(self, claims: list[tuple[str, str, str]]) -> list[tuple[str, str, str, Any]]:
         """Take the oldest one-time key of each (user, device, algorithm), else its fallback key.

@@ -11,6 +11,8 @@ from typing import Any
 from qasid.core import jsonutil
 from qasid.store.sqlite.engine import Database
 
+# What a notification count counts (the server can't see mentions in ciphertext).
+UNREAD_TYPES = ("m.room.message", "m.room.encrypted")
 EVENT_COLUMNS = "stream_ordering, event_id, pdu, unsigned, txn_device_id, txn_id, redacted_by"
 
 
@@ -269,8 +271,8 @@ class EventStore:
         """Message events by others in (after, upto]: what a notification count counts."""
         row = self.db.read_one(
             "SELECT count(*) FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?"
-            " AND sender != ? AND type IN ('m.room.message', 'm.room.encrypted')",
-            (room_id, after, upto, user_id))
+            f" AND sender != ? AND type IN ({', '.join('?' * len(UNREAD_TYPES))})",
+            (room_id, after, upto, user_id, *UNREAD_TYPES))
         return int(row[0])
 
     def max_stream_ordering(self) -> int:
