@@ -7,8 +7,10 @@ rendered here and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -156,9 +158,36 @@ def expect(body: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any
     return value
 
 
+def query(request: Request) -> dict[str, str]:
+    """The query string's parameters (the last of a repeated name wins), decoded once per request.
+
+    Parsed as Starlette's QueryParams does, but each name and value is unquoted through a cache:
+    a client's long-poll repeats the same URL-encoded filter on every request.
+    """
+    parsed: dict[str, str] | None = request.scope.get("qasid.query")
+    if parsed is None:
+        parsed = {}
+        for pair in request.scope["query_string"].decode("latin-1").split("&"):
+            if pair:
+                name, _, value = pair.partition("=")
+                parsed[_unquote(name)] = _unquote(value)
+        request.scope["qasid.query"] = parsed
+    return parsed
+
+
+def _unquote(raw: str) -> str:
+    # Only short strings are cached, so the cache stays small whatever clients send.
+    return _unquote_cached(raw) if len(raw) <= 1024 else urllib.parse.unquote_plus(raw, errors="replace")
+
+
+@functools.lru_cache(maxsize=4096)
+def _unquote_cached(raw: str) -> str:
+    return urllib.parse.unquote_plus(raw, errors="replace")
+
+
 def query_int(request: Request, name: str, default: int | None, lo: int = 0, hi: int = 2**31) -> int | None:
     """An integer query parameter, clamped to [lo, hi]; garbage is M_INVALID_PARAM."""
-    raw = request.query_params.get(name)
+    raw = query(request).get(name)
     if raw is None or raw == "":
         return default
     try:

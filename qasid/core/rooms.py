@@ -43,16 +43,25 @@ class RoomSnapshot:
     state_ids: dict[StateKey, str] = field(default_factory=dict)
     latest_event_id: str | None = None
     depth: int = 0
+    # membership -> users, kept in step with the member events in `state` by `set_state`
+    _by_membership: dict[str, set[str]] = field(default_factory=dict)
+
+    def set_state(self, key: StateKey, pdu: dict[str, Any], event_id: str) -> None:
+        """Make `pdu` the room's current state at `key`; the only way state changes."""
+        if key[0] == "m.room.member":
+            for users in self._by_membership.values():
+                users.discard(key[1])
+            self._by_membership.setdefault(str(pdu["content"].get("membership")), set()).add(key[1])
+        self.state[key] = pdu
+        self.state_ids[key] = event_id
 
     def membership(self, user_id: str) -> str:
         member = self.state.get(("m.room.member", user_id))
         return str(member["content"].get("membership", "leave")) if member else "leave"
 
     def members(self, *memberships: str) -> set[str]:
-        return {
-            key for (kind, key), pdu in self.state.items()
-            if kind == "m.room.member" and pdu["content"].get("membership") in memberships
-        }
+        """Users whose current membership is one of these (a new set, the caller's to change)."""
+        return set().union(*(self._by_membership.get(m, ()) for m in memberships))
 
 
 @dataclass(frozen=True)
@@ -96,9 +105,7 @@ class RoomService:
             return None
         room = RoomSnapshot(room_id)
         for row in await self.store.events.current_state(room_id):
-            key = (row.pdu["type"], row.pdu["state_key"])
-            room.state[key] = row.pdu
-            room.state_ids[key] = row.event_id
+            room.set_state((row.pdu["type"], row.pdu["state_key"]), row.pdu, row.event_id)
         latest = await self.store.events.latest_event(room_id)
         if latest is not None:
             room.latest_event_id = latest.event_id
@@ -278,8 +285,7 @@ class RoomService:
         room.depth = pdu["depth"]
         state_key = pdu.get("state_key")
         if state_key is not None:
-            room.state[(pdu["type"], state_key)] = pdu
-            room.state_ids[(pdu["type"], state_key)] = event.event_id
+            room.set_state((pdu["type"], state_key), pdu, event.event_id)
             if pdu["type"] == "m.room.member":
                 if index:
                     self._membership_changed(room, state_key)

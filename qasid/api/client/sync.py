@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from qasid.api.http import client_paths, json_response, query_int, requester, route, services
+from qasid.api.http import client_paths, json_response, query, query_int, requester, route, services
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, not_found
 from qasid.core.sync import MAX_TIMEOUT_MS, SyncRequest, parse_sync_token
@@ -17,11 +18,11 @@ MAX_TIMELINE_LIMIT = 500
 
 
 async def _filter(request: Request, user_id: str) -> dict[str, Any]:
-    raw = request.query_params.get("filter")
+    raw = query(request).get("filter")
     if not raw:
         return {}
     if raw.lstrip().startswith("{"):
-        value = jsonutil.loads(raw)
+        value = _inline_filter(raw) if len(raw) <= 2048 else jsonutil.loads(raw)
     else:
         if not raw.isdigit():
             raise MatrixError(400, "M_INVALID_PARAM", "filter must be a filter ID or a JSON object")
@@ -31,6 +32,12 @@ async def _filter(request: Request, user_id: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MatrixError(400, "M_BAD_JSON", "filter must be a JSON object")
     return value
+
+
+@functools.lru_cache(maxsize=256)
+def _inline_filter(raw: str) -> Any:
+    # A long-polling client sends the same filter every time; callers only read the result.
+    return jsonutil.loads(raw)
 
 
 def _section(value: Any, key: str) -> dict[str, Any]:
@@ -49,8 +56,9 @@ async def sync(request: Request) -> Response:
     """
     who = await requester(request)
     svc = services(request)
-    since_raw = request.query_params.get("since")
-    presence = request.query_params.get("set_presence", "online")
+    params = query(request)
+    since_raw = params.get("since")
+    presence = params.get("set_presence", "online")
     if presence not in ("online", "offline", "unavailable"):
         raise MatrixError(400, "M_INVALID_PARAM", "set_presence must be online, offline or unavailable")
     sync_filter = await _filter(request, who.user_id)
@@ -59,7 +67,7 @@ async def sync(request: Request) -> Response:
     limit = timeline.get("limit", svc.settings.sync_timeline_limit)
     if not isinstance(limit, int) or isinstance(limit, bool):
         raise MatrixError(400, "M_BAD_JSON", "timeline limit must be an integer")
-    full_state = request.query_params.get("full_state", "false") == "true"
+    full_state = params.get("full_state", "false") == "true"
     sync_request = SyncRequest(
         user_id=who.user_id,
         device_id=who.device_id,

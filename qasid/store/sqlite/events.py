@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from qasid.core import jsonutil
 from qasid.store.sqlite.engine import Database
@@ -16,9 +16,8 @@ UNREAD_TYPES = ("m.room.message", "m.room.encrypted")
 EVENT_COLUMNS = "stream_ordering, event_id, pdu, unsigned, txn_device_id, txn_id, redacted_by"
 
 
-@dataclass(frozen=True)
-class EventRow:
-    """A stored event as the sync and timeline code needs it."""
+class EventRow(NamedTuple):
+    """A stored event as the sync and timeline code needs it (a tuple: built for every row read)."""
 
     stream_ordering: int
     event_id: str
