@@ -47,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
           f" (data in {settings.data_dir})", flush=True)
     uvicorn.run(
         app, host=settings.bind_host, port=settings.bind_port, loop="uvloop", http="httptools",
-        log_level=settings.log_level, access_log=False, lifespan="on", server_header=False,
+        log_level=settings.log_level, access_log=False, lifespan="on", ws="none", server_header=False,
         date_header=False, timeout_graceful_shutdown=5,
     )
     return 0
