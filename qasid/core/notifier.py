@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 
 class Notifier:
@@ -15,7 +16,7 @@ class Notifier:
     """
 
     def __init__(self) -> None:
-        self._waiters: dict[str, set[asyncio.Future[None]]] = defaultdict(set)
+        self._waiters: dict[str, set[asyncio.Future[bool]]] = defaultdict(set)
         self._versions: dict[str, int] = defaultdict(int)
 
     def version(self, user_id: str) -> int:
@@ -29,24 +30,51 @@ class Notifier:
             waiters = self._waiters.pop(user_id, None)
             for future in waiters or ():
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(True)
 
-    async def wait(self, user_id: str, seen_version: int, timeout_s: float) -> bool:
-        """Wait for a change after `seen_version`; False on timeout."""
+    async def wait(
+        self, user_id: str, seen_version: int, timeout_s: float, gone: asyncio.Future[Any] | None = None,
+    ) -> bool:
+        """Wait for a change after `seen_version`; False on timeout.
+
+        `gone` resolves when the client has disconnected: the wait ends with ClientGone.
+        """
+        if gone is not None and gone.done():
+            raise ClientGone()
         if self._versions[user_id] != seen_version:
             return True
         if timeout_s <= 0:
             return False
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
         self._waiters[user_id].add(future)
+        # A timer and a callback rather than wait_for and a second task: a long-poll is waiting
+        # in every sync answer of a busy server.
+        timer = loop.call_later(timeout_s, _settle, future, False)
+
+        def client_gone(_: asyncio.Future[Any]) -> None:
+            if not future.done():
+                future.set_exception(ClientGone())
+
+        if gone is not None:
+            gone.add_done_callback(client_gone)
         try:
-            await asyncio.wait_for(future, timeout_s)
-            return True
-        except TimeoutError:
-            return False
+            return await future
         finally:
+            timer.cancel()
+            if gone is not None:
+                gone.remove_done_callback(client_gone)
             waiters = self._waiters.get(user_id)
             if waiters is not None:
                 waiters.discard(future)
                 if not waiters:
                     self._waiters.pop(user_id, None)
+
+
+class ClientGone(Exception):
+    """The client of a waiting request disconnected."""
+
+
+def _settle(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)

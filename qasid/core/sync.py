@@ -6,6 +6,7 @@ A sync token is the tuple of stream positions the device has seen:
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -111,8 +112,11 @@ class SyncService:
             typing=self.userdata.typing_position(),
         )
 
-    async def sync(self, request: SyncRequest) -> dict[str, Any]:
-        """Answer at once if anything is new (or this is an initial sync), else wait until something is."""
+    async def sync(self, request: SyncRequest, gone: asyncio.Future[Any] | None = None) -> dict[str, Any]:
+        """Answer at once if anything is new (or this is an initial sync), else wait until something is.
+
+        `gone` resolves when the client disconnects: a wait then ends with ClientGone.
+        """
         if request.since is not None:
             # The device has seen everything up to this token: its to-device messages can go.
             await self.e2ee.ack_to_device(request.user_id, request.device_id, request.since.to_device)
@@ -125,7 +129,7 @@ class SyncService:
             if remaining > 0 and since is not None and self._issued.get(device) == (since, seen_version):
                 # The device holds the complete answer we built last, and nothing has been
                 # committed for this user since: the long-poll waits without reading anything.
-                await self.notifier.wait(request.user_id, seen_version, remaining)
+                await self.notifier.wait(request.user_id, seen_version, remaining, gone)
                 continue
             response, has_news = await self._build(request)
             remaining = deadline - time.monotonic()
@@ -133,7 +137,7 @@ class SyncService:
                 if len(response["to_device"]["events"]) < TO_DEVICE_LIMIT:
                     self._issued[device] = (response["next_batch"], seen_version)
                 return response
-            await self.notifier.wait(request.user_id, seen_version, remaining)
+            await self.notifier.wait(request.user_id, seen_version, remaining, gone)
 
     async def _build(self, request: SyncRequest) -> tuple[dict[str, Any], bool]:
         since = request.since

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -281,7 +282,7 @@ def test_unread_counts_follow_messages_and_the_read_receipt(server: ServerProces
         if since:
             params["since"] = since
         if limit:
-            params["filter"] = '{"room": {"timeline": {"limit": %d}}}' % limit
+            params["filter"] = json.dumps({"room": {"timeline": {"limit": limit}}})
         body = alice.http.get("/sync", params=params).json()
         section = body["rooms"]["join"].get(room)
         return (section["unread_notifications"]["notification_count"] if section else None), body["next_batch"]

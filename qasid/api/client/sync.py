@@ -12,6 +12,7 @@ from starlette.responses import Response
 from qasid.api.http import client_paths, json_response, query, query_int, requester, route, services
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, not_found
+from qasid.core.notifier import ClientGone
 from qasid.core.sync import MAX_TIMEOUT_MS, SyncRequest, parse_sync_token
 
 MAX_TIMELINE_LIMIT = 500
@@ -81,14 +82,13 @@ async def sync(request: Request) -> Response:
     if sync_request.timeout_ms == 0:
         return json_response(await svc.sync.sync(sync_request))
     # A long-poll whose client has gone must not keep waiting (and keep the server from stopping).
-    syncing = asyncio.ensure_future(svc.sync.sync(sync_request))
-    disconnected = asyncio.ensure_future(_until_disconnected(request))
-    await asyncio.wait((syncing, disconnected), return_when=asyncio.FIRST_COMPLETED)
-    if not syncing.done():
-        syncing.cancel()
+    gone = asyncio.ensure_future(_until_disconnected(request))
+    try:
+        return json_response(await svc.sync.sync(sync_request, gone))
+    except ClientGone:
         return Response(status_code=499)
-    disconnected.cancel()
-    return json_response(syncing.result())
+    finally:
+        gone.cancel()
 
 
 async def _until_disconnected(request: Request) -> None:
