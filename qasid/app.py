@@ -85,7 +85,6 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
         await gov.maintenance.stop()
         services.close()
 
-    app = QasidApp(ROUTES.routes, lifespan)
-    app.state.services = services
+    app = QasidApp(ROUTES.routes, lifespan, services)
     app.state.gov = gov
     return app

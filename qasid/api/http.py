@@ -96,7 +96,7 @@ def error_response(error: MatrixError) -> Response:
 
 def services(request: Request) -> Services:
     """The server's services, attached to the app at assembly."""
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.scope["app"].services  # type: ignore[no-any-return]
 
 
 # --- bodies -------------------------------------------------------------------------------
@@ -213,7 +213,8 @@ def query_int(request: Request, name: str, default: int | None, lo: int = 0, hi:
 
 def client_ip(request: Request) -> str:
     """The peer address (a TLS-terminating proxy in front sets it through uvicorn's proxy headers)."""
-    return request.client.host if request.client else ""
+    client = request.scope.get("client")
+    return str(client[0]) if client else ""
 
 
 # --- auth ---------------------------------------------------------------------------------

@@ -39,8 +39,9 @@ class _Template:
 class QasidApp:
     """ASGI entry point: lifespan, preflight, dispatch, CORS."""
 
-    def __init__(self, routes: Sequence[Route], lifespan: Any) -> None:
+    def __init__(self, routes: Sequence[Route], lifespan: Any, services: Any) -> None:
         self.state = State()
+        self.services = services  # what every handler reaches for, without State's lookup
         self._static: dict[str, dict[str, Handler]] = {}
         self._dynamic: list[_Template] = []
         by_pattern: dict[str, _Template] = {}

@@ -10,7 +10,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from qasid.config import Settings
 from qasid.core.clock import Clock
@@ -31,9 +31,8 @@ _SYNC_TOKEN = re.compile("s" + "_".join([_POSITION] * 6))
 TO_DEVICE_LIMIT = 100
 
 
-@dataclass(frozen=True)
-class SyncToken:
-    """Positions in each stream that a device has seen."""
+class SyncToken(NamedTuple):
+    """Positions in each stream that a device has seen (a tuple: several are made per sync)."""
 
     events: int = 0
     receipts: int = 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -28,7 +26,7 @@ def test_fields_keep_their_order() -> None:
     assert parse_sync_token("s1_2_3_4_5_6") == token
 
 
-@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(SyncToken)])
+@pytest.mark.parametrize("field", SyncToken._fields)
 def test_each_field_round_trips_at_the_largest_position(field: str) -> None:
     token = SyncToken(**{field: MAX_POSITION})
     assert parse_sync_token(token.encode()) == token
