@@ -128,15 +128,11 @@ class KeyBackupStore:
         self, user_id: str, version: int, room_id: str | None = None, session_id: str | None = None,
     ) -> list[tuple[str, str, dict[str, Any]]]:
         """(room_id, session_id, key_data) of a version, optionally narrowed to a room or a session."""
-        sql = "SELECT room_id, session_id, key_data FROM room_key_backup_keys WHERE user_id = ? AND version = ?"
-        params: list[Any] = [user_id, version]
-        if room_id is not None:
-            sql += " AND room_id = ?"
-            params.append(room_id)
-        if session_id is not None:
-            sql += " AND session_id = ?"
-            params.append(session_id)
-        return [(r[0], r[1], _loads(r[2])) for r in self.db.read(sql + " ORDER BY room_id, session_id", params)]
+        where, params = _keys_where(user_id, version, room_id, session_id)
+        rows = self.db.read(
+            f"SELECT room_id, session_id, key_data FROM room_key_backup_keys WHERE {where}"
+            " ORDER BY room_id, session_id", params)
+        return [(r[0], r[1], _loads(r[2])) for r in rows]
 
     async def delete_room_keys(
         self, user_id: str, version: int, room_id: str | None = None, session_id: str | None = None,
@@ -148,15 +144,8 @@ class KeyBackupStore:
                 "SELECT 1 FROM room_key_backup_versions WHERE user_id = ? AND version = ? AND deleted = 0",
                 (user_id, version)).fetchone():
                 return None
-            sql = "DELETE FROM room_key_backup_keys WHERE user_id = ? AND version = ?"
-            params: list[Any] = [user_id, version]
-            if room_id is not None:
-                sql += " AND room_id = ?"
-                params.append(room_id)
-            if session_id is not None:
-                sql += " AND session_id = ?"
-                params.append(session_id)
-            changed = conn.execute(sql, params).rowcount > 0
+            where, params = _keys_where(user_id, version, room_id, session_id)
+            changed = conn.execute(f"DELETE FROM room_key_backup_keys WHERE {where}", params).rowcount > 0
             return self._bump_etag(conn, user_id, version, changed)
 
         return await self.db.write(txn)
@@ -170,3 +159,18 @@ class KeyBackupStore:
         count = conn.execute("SELECT count(*) FROM room_key_backup_keys WHERE user_id = ? AND version = ?",
                              (user_id, version)).fetchone()[0]
         return int(count), int(etag)
+
+
+def _keys_where(
+    user_id: str, version: int, room_id: str | None, session_id: str | None,
+) -> tuple[str, list[Any]]:
+    """The condition selecting a version's keys, all of them or narrowed to a room or a session."""
+    where = "user_id = ? AND version = ?"
+    params: list[Any] = [user_id, version]
+    if room_id is not None:
+        where += " AND room_id = ?"
+        params.append(room_id)
+    if session_id is not None:
+        where += " AND session_id = ?"
+        params.append(session_id)
+    return where, params
