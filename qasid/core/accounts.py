@@ -71,7 +71,6 @@ class AccountService:
         )
         # A real hash to verify against for unknown users, so both paths cost the same.
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
-        self._token_cache: dict[bytes, Requester] = {}
         self._last_touch: dict[tuple[str, str], int] = {}
 
     # --- passwords -------------------------------------------------------------------------
@@ -251,9 +250,7 @@ class AccountService:
     ) -> dict[str, Any]:
         device_id = device_id or random_string(10).upper()
         token = new_access_token()
-        # Logging in again as an existing device logs its old session out.
-        for old in await self.store.token_hashes_for(user_id, device_id):
-            self._token_cache.pop(old, None)
+        # Logging in again as an existing device replaces its old session (the store drops its token).
         is_new = await self.store.add_device_with_token(
             user_id, device_id, display_name, hash_token(token), ip, self.clock.now_ms())
         if is_new:
@@ -294,11 +291,6 @@ class AccountService:
         self._last_touch[key] = now
         await self.store.touch_device(requester.user_id, requester.device_id, ip, now)
 
-    def forget_tokens(self, token_hashes: list[bytes]) -> None:
-        """Drop revoked tokens from the cache: they stop working on the very next request."""
-        for digest in token_hashes:
-            self._token_cache.pop(digest, None)
-
     async def logout(self, requester: Requester, source_ip: str | None = None) -> None:
         """POST /logout: this device is signed out and deleted, with its keys."""
         await self.delete_devices(requester.user_id, [requester.device_id], source_ip=source_ip,
@@ -318,11 +310,7 @@ class AccountService:
 
         `actor` is who asked (the user themselves unless given, e.g. an admin); each removal is audited.
         """
-        hashes = []
-        for device_id in device_ids:
-            hashes.extend(await self.store.token_hashes_for(user_id, device_id))
         deleted = await self.store.delete_devices(user_id, device_ids)
-        self.forget_tokens(hashes)
         if deleted:
             self.device_listener.devices_changed(user_id)
         for device_id in deleted:

@@ -136,10 +136,8 @@ class Lifecycle:
         user_id, official = await self.official_in_scope(scope, user_id)
         if user_id == scope.user_id:
             raise MatrixError(400, "M_INVALID_PARAM", "You can't offboard yourself")
-        hashes = await self.accounts.store.token_hashes_for(user_id)
         if not await self.store.deactivate(user_id, scope.user_id, self.org.clock.now_ms()):
             raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} has already been offboarded")
-        self.accounts.forget_tokens(hashes)
         devices = await self.accounts.store.list_devices(user_id)
         await self.accounts.delete_devices(user_id, [d.device_id for d in devices])
         await self._record(scope, "account.offboard", user_id, official.unit_id if official else None,

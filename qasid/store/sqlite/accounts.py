@@ -195,14 +195,6 @@ class AccountStore:
         await self.db.write(lambda c: c.execute(
             "DELETE FROM access_tokens WHERE user_id = ? AND device_id IS NOT ?", (user_id, keep_device_id)))
 
-    async def token_hashes_for(self, user_id: str, device_id: str | None = None) -> list[bytes]:
-        if device_id is None:
-            rows = self.db.read("SELECT token_hash FROM access_tokens WHERE user_id = ?", (user_id,))
-        else:
-            rows = self.db.read(
-                "SELECT token_hash FROM access_tokens WHERE user_id = ? AND device_id = ?", (user_id, device_id))
-        return [r[0] for r in rows]
-
     # registration tokens
     async def create_registration_token(
         self, token: str, uses_allowed: int | None, expiry_time: int | None, now_ms: int
