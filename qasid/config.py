@@ -42,8 +42,10 @@ class Settings:
     rate_create_room: RateLimit = field(default_factory=lambda: RateLimit(2.0, 10))
     rate_limits_enabled: bool = True
     sync_timeline_limit: int = 20
+    # A device's long-polls are answered at most once per this many milliseconds: under load an
+    # answer carries what arrived meanwhile instead of one event each (0: answer at once).
+    sync_pace_ms: int = 20
     log_level: str = "info"
-    workers: int = 1
 
     @property
     def database_path(self) -> Path:
