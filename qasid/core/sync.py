@@ -18,7 +18,7 @@ from qasid.core.e2ee import E2eeService
 from qasid.core.errors import MatrixError
 from qasid.core.events import client_event, state_event
 from qasid.core.membership import stripped_state
-from qasid.core.notifier import Notifier
+from qasid.core.notifier import ClientGone, Notifier
 from qasid.core.rooms import RoomService
 from qasid.core.userdata import UserDataService
 from qasid.store.sqlite import SqliteStore
@@ -98,6 +98,8 @@ class SyncService:
         # (user, device) -> (the last complete token it was given, the user's notifier version
         # read before that answer was built)
         self._issued: dict[tuple[str, str], tuple[str, int]] = {}
+        # (user, device) -> when it was last answered with something new (monotonic seconds)
+        self._answered_at: dict[tuple[str, str], float] = {}
 
     def current_token(self) -> SyncToken:
         """The positions of everything committed so far."""
@@ -130,13 +132,36 @@ class SyncService:
                 # committed for this user since: the long-poll waits without reading anything.
                 await self.notifier.wait(request.user_id, seen_version, remaining, gone)
                 continue
+            if since is not None and remaining > 0:
+                await self._pace(device, remaining, gone)
+                seen_version = self.notifier.version(request.user_id)
             response, has_news = await self._build(request)
             remaining = deadline - time.monotonic()
             if has_news or request.since is None or request.full_state or remaining <= 0:
                 if len(response["to_device"]["events"]) < TO_DEVICE_LIMIT:
                     self._issued[device] = (response["next_batch"], seen_version)
+                if has_news:
+                    self._answered_at[device] = time.monotonic()
                 return response
             await self.notifier.wait(request.user_id, seen_version, remaining, gone)
+
+    async def _pace(self, device: tuple[str, str], remaining: float, gone: asyncio.Future[Any] | None) -> None:
+        """Hold a long-poll until the device's last answer is `sync_pace_ms` old.
+
+        A client re-polls the moment it is answered; on a busy server the next event is often
+        a few milliseconds behind, and answering each on its own costs a whole request. The
+        pause bounds how often one device is answered and never delays a quiet device.
+        """
+        answered_at = self._answered_at.get(device)
+        if answered_at is None:
+            return
+        pause = answered_at + self.settings.sync_pace_ms / 1000 - time.monotonic()
+        if pause <= 0:
+            del self._answered_at[device]
+            return
+        await asyncio.sleep(min(pause, remaining))
+        if gone is not None and gone.done():
+            raise ClientGone()
 
     async def _build(self, request: SyncRequest) -> tuple[dict[str, Any], bool]:
         since = request.since

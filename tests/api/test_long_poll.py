@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import httpx
 
-from tests.api.e2ee_helpers import V3, Device
+from tests.api.e2ee_helpers import V3, Device, share_room
 from tests.server import ServerProcess
 
 
@@ -48,3 +51,31 @@ def test_abandoned_long_polls_end_with_their_connections(server: ServerProcess) 
     log = server.log_path.read_text()
     assert "Application shutdown complete" in log
     assert "graceful shutdown exceeded" not in log, log[-2000:]
+
+
+def test_a_busy_device_is_answered_at_most_once_per_pace(tmp_path: Path) -> None:
+    """A device answered moments ago has its next long-poll held until the pace has passed:
+    what arrives meanwhile comes in one answer instead of one answer per event."""
+    server = ServerProcess(tmp_path / "data", env={"QASID_SYNC_PACE_MS": "1500"})
+    server.start()
+    try:
+        alice, bob = new_device(server, "alice"), new_device(server, "bob")
+        room = share_room(alice, bob)
+        since = bob.sync()["next_batch"]
+        # bob re-polls at once; the first message wakes the poll within the pace, and the second,
+        # sent a moment later, joins the same answer.
+        with ThreadPoolExecutor(1) as pool:
+            poll = pool.submit(bob.get, "/sync", since=since, timeout="30000")
+            time.sleep(0.2)
+            for n in ("1", "2"):
+                sent = alice.put(f"/rooms/{room}/send/m.room.message/t{n}", {"msgtype": "m.text", "body": n})
+                assert sent.status_code == 200
+                time.sleep(0.3)
+            assert bodies(poll.result(timeout=30).json(), room) == ["1", "2"]
+    finally:
+        server.stop()
+
+
+def bodies(response: dict[str, Any], room_id: str) -> list[str]:
+    timeline = response["rooms"]["join"][room_id]["timeline"]["events"]
+    return [e["content"]["body"] for e in timeline if e["type"] == "m.room.message"]
