@@ -7,18 +7,13 @@ rendered here and nowhere else.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
-import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
-from starlette.routing import Route
-
+from qasid.api.asgi import ClientDisconnect, Handler, Request, Response, Route
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, missing_param, too_large
 
@@ -26,8 +21,6 @@ if TYPE_CHECKING:
     from qasid.core.services import Services
 
 log = logging.getLogger("qasid.api")
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 CORS_HEADERS = {
     "access-control-allow-origin": "*",
@@ -47,7 +40,7 @@ class RouteTable:
 
     def add(self, methods: list[str], paths: list[str], handler: Handler) -> None:
         for path in paths:
-            self.routes.append(Route(path, handler, methods=methods))
+            self.routes.append(Route(path, handler, set(methods)))
 
 
 ROUTES = RouteTable()
@@ -67,8 +60,10 @@ def route(method: str, *paths: str) -> Callable[[Handler], Handler]:
                 return await fn(request)
             except MatrixError as e:
                 return error_response(e)
+            except ClientDisconnect:
+                return Response(status_code=499)  # nobody is left to read it
             except Exception:
-                log.exception("unhandled error in %s %s", request.method, request.url.path)
+                log.exception("unhandled error in %s %s", request.method, request.path)
                 return error_response(MatrixError(500, "M_UNKNOWN", "Internal server error"))
 
         wrapped.__name__ = fn.__name__
@@ -172,36 +167,9 @@ def expect(body: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any
     return value
 
 
-def query(request: Request) -> dict[str, str]:
-    """The query string's parameters (the last of a repeated name wins), decoded once per request.
-
-    Parsed as Starlette's QueryParams does, but each name and value is unquoted through a cache:
-    a client's long-poll repeats the same URL-encoded filter on every request.
-    """
-    parsed: dict[str, str] | None = request.scope.get("qasid.query")
-    if parsed is None:
-        parsed = {}
-        for pair in request.scope["query_string"].decode("latin-1").split("&"):
-            if pair:
-                name, _, value = pair.partition("=")
-                parsed[_unquote(name)] = _unquote(value)
-        request.scope["qasid.query"] = parsed
-    return parsed
-
-
-def _unquote(raw: str) -> str:
-    # Only short strings are cached, so the cache stays small whatever clients send.
-    return _unquote_cached(raw) if len(raw) <= 1024 else urllib.parse.unquote_plus(raw, errors="replace")
-
-
-@functools.lru_cache(maxsize=4096)
-def _unquote_cached(raw: str) -> str:
-    return urllib.parse.unquote_plus(raw, errors="replace")
-
-
 def query_int(request: Request, name: str, default: int | None, lo: int = 0, hi: int = 2**31) -> int | None:
     """An integer query parameter, clamped to [lo, hi]; garbage is M_INVALID_PARAM."""
-    raw = query(request).get(name)
+    raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
     try:

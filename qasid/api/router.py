@@ -3,26 +3,26 @@
 Every request used to cross five layers of framework middleware and a linear scan of
 regexes before reaching its handler; under load that was a sixth of the event loop. Here a
 path without parameters is one dict lookup, the rest are matched in registration order
-(hot endpoints first), and handlers still receive Starlette's `Request` and return its
-`Response`s. Errors inside handlers are rendered by `route`'s wrapper; this layer answers
+(hot endpoints first), and handlers receive a `Request` and return a `Response` (`asgi.py`).
+Errors inside handlers are rendered by `route`'s wrapper; this layer answers
 only what no handler can: OPTIONS preflights, unknown paths (404) and methods (405).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
-from starlette.datastructures import State
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route, Router
-from starlette.types import Receive, Scope, Send
-
-from qasid.api.http import CORS_HEADERS, Handler, error_response, json_response
+from qasid.api.asgi import Handler, Receive, Request, Response, Route, Scope, Send
+from qasid.api.http import CORS_HEADERS, error_response, json_response
 from qasid.core.errors import MatrixError
+
+log = logging.getLogger("qasid.api")
 
 _CORS = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in CORS_HEADERS.items()]
 
@@ -32,33 +32,33 @@ class _Template:
     """One path template and its handler per method."""
 
     regex: re.Pattern[str]
-    convertors: dict[str, Any]
     handlers: dict[str, Handler] = field(default_factory=dict)
 
 
 class QasidApp:
     """ASGI entry point: lifespan, preflight, dispatch, CORS."""
 
-    def __init__(self, routes: Sequence[Route], lifespan: Any, services: Any) -> None:
-        self.state = State()
+    def __init__(
+        self, routes: Sequence[Route], lifespan: Callable[[Any], contextlib.AbstractAsyncContextManager[None]],
+        services: Any,
+    ) -> None:
+        self.state = SimpleNamespace()
         self.services = services  # what every handler reaches for, without State's lookup
         self._static: dict[str, dict[str, Handler]] = {}
         self._dynamic: list[_Template] = []
         by_pattern: dict[str, _Template] = {}
         for r in routes:
-            methods = r.methods or {"GET"}
-            if not r.param_convertors:
+            if not r.has_params:
                 handlers = self._static.setdefault(r.path, {})
             else:
-                template = by_pattern.get(r.path_regex.pattern)
+                template = by_pattern.get(r.regex.pattern)
                 if template is None:
-                    template = by_pattern[r.path_regex.pattern] = _Template(r.path_regex, r.param_convertors)
+                    template = by_pattern[r.regex.pattern] = _Template(r.regex)
                     self._dynamic.append(template)
                 handlers = template.handlers
-            for method in methods:
+            for method in r.methods:
                 handlers.setdefault(method, r.endpoint)
-        # Starlette's router only runs the lifespan protocol (startup, shutdown) here.
-        self._lifespan = Router(routes=[], lifespan=lifespan)
+        self._lifespan = lifespan
 
     def _match(self, path: str) -> tuple[dict[str, Handler], dict[str, Any]] | None:
         handlers = self._static.get(path)
@@ -67,14 +67,13 @@ class QasidApp:
         for template in self._dynamic:
             found = template.regex.match(path)
             if found is not None:
-                params = {k: template.convertors[k].convert(v) for k, v in found.groupdict().items()}
-                return template.handlers, params
+                return template.handlers, found.groupdict()
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
-            await self._lifespan(scope, receive, send)
+            await self._run_lifespan(receive, send)
             return
         if kind != "http":
             return
@@ -82,6 +81,22 @@ class QasidApp:
         response = await self._respond(scope, receive, send)
         response.raw_headers.extend(_CORS)
         await response(scope, receive, send)
+
+    async def _run_lifespan(self, receive: Receive, send: Send) -> None:
+        """Start up before the first request, shut down after the last (the ASGI lifespan protocol)."""
+        await receive()  # lifespan.startup
+        started = False
+        try:
+            async with self._lifespan(self):
+                started = True
+                await send({"type": "lifespan.startup.complete"})
+                await receive()  # lifespan.shutdown
+        except BaseException as e:
+            phase = "shutdown" if started else "startup"
+            log.exception("lifespan %s failed", phase)
+            await send({"type": f"lifespan.{phase}.failed", "message": repr(e)})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})
 
     async def _respond(self, scope: Scope, receive: Receive, send: Send) -> Response:
         method = scope["method"]
@@ -95,4 +110,4 @@ class QasidApp:
         if handler is None:
             return error_response(MatrixError(405, "M_UNRECOGNIZED", "Unrecognized request method"))
         scope["path_params"] = params
-        return await handler(Request(scope, receive, send))
+        return await handler(Request(scope, receive))

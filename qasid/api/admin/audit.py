@@ -5,11 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from qasid.api.admin.auth import government
 from qasid.api.admin.routing import BOOL, INT, STR, admin_request, admin_route, obj
+from qasid.api.asgi import Request, Response
 from qasid.api.http import json_response, optional, query_int
 from qasid.core.errors import MatrixError, forbidden
 from qasid.gov.audit import MAX_LIMIT, VerifyResult

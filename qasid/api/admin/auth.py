@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from starlette.requests import Request
-
+from qasid.api.asgi import Request
 from qasid.api.http import client_ip, requester
 from qasid.core.errors import MatrixError
 from qasid.gov.government import Government

@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from qasid.api.admin.routing import ADMIN_ROUTES, admin_request, admin_route
+from qasid.api.asgi import Request, Response
 from qasid.api.http import json_response
 
 ERROR = {"type": "object", "properties": {"errcode": {"type": "string"}, "error": {"type": "string"}},

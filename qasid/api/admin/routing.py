@@ -11,10 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
-
 from qasid.api.admin.auth import government
-from qasid.api.http import Handler, client_ip, json_body, requester, route
+from qasid.api.asgi import Handler, Request
+from qasid.api.http import client_ip, json_body, requester, route
 from qasid.core.errors import MatrixError
 from qasid.gov.scope import AdminScope
 

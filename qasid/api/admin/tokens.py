@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from qasid.api.admin.auth import government
 from qasid.api.admin.routing import INT, NUM, STR, admin_request, admin_route, obj
+from qasid.api.asgi import Request, Response
 from qasid.api.http import empty, json_response
 from qasid.gov.enrollment import token_json
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-
+from qasid.api.asgi import Request, Response
 from qasid.api.http import client_paths, empty, json_body, json_response, requester, route, services
 
 

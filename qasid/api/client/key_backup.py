@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
+from qasid.api.asgi import Request, Response
 from qasid.api.http import client_paths, empty, json_body, json_response, requester, route, services
 from qasid.core.e2ee_rules import require_object
 from qasid.core.errors import missing_param, not_found

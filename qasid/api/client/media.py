@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from starlette.requests import Request
-from starlette.responses import FileResponse, Response
-
+from qasid.api.asgi import FileResponse, Request, Response
 from qasid.api.http import empty, json_response, query_int, requester, route, services
 from qasid.core.errors import not_found
 from qasid.core.media import MediaFile

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
+from qasid.api.asgi import Request, Response
 from qasid.api.client.messages import parse_position
 from qasid.api.http import (
     client_paths,

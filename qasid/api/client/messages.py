@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
+from qasid.api.asgi import Request, Response
 from qasid.api.http import client_paths, json_response, query_int, requester, route, services
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, forbidden, not_found

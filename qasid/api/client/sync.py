@@ -6,10 +6,8 @@ import asyncio
 import functools
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
-from qasid.api.http import client_paths, json_response, query, query_int, requester, route, services
+from qasid.api.asgi import Request, Response
+from qasid.api.http import client_paths, json_response, query_int, requester, route, services
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, not_found
 from qasid.core.notifier import ClientGone
@@ -19,7 +17,7 @@ MAX_TIMELINE_LIMIT = 500
 
 
 async def _filter(request: Request, user_id: str) -> dict[str, Any]:
-    raw = query(request).get("filter")
+    raw = request.query_params.get("filter")
     if not raw:
         return {}
     if raw.lstrip().startswith("{"):
@@ -57,7 +55,7 @@ async def sync(request: Request) -> Response:
     """
     who = await requester(request)
     svc = services(request)
-    params = query(request)
+    params = request.query_params
     since_raw = params.get("since")
     presence = params.get("set_presence", "online")
     if presence not in ("online", "offline", "unavailable"):

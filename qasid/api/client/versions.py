@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-
+from qasid.api.asgi import Request, Response
 from qasid.api.http import json_response, route
 
 SPEC_VERSIONS = [f"v1.{minor}" for minor in range(1, 14)] + ["r0.6.1"]
