@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,3 +129,16 @@ def test_create_then_upload(server: ServerProcess) -> None:
     assert again.status_code == 409 and again.json()["errcode"] == "M_CANNOT_OVERWRITE_MEDIA"
     assert bob.get(f"{CLIENT_MEDIA}/download/qasid.test/{media_id}").content == b"hi"
     assert alice.put(f"{MEDIA}/upload/qasid.test/NeverCreated", content=b"x").status_code == 404
+
+
+def test_a_file_of_several_chunks_downloads_whole_and_head_sends_only_headers(server: ServerProcess) -> None:
+    alice = client(server, "alice")
+    data = os.urandom(200 * 1024 + 7)  # three full 64 KiB chunks and a partial one
+    media_id = upload(alice, data, "application/octet-stream")
+    got = alice.get(f"{CLIENT_MEDIA}/download/qasid.test/{media_id}")
+    assert got.status_code == 200 and got.content == data
+    assert got.headers["content-length"] == str(len(data))
+    head = alice.head(f"{CLIENT_MEDIA}/download/qasid.test/{media_id}")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(data))
+    assert head.headers["content-disposition"] == got.headers["content-disposition"]
