@@ -56,7 +56,7 @@ NOT_JSON_BODIES = {
 
 def endpoints() -> list[tuple[str, str]]:
     """(method, path template) for every route the application serves."""
-    found = {(method, route.path) for route in ROUTES.routes for method in route.methods or () if method != "HEAD"}
+    found = {(method, route.path) for route in ROUTES.routes for method in route.methods if method != "HEAD"}
     return sorted(found, key=lambda pair: (pair[1], pair[0]))
 
 

@@ -47,13 +47,13 @@ NOT_FUZZED = {
 
 
 def shape(path: str) -> str:
-    """A path template with its parameter names (and Starlette converters) blanked out."""
+    """A path template with its parameter names (and `:path` markers) blanked out."""
     return re.sub(r"\{[^}]*\}", "{}", path)
 
 
 def served() -> set[tuple[str, str]]:
     qasid.app.load_routes()
-    return {(method, shape(route.path)) for route in ROUTES.routes for method in route.methods or ()
+    return {(method, shape(route.path)) for route in ROUTES.routes for method in route.methods
             if method != "HEAD"}
 
 
