@@ -46,6 +46,7 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     registration_token: str | None = None
     proc: subprocess.Popen[bytes] | None = None
+    cwd: Path = REPO  # the tree it runs from (`python -m qasid.cli` imports qasid from here)
 
     @property
     def base_url(self) -> str:
@@ -58,7 +59,7 @@ class Server:
 
     def start(self, timeout: float = 120.0) -> None:
         log = (self.work_dir / f"{self.name}.log").open("ab")
-        self.proc = subprocess.Popen(self.command, cwd=REPO, env={**os.environ, **self.env},
+        self.proc = subprocess.Popen(self.command, cwd=self.cwd, env={**os.environ, **self.env},
                                      stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -86,8 +87,8 @@ class Server:
 # --- qasid --------------------------------------------------------------------------------
 
 
-def qasid_server(work_dir: Path) -> Server:
-    """qasid on a fresh data folder, with a registration token good for the whole run."""
+def qasid_server(work_dir: Path, repo: Path = REPO) -> Server:
+    """qasid (as checked out in `repo`) on a fresh data folder, with a registration token good for the whole run."""
     data = work_dir / "qasid-data"
     data.mkdir(parents=True)
     port = free_port()
@@ -99,8 +100,8 @@ def qasid_server(work_dir: Path) -> Server:
     }
     token = subprocess.run(
         [sys.executable, "-m", "qasid.cli", "admin", "token", "create", "--uses", "1000000"],
-        cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout.strip()
-    return Server("qasid", [sys.executable, "-m", "qasid.cli", "serve"], work_dir, port, env, token)
+        cwd=repo, env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout.strip()
+    return Server("qasid", [sys.executable, "-m", "qasid.cli", "serve"], work_dir, port, env, token, cwd=repo)
 
 
 # --- trivial ASGI ---------------------------------------------------------------------------
