@@ -13,7 +13,7 @@ import functools
 import os
 import re
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,22 +27,6 @@ FILE_CHUNK_BYTES = 64 * 1024
 
 class ClientDisconnect(Exception):
     """The client went away before its request body had arrived."""
-
-
-class Headers:
-    """A request's headers, looked up case-insensitively (the first of a repeated name)."""
-
-    __slots__ = ("_raw",)
-
-    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
-        self._raw = raw
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        wanted = name.lower().encode("latin-1")
-        for key, value in self._raw:
-            if key == wanted:
-                return value.decode("latin-1")
-        return default
 
 
 class Request:
@@ -83,9 +67,12 @@ class Request:
             self.scope["qasid.query"] = parsed
         return parsed
 
-    @property
-    def headers(self) -> Headers:
-        return Headers(self.scope["headers"])
+    def header(self, name: bytes) -> str | None:
+        """One header's value (`name` in lower case; the first if repeated), or None."""
+        for key, value in self.scope["headers"]:
+            if key == name:
+                return str(value.decode("latin-1"))
+        return None
 
     @property
     def app(self) -> Any:

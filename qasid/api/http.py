@@ -97,33 +97,19 @@ def services(request: Request) -> Services:
 # --- bodies -------------------------------------------------------------------------------
 
 
-def header(request: Request, name: bytes) -> str | None:
-    """One request header (`name` in lower case), read straight from the ASGI scope."""
-    for key, value in request.scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refused with 413 as soon as it passes `limit` (never buffered whole)."""
-    declared = header(request, b"content-length")
+    declared = request.header(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(f"Request body exceeds {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    receive = request.receive
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
+    async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise too_large(f"Request body exceeds {limit} bytes")
         chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    return b"".join(chunks)
 
 
 async def json_body(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:
@@ -134,7 +120,7 @@ async def json_body(request: Request, *, allow_empty: bool = False) -> dict[str,
         if allow_empty:
             return {}
         raise MatrixError(400, "M_NOT_JSON", "Request body is empty; a JSON object is required")
-    content_type = header(request, b"content-type") or ""
+    content_type = request.header(b"content-type") or ""
     if content_type.startswith("multipart/"):
         raise MatrixError(400, "M_NOT_JSON", "Expected a JSON body, not multipart")
     value = jsonutil.loads(raw)
@@ -200,7 +186,7 @@ def bearer_token(request: Request) -> str | None:
             401, "M_MISSING_TOKEN",
             "Access tokens in the query string are not accepted; send Authorization: Bearer",
         )
-    authorization = header(request, b"authorization")
+    authorization = request.header(b"authorization")
     if not authorization:
         return None
     scheme, _, token = authorization.partition(" ")

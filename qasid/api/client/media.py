@@ -19,7 +19,7 @@ AUTHENTICATED = "/_matrix/client/v1/media"
 
 
 def _declared_length(request: Request) -> int | None:
-    raw = request.headers.get("content-length")
+    raw = request.header(b"content-length")
     return int(raw) if raw is not None and raw.isdigit() else None
 
 
@@ -42,7 +42,7 @@ async def upload(request: Request) -> Response:
     """
     who = await requester(request)
     content_uri = await services(request).media.upload(
-        who.user_id, _chunks(request), request.headers.get("content-type"),
+        who.user_id, _chunks(request), request.header(b"content-type"),
         request.query_params.get("filename"), _declared_length(request))
     return json_response({"content_uri": content_uri})
 
@@ -69,7 +69,7 @@ async def upload_to(request: Request) -> Response:
     params = request.path_params
     await services(request).media.upload_to(
         who.user_id, params["serverName"], params["mediaId"], _chunks(request),
-        request.headers.get("content-type"), request.query_params.get("filename"), _declared_length(request))
+        request.header(b"content-type"), request.query_params.get("filename"), _declared_length(request))
     return empty()
 
 
