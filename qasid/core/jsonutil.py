@@ -57,7 +57,7 @@ def loads(raw: bytes | str) -> Any:
 
 _UNPARSED = object()
 # A 64-bit integer has at most 20 digits; any integer orjson rounds has at least 19. Looking for
-# them as a run of zeros after mapping every digit to "0" (and the rest away) is ~8x faster than
+# them as a run of zeros after mapping every digit to "0" (and every other byte to "x") is ~8x faster than
 # a regex over a body of base64 ciphertext, which is full of short digit runs.
 _DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x78 for b in range(256))
 _LONG_DIGITS = b"0" * 19
