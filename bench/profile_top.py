@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+_OWN_FILE = re.compile(r"^.*?/((?:qasid|bench|tests)/[^/].*)$")
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:()]+)(?::(?P<line>\d+))?\)$")
 
 
@@ -23,9 +24,11 @@ def _short(frame: str) -> str:
     if not m:
         return frame.strip()
     path = m["file"]
-    for marker in ("site-packages/", "lib/python3.11/", "/work/main/"):
+    for marker in ("site-packages/", "lib/python3.11/"):
         if marker in path:
             path = path.split(marker, 1)[1]
+    # The repository's own files, wherever the clone lies: from the package folder on.
+    path = _OWN_FILE.sub(r"\1", path)
     return f"{path}:{m['func']}"
 
 
