@@ -41,20 +41,34 @@ class Lifecycle:
         await self.audit.record(actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
                                 action=action, target=target, unit_id=unit_id, details=details)
 
-    async def official_in_scope(self, scope: AdminScope, user_id: Any) -> tuple[str, Official | None]:
-        """The account and its placement, if the admin covers it; accounts outside any unit are national only."""
+    async def official_in_scope(
+        self, scope: AdminScope, user_id: Any, *, acting: bool = True,
+    ) -> tuple[str, Official | None]:
+        """The account and its placement, if the admin may administer it; otherwise 404, as if unknown.
+
+        The admin must cover the unit the account is placed in (accounts outside any unit are
+        national only) and stand above every admin role it holds, so a division's admin can't
+        reach the ministry's admin placed in the division. Acting on oneself is refused (403):
+        one's own password, devices and roles are managed from one's client or by a superior.
+        """
         if not isinstance(user_id, str) or not is_user_id(user_id):
             raise MatrixError(400, "M_INVALID_PARAM", "user_id must be a Matrix user ID")
+        if acting and user_id == scope.user_id:
+            raise MatrixError(403, "M_FORBIDDEN",
+                              "An admin can't act on their own account through the admin API")
         official = self.store.official(user_id)
         if not scope.covers(official.unit_id if official else None):
             raise unknown_official(user_id)
-        if await self.accounts.store.get_user(user_id) is None:
+        user = await self.accounts.store.get_user(user_id)
+        if user is None:
+            raise unknown_official(user_id)
+        if user_id != scope.user_id and not self.org.outranks(scope, user_id, user.is_admin):
             raise unknown_official(user_id)
         return user_id, official
 
     async def describe(self, scope: AdminScope, user_id: Any) -> dict[str, Any]:
         """An official as the admin API shows them."""
-        user_id, official = await self.official_in_scope(scope, user_id)
+        user_id, official = await self.official_in_scope(scope, user_id, acting=False)
         user = await self.accounts.store.get_user(user_id)
         assert user is not None
         return {
@@ -65,11 +79,13 @@ class Lifecycle:
         }
 
     def list_officials(self, scope: AdminScope, unit_id: int | None) -> list[dict[str, Any]]:
-        """Officials of one unit, or of every unit the admin covers."""
+        """Officials of one unit, or of every unit the admin covers: those the admin may administer, and themselves."""
         units = [self.org.unit_in_scope(scope, unit_id).unit_id] if unit_id is not None else \
             [u.unit_id for u in self.org.list_units(scope)]
+        officials = self.store.officials_in(units)
+        shown = set(self.org.outranked(scope, [o.user_id for o in officials])) | {scope.user_id}
         return [{"user_id": o.user_id, "unit_id": o.unit_id, "designation": o.designation}
-                for o in self.store.officials_in(units)]
+                for o in officials if o.user_id in shown]
 
     async def update(self, scope: AdminScope, user_id: Any, body: dict[str, Any]) -> dict[str, Any]:
         """Move an official to another unit the admin covers and/or change their designation."""
@@ -86,8 +102,9 @@ class Lifecycle:
         return await self.describe(scope, user_id)
 
     async def set_admin_role(self, scope: AdminScope, user_id: Any, unit_id: Any, granted: bool) -> None:
-        """Make an account a unit admin of a unit the granting admin covers (or revoke it)."""
+        """Make an account an admin of a unit below the granting admin's own (or revoke it)."""
         unit = self.org.unit_in_scope(scope, unit_id)
+        self.org.check_may_appoint(scope, unit)
         user_id, _ = await self.official_in_scope(scope, user_id)
         await self.store.set_admin_role(user_id, unit.unit_id, granted)
         await self._record(scope, "admin_role.grant" if granted else "admin_role.revoke", user_id, unit.unit_id)
@@ -107,14 +124,15 @@ class Lifecycle:
 
     async def devices(self, scope: AdminScope, user_id: Any) -> list[dict[str, Any]]:
         """The official's devices with display name, last seen IP and time."""
-        user_id, _ = await self.official_in_scope(scope, user_id)
+        user_id, _ = await self.official_in_scope(scope, user_id, acting=False)
         return [{"device_id": d.device_id, "display_name": d.display_name, "last_seen_ip": d.last_seen_ip,
                  "last_seen_ts": d.last_seen_ts} for d in await self.accounts.store.list_devices(user_id)]
 
     async def sign_out_device(self, scope: AdminScope, user_id: Any, device_id: Any) -> None:
         """Delete one device with its tokens and keys: it is signed out on its next request."""
         user_id, official = await self.official_in_scope(scope, user_id)
-        if not isinstance(device_id, str) or not await self.accounts.delete_devices(user_id, [device_id]):
+        if not isinstance(device_id, str) or not await self.accounts.delete_devices(
+                user_id, [device_id], actor=scope.user_id, source_ip=scope.source_ip, reason="signed_out_by_admin"):
             raise MatrixError(404, "M_NOT_FOUND", f"Unknown device {device_id}")
         await self._record(scope, "device.sign_out", user_id, official.unit_id if official else None,
                            {"device_id": device_id})
@@ -134,12 +152,11 @@ class Lifecycle:
     async def offboard(self, scope: AdminScope, user_id: Any) -> dict[str, Any]:
         """Revoke every token, delete every device and its keys, leave every room, never log in again."""
         user_id, official = await self.official_in_scope(scope, user_id)
-        if user_id == scope.user_id:
-            raise MatrixError(400, "M_INVALID_PARAM", "You can't offboard yourself")
         if not await self.store.deactivate(user_id, scope.user_id, self.org.clock.now_ms()):
             raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} has already been offboarded")
         devices = await self.accounts.store.list_devices(user_id)
-        await self.accounts.delete_devices(user_id, [d.device_id for d in devices])
+        await self.accounts.delete_devices(user_id, [d.device_id for d in devices], actor=scope.user_id,
+                                           source_ip=scope.source_ip, reason="offboarded")
         await self._record(scope, "account.offboard", user_id, official.unit_id if official else None,
                            {"devices_deleted": len(devices)})
         left = await self.finish_offboarding(user_id, scope.user_id) if self.rooms is not None else None

@@ -66,6 +66,27 @@ class Organisation:
         roles = self.store.admin_role_units(user_id)
         return AdminScope(user_id, self.subtree(roles)) if roles else None
 
+    def parents(self) -> dict[int, int | None]:
+        """Each unit's parent (None for a ministry)."""
+        return {u.unit_id: u.parent_id for u in self.store.units().values()}
+
+    def outranks(self, scope: AdminScope, user_id: str, is_server_admin: bool) -> bool:
+        """Whether the admin stands above every admin role `user_id` holds (see AdminScope.outranks)."""
+        return scope.outranks(is_server_admin, self.store.admin_role_units(user_id), self.parents())
+
+    def outranked(self, scope: AdminScope, user_ids: list[str]) -> list[str]:
+        """The accounts among `user_ids` that the admin stands above, in order; reads the admin tables once."""
+        if scope.is_national:
+            return user_ids
+        national, roles, parents = self.store.server_admins(), self.store.admin_roles(), self.parents()
+        return [u for u in user_ids if scope.outranks(u in national, roles.get(u, ()), parents)]
+
+    def check_may_appoint(self, scope: AdminScope, unit: Unit) -> None:
+        """Granting or revoking the admin role of `unit` is for those who stand above its admins."""
+        if not scope.outranks(False, [unit.unit_id], self.parents()):
+            raise MatrixError(403, "M_FORBIDDEN",
+                              f"Only an admin of a unit above {unit.code} may appoint or remove its admins")
+
     def unit_in_scope(self, scope: AdminScope, unit_id: Any) -> Unit:
         """The unit, if it exists and the admin covers it; 404 otherwise (no existence leak)."""
         if not isinstance(unit_id, int) or isinstance(unit_id, bool):

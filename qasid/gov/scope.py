@@ -1,7 +1,8 @@
-"""What an admin may administer: a set of units (their subtrees), or the whole tree."""
+"""What an admin may administer: a set of units (their subtrees), or the whole tree — and whom."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -25,3 +26,15 @@ class AdminScope:
         if self.unit_ids is None:
             return True
         return unit_id is not None and unit_id in self.unit_ids
+
+    def outranks(self, is_national: bool, role_units: Iterable[int], parent_of: Mapping[int, int | None]) -> bool:
+        """Whether this admin stands above every admin role an account holds (ordinary accounts hold none).
+
+        A national admin is answerable only to national admins; the admin of a unit only to an
+        admin of a unit above it. Covering the unit itself is not enough: that is a peer.
+        """
+        if self.unit_ids is None:
+            return True
+        if is_national:
+            return False
+        return all(self.covers(parent_of.get(unit_id)) for unit_id in role_units)

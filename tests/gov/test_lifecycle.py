@@ -88,3 +88,16 @@ def test_admin_signs_out_one_device_and_stale_devices_expire(gov: Gov) -> None:
     time.sleep(1.5)
     assert gov.ok("POST", "/maintenance/run")["devices_removed"] >= 2
     assert gov.client("GET", "/account/whoami", dan).status_code == 401
+
+
+def test_device_removals_by_an_admin_name_the_admin_in_the_audit_log(gov: Gov) -> None:
+    unit = gov.unit("MOW")
+    dave = gov.official("dave", unit)
+    phone = gov.login("dave", device_id="PHONE")
+    gov.ok("DELETE", f"/officials/{dave.user_id}/devices/{phone.device_id}")
+    gov.ok("POST", f"/officials/{dave.user_id}/offboard")
+    removed = [e for e in gov.ok("GET", "/audit")["entries"]
+               if e["action"] == "device.removed" and e["target"] == dave.user_id]
+    assert {e["details"]["device_id"] for e in removed} == {phone.device_id, dave.device_id}
+    assert {e["actor"] for e in removed} == {gov.root.user_id}, removed
+    assert {e["details"]["reason"] for e in removed} == {"signed_out_by_admin", "offboarded"}

@@ -139,6 +139,17 @@ class GovStore:
         """Units whose subtrees this user administers."""
         return [r[0] for r in self.db.read("SELECT unit_id FROM admin_roles WHERE user_id = ?", (user_id,))]
 
+    def admin_roles(self) -> dict[str, list[int]]:
+        """Every unit admin and the units they administer (a short table: admins are few)."""
+        roles: dict[str, list[int]] = {}
+        for user_id, unit_id in self.db.read("SELECT user_id, unit_id FROM admin_roles"):
+            roles.setdefault(user_id, []).append(unit_id)
+        return roles
+
+    def server_admins(self) -> set[str]:
+        """The national admins' user IDs."""
+        return {r[0] for r in self.db.read("SELECT user_id FROM users WHERE is_admin = 1")}
+
     async def set_admin_role(self, user_id: str, unit_id: int, granted: bool) -> None:
         """Grant or revoke a unit admin role."""
         sql = ("INSERT OR IGNORE INTO admin_roles (user_id, unit_id) VALUES (?, ?)" if granted
