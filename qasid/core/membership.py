@@ -78,8 +78,6 @@ async def create_room(rooms: RoomService, creator: str, request: dict[str, Any])
     check_canonical(creation_content, "creation_content")
     check_canonical(override, "power_level_content_override")
     _check_power_level_types(override)
-    for user_id in invitees:
-        await rooms.policy.check_invite(creator, user_id)
 
     alias = None
     if request.get("room_alias_name"):
@@ -174,7 +172,6 @@ async def invite(
     target = await rooms.store.accounts.get_user(invitee)
     if target is None or target.deactivated:
         raise not_found("Unknown user")
-    await rooms.policy.check_invite(inviter, invitee)
     if room.membership(invitee) in ("join", "invite"):
         raise forbidden(f"{invitee} is already {room.membership(invitee)}ed" if room.membership(invitee) == "join"
                         else f"{invitee} is already invited")

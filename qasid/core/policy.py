@@ -19,11 +19,8 @@ class Policy(Protocol):
         self, sender: str, room_state: dict[tuple[str, str], dict[str, Any]], event_type: str,
         content: dict[str, Any], state_key: str | None,
     ) -> None:
-        """Refuse an event the room's policy does not allow."""
-        ...
-
-    async def check_invite(self, inviter: str, invitee: str) -> None:
-        """Refuse an invitation the inviter may not send."""
+        """Refuse an event the room's policy does not allow; every event of every route passes here,
+        membership changes included (an invitation the inviter may not send is refused here)."""
         ...
 
     async def visible_in_directory(self, searcher: str, user_id: str) -> bool:
@@ -65,9 +62,6 @@ class OpenPolicy:
         self, sender: str, room_state: dict[tuple[str, str], dict[str, Any]], event_type: str,
         content: dict[str, Any], state_key: str | None,
     ) -> None:
-        return None
-
-    async def check_invite(self, inviter: str, invitee: str) -> None:
         return None
 
     async def visible_in_directory(self, searcher: str, user_id: str) -> bool:

@@ -16,12 +16,12 @@ from qasid.core.errors import MatrixError
 from qasid.core.pdu import compute_event_id
 from qasid.gov.org import Organisation
 from qasid.gov.rules import (
-    CLEAR_EVENT_TYPES,
     MEGOLM,
     ROOM_POLICY_EVENT,
     check_encryption_change,
     password_policy_json,
     password_problem,
+    plaintext_problem,
 )
 
 StateMap = dict[tuple[str, str], dict[str, Any]]
@@ -80,15 +80,19 @@ class GovPolicy:
                 if problem:
                     raise MatrixError(403, "M_FORBIDDEN", problem)
             return
+        if event_type == "m.room.member":
+            # The one place every membership change passes: /invite, createRoom's invite list and
+            # initial_state, a raw PUT of the member state, and any route added later.
+            if content.get("membership") == "invite" and state_key is not None and state_key != sender:
+                await self._check_invite(sender, state_key)
+            return
         if event_type == "m.room.redaction":
             protected = {compute_event_id(pdu) for pdu in (marker, current) if pdu is not None}
             if content.get("redacts") in protected:
                 raise MatrixError(403, "M_FORBIDDEN", "The room's encryption and policy can't be redacted")
-            return
         required = bool(marker and marker["content"].get("encryption_required"))
-        if required and state_key is None and event_type not in CLEAR_EVENT_TYPES:
-            raise MatrixError(403, "M_FORBIDDEN",
-                              f"This room requires end-to-end encryption: {event_type} must be sent encrypted")
+        if required and state_key is None and (problem := plaintext_problem(event_type, content)):
+            raise MatrixError(403, "M_FORBIDDEN", problem)
 
     # --- people ----------------------------------------------------------------------------
 
@@ -102,7 +106,7 @@ class GovPolicy:
             return source.unit_id == target.unit_id
         return self.org.ministry_of(source.unit_id) == self.org.ministry_of(target.unit_id)
 
-    async def check_invite(self, inviter: str, invitee: str) -> None:
+    async def _check_invite(self, inviter: str, invitee: str) -> None:
         """An official may invite within the scope their unit's policy allows."""
         if self.org.store.official(inviter) is None:
             return  # accounts outside the organisation (operators) are not restricted

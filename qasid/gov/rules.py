@@ -90,10 +90,18 @@ def password_policy_json(policy: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# Non-state events that may travel in the clear in a room that requires encryption:
-# the ciphertext itself; reactions, which clients (matrix-js-sdk, Element) deliberately leave
-# unencrypted because relation data is in the clear anyway; and redactions, which carry no body.
-CLEAR_EVENT_TYPES = frozenset({"m.room.encrypted", "m.reaction", "m.room.redaction"})
+# Non-state events that may travel in a room that requires encryption, and the only content
+# keys each may carry: the Megolm ciphertext itself; reactions, which clients (matrix-js-sdk,
+# Element) deliberately leave unencrypted because relation data is in the clear anyway; and
+# redactions. A key outside these (a `body`, say) would be plaintext beside the ciphertext.
+CLEAR_EVENT_KEYS: dict[str, frozenset[str]] = {
+    "m.room.encrypted": frozenset({"algorithm", "ciphertext", "session_id", "sender_key", "device_id",
+                                   "m.relates_to"}),
+    "m.reaction": frozenset({"m.relates_to"}),
+    "m.room.redaction": frozenset({"redacts", "reason"}),
+}
+# What a relation may say in the clear (the spec's m.relates_to, with a thread's reply fallback).
+RELATION_KEYS = frozenset({"rel_type", "event_id", "key", "is_falling_back", "m.in_reply_to"})
 MEGOLM = "m.megolm.v1.aes-sha2"
 ROOM_POLICY_EVENT = "io.qasid.policy"
 
@@ -109,4 +117,31 @@ def check_encryption_change(current: dict[str, Any] | None, new: dict[str, Any])
         new_value = new.get(key, default)
         if not isinstance(new_value, int) or (isinstance(old_value, int) and new_value > old_value):
             return f"m.room.encryption {key} may not be lengthened"
+    return None
+
+
+def plaintext_problem(event_type: str, content: dict[str, Any]) -> str | None:
+    """Why a non-state event would put readable content into a room that requires encryption, or None."""
+    allowed = CLEAR_EVENT_KEYS.get(event_type)
+    if allowed is None:
+        return f"This room requires end-to-end encryption: {event_type} must be sent encrypted"
+    extra = sorted(set(content) - allowed)
+    if extra:
+        return f"This room requires end-to-end encryption: {event_type} may not carry {', '.join(extra)}"
+    if event_type == "m.room.encrypted":
+        if content.get("algorithm") != MEGOLM:
+            return f"This room requires end-to-end encryption: m.room.encrypted must use {MEGOLM}"
+        if not all(isinstance(content.get(key), str) and content[key] for key in ("ciphertext", "session_id")):
+            return "m.room.encrypted needs a ciphertext and a session_id"
+    relation = content.get("m.relates_to")
+    if relation is not None:
+        if not isinstance(relation, dict) or set(relation) - RELATION_KEYS:
+            return f"This room requires end-to-end encryption: m.relates_to may carry only {', '.join(sorted(RELATION_KEYS))}"
+        reply = relation.get("m.in_reply_to")
+        if reply is not None and (not isinstance(reply, dict) or set(reply) - {"event_id"}):
+            return "This room requires end-to-end encryption: m.in_reply_to may carry only event_id"
+        if event_type == "m.reaction" and relation.get("rel_type") != "m.annotation":
+            return "A reaction's m.relates_to must be an m.annotation"
+    elif event_type == "m.reaction":
+        return "A reaction needs an m.relates_to"
     return None
