@@ -1,0 +1,53 @@
+"""Fixtures of the end-to-end tests: a matrix-js-sdk user in Node and a matrix-nio user."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from nio import AsyncClient, AsyncClientConfig
+
+from tests.e2e.js_driver import JsUser, install_npm_packages
+from tests.server import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def js_sdk_installed() -> None:
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"the matrix-js-sdk end-to-end test needs {' and '.join(missing)} on PATH")
+    install_npm_packages()
+
+
+@pytest.fixture
+async def js_user(js_sdk_installed: None, tmp_path: Path) -> AsyncIterator[JsUser]:
+    user = await JsUser.start(tmp_path / "js_user.stderr.log")
+    try:
+        yield user
+    finally:
+        await user.close()
+
+
+@pytest.fixture
+async def js_user_2(js_sdk_installed: None, tmp_path: Path) -> AsyncIterator[JsUser]:
+    """A second matrix-js-sdk user, in its own Node process."""
+    user = await JsUser.start(tmp_path / "js_user_2.stderr.log")
+    try:
+        yield user
+    finally:
+        await user.close()
+
+
+@pytest.fixture
+async def nio_user(server: ServerProcess, tmp_path: Path) -> AsyncIterator[AsyncClient]:
+    store = tmp_path / "nio_store"
+    store.mkdir()
+    config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True,
+                               request_timeout=20, max_timeouts=2, max_limit_exceeded=0)
+    client = AsyncClient(server.base_url, server.user_id("bob"), store_path=str(store), config=config)
+    try:
+        yield client
+    finally:
+        await client.close()
