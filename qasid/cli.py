@@ -45,11 +45,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     print(f"qasid serving {settings.server_name} on http://{settings.bind_host}:{settings.bind_port}"
           f" (data in {settings.data_dir})", flush=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         app, host=settings.bind_host, port=settings.bind_port, loop="uvloop", http="httptools",
         log_level=settings.log_level, access_log=False, lifespan="on", ws="none", server_header=False,
         date_header=False, timeout_graceful_shutdown=5,
     )
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            app.begin_shutdown()  # parked long-polls answer now, instead of holding the stop
+
+    Server(config).run()
     return 0
 
 

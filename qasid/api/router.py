@@ -10,6 +10,7 @@ only what no handler can: OPTIONS preflights, unknown paths (404) and methods (4
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -44,6 +45,7 @@ class QasidApp:
     ) -> None:
         self.state = SimpleNamespace()
         self.services = services  # what every handler reaches for, without State's lookup
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._static: dict[str, dict[str, Handler]] = {}
         self._dynamic: list[_Template] = []
         by_pattern: dict[str, _Template] = {}
@@ -85,6 +87,7 @@ class QasidApp:
     async def _run_lifespan(self, receive: Receive, send: Send) -> None:
         """Start up before the first request, shut down after the last (the ASGI lifespan protocol)."""
         await receive()  # lifespan.startup
+        self._loop = asyncio.get_running_loop()
         started = False
         try:
             async with self._lifespan(self):
@@ -97,6 +100,11 @@ class QasidApp:
             await send({"type": f"lifespan.{phase}.failed", "message": repr(e)})
             raise
         await send({"type": "lifespan.shutdown.complete"})
+
+    def begin_shutdown(self) -> None:
+        """Answer parked long-polls now, so a stop or restart waits for no client (safe from a signal handler)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.services.notifier.close)
 
     async def _respond(self, scope: Scope, receive: Receive, send: Send) -> Response:
         method = scope["method"]

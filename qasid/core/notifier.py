@@ -18,6 +18,15 @@ class Notifier:
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Future[bool]]] = defaultdict(set)
         self._versions: dict[str, int] = defaultdict(int)
+        # Set when the server begins to stop: long-polls answer with what they have, at once.
+        self.closing = False
+
+    def close(self) -> None:
+        """End every wait now and every later one at once: the server is stopping."""
+        self.closing = True
+        for waiters in self._waiters.values():
+            for future in waiters:
+                _settle(future, False)
 
     def version(self, user_id: str) -> int:
         """How many changes this user has been told of (in this process)."""
@@ -43,7 +52,7 @@ class Notifier:
             raise ClientGone()
         if self._versions[user_id] != seen_version:
             return True
-        if timeout_s <= 0:
+        if timeout_s <= 0 or self.closing:
             return False
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()

@@ -127,7 +127,8 @@ class SyncService:
         while True:
             seen_version = self.notifier.version(request.user_id)
             remaining = deadline - time.monotonic()
-            if remaining > 0 and since is not None and self._issued.get(device) == (since, seen_version):
+            closing = self.notifier.closing
+            if remaining > 0 and since is not None and not closing and self._issued.get(device) == (since, seen_version):
                 # The device holds the complete answer we built last, and nothing has been
                 # committed for this user since: the long-poll waits without reading anything.
                 await self.notifier.wait(request.user_id, seen_version, remaining, gone)
@@ -137,7 +138,7 @@ class SyncService:
                 seen_version = self.notifier.version(request.user_id)
             response, has_news = await self._build(request)
             remaining = deadline - time.monotonic()
-            if has_news or request.since is None or request.full_state or remaining <= 0:
+            if has_news or request.since is None or request.full_state or remaining <= 0 or closing:
                 if len(response["to_device"]["events"]) < TO_DEVICE_LIMIT:
                     self._issued[device] = (response["next_batch"], seen_version)
                 if has_news:

@@ -79,3 +79,18 @@ def test_a_busy_device_is_answered_at_most_once_per_pace(tmp_path: Path) -> None
 def bodies(response: dict[str, Any], room_id: str) -> list[str]:
     timeline = response["rooms"]["join"][room_id]["timeline"]["events"]
     return [e["content"]["body"] for e in timeline if e["type"] == "m.room.message"]
+
+
+def test_a_stop_answers_parked_long_polls_instead_of_cutting_them_off(server: ServerProcess) -> None:
+    """On SIGTERM, a /sync long-poll answers at once with what it has (200), so a restart costs
+    clients nothing; before, uvicorn cancelled it after its grace period (500)."""
+    alice = new_device(server, "alice")
+    since = alice.sync()["next_batch"]
+    with ThreadPoolExecutor(1) as pool:
+        parked = pool.submit(httpx.get, server.base_url + V3 + "/sync", params={"since": since, "timeout": "50000"},
+                             headers=alice.headers, timeout=60)
+        time.sleep(1)  # it is parked now
+        server.stop()
+        answer = parked.result()
+    assert answer.status_code == 200 and answer.json()["next_batch"], answer.text
+    assert "CancelledError" not in server.log_path.read_text()
