@@ -21,6 +21,7 @@ log = logging.getLogger("qasid")
 # routes are tried one by one, so the endpoints every client calls constantly come first.
 API_MODULES = [
     "qasid.api.client.sync",
+    "qasid.api.client.sliding_sync",
     "qasid.api.client.send",
     "qasid.api.client.to_device",
     "qasid.api.client.keys",

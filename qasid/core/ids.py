@@ -44,9 +44,14 @@ def is_user_id(value: object) -> bool:
 
 def check_room_id(room_id: str) -> str:
     """A room ID starts with '!' and fits in 255 bytes."""
-    if not room_id.startswith("!") or len(room_id.encode()) > MAX_ID_BYTES:
+    if not is_room_id_shape(room_id):
         raise invalid_param(f"Not a valid room ID: {room_id!r}")
     return room_id
+
+
+def is_room_id_shape(value: object) -> bool:
+    """True for a string that check_room_id accepts."""
+    return isinstance(value, str) and value.startswith("!") and len(value.encode()) <= MAX_ID_BYTES
 
 
 def server_of(identifier: str) -> str:

@@ -16,6 +16,7 @@ from qasid.core.policy import OpenPolicy, Policy
 from qasid.core.ratelimit import RateLimiter
 from qasid.core.rooms import RoomService
 from qasid.core.signing import load_or_create_signing_key
+from qasid.core.sliding_sync import Extensions, SlidingSyncService
 from qasid.core.sync import SyncService
 from qasid.core.userdata import UserDataService
 from qasid.store.sqlite import SqliteStore
@@ -49,6 +50,7 @@ class Services:
     userdata: UserDataService
     media: MediaService
     sync: SyncService
+    sliding_sync: SlidingSyncService
 
     def close(self) -> None:
         """Finish queued writes and close the store."""
@@ -90,6 +92,15 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
     rooms = RoomService(settings, store, clock, notifier, signing_key, policy, ratelimiter)
     e2ee = E2eeService(settings, store, clock, notifier, rooms)
     userdata = UserDataService(settings, store, clock, notifier, rooms)
+    sync = SyncService(settings, store, clock, notifier, rooms, e2ee, userdata)
+
+    async def unread_counts(room_id: str, user_id: str) -> tuple[int, int]:
+        # Messages from others since the user's read receipt; mentions are not seen in ciphertext.
+        receipt_at = await store.events.read_receipt_position(room_id, user_id)
+        unread = await store.events.count_messages_from_others(
+            room_id, user_id, receipt_at, store.events.max_stream_ordering())
+        return unread, 0
+
     services = Services(
         settings=settings,
         store=store,
@@ -103,7 +114,9 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
         e2ee=e2ee,
         userdata=userdata,
         media=MediaService(settings, store, clock, notifier, rooms),
-        sync=SyncService(settings, store, clock, notifier, rooms, e2ee, userdata),
+        sync=sync,
+        sliding_sync=SlidingSyncService(store, clock, notifier, rooms, sync,
+                                        Extensions(store, rooms, e2ee, userdata), unread_counts),
     )
     fanout.services = services
     return services

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from qasid.config import Settings
 from qasid.core.clock import Clock
+from qasid.core.device_lists import device_list_updates
 from qasid.core.e2ee import E2eeService
 from qasid.core.errors import MatrixError
 from qasid.core.events import client_event, state_event
@@ -335,10 +336,5 @@ class SyncService:
     ) -> dict[str, list[str]]:
         if since is None:
             return {"changed": [], "left": []}
-        sharing = self.rooms.users_sharing_rooms_with(user_id)
-        changed = (await self.e2ee.device_list_changes(since.device_lists, upto.device_lists)
-                   if since.device_lists < upto.device_lists else set())
-        changed = (changed & sharing) | (newly_shared & sharing)
-        left = {u for u in newly_left if u not in sharing}
-        return {"changed": sorted(changed), "left": sorted(left - changed)}
-
+        return await device_list_updates(self.e2ee, self.rooms, user_id, since.device_lists, upto.device_lists,
+                                         newly_shared, newly_left)

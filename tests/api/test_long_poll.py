@@ -82,15 +82,23 @@ def bodies(response: dict[str, Any], room_id: str) -> list[str]:
 
 
 def test_a_stop_answers_parked_long_polls_instead_of_cutting_them_off(server: ServerProcess) -> None:
-    """On SIGTERM, a /sync long-poll answers at once with what it has (200), so a restart costs
-    clients nothing; before, uvicorn cancelled it after its grace period (500)."""
+    """On SIGTERM, a /sync or sliding sync long-poll answers at once with what it has (200), so a
+    restart costs clients nothing; before, uvicorn cancelled them after its grace period (500)."""
     alice = new_device(server, "alice")
     since = alice.sync()["next_batch"]
-    with ThreadPoolExecutor(1) as pool:
-        parked = pool.submit(httpx.get, server.base_url + V3 + "/sync", params={"since": since, "timeout": "50000"},
-                             headers=alice.headers, timeout=60)
-        time.sleep(1)  # it is parked now
+    sliding = server.base_url + "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
+    body = {"lists": {"all": {"ranges": [[0, 9]], "timeline_limit": 1, "required_state": []}}}
+    pos = httpx.post(sliding, json=body, headers=alice.headers).json()["pos"]
+    with ThreadPoolExecutor(2) as pool:
+        parked = [
+            pool.submit(httpx.get, server.base_url + V3 + "/sync", params={"since": since, "timeout": "50000"},
+                        headers=alice.headers, timeout=60),
+            pool.submit(httpx.post, sliding, params={"pos": pos, "timeout": "50000"}, json=body,
+                        headers=alice.headers, timeout=60),
+        ]
+        time.sleep(1)  # both are parked now
         server.stop()
-        answer = parked.result()
-    assert answer.status_code == 200 and answer.json()["next_batch"], answer.text
+        answers = [f.result() for f in parked]
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert answers[0].json()["next_batch"] and answers[1].json()["pos"]
     assert "CancelledError" not in server.log_path.read_text()

@@ -7,7 +7,15 @@ import functools
 from typing import Any
 
 from qasid.api.asgi import Request, Response
-from qasid.api.http import client_paths, json_response, query_int, requester, route, services
+from qasid.api.http import (
+    client_paths,
+    json_response,
+    query_int,
+    requester,
+    route,
+    services,
+    until_disconnected,
+)
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, not_found
 from qasid.core.notifier import ClientGone
@@ -80,15 +88,10 @@ async def sync(request: Request) -> Response:
     if sync_request.timeout_ms == 0:
         return json_response(await svc.sync.sync(sync_request))
     # A long-poll whose client has gone must not keep waiting (and keep the server from stopping).
-    gone = asyncio.ensure_future(_until_disconnected(request))
+    gone = asyncio.ensure_future(until_disconnected(request))
     try:
         return json_response(await svc.sync.sync(sync_request, gone))
     except ClientGone:
         return Response(status_code=499)
     finally:
         gone.cancel()
-
-
-async def _until_disconnected(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass

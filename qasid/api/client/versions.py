@@ -13,6 +13,8 @@ UNSTABLE_FEATURES = {
     "io.element.e2ee_forced.private": True,
     "io.element.e2ee_forced.trusted_private": True,
     "org.matrix.e2e_cross_signing": True,
+    # Simplified Sliding Sync (MSC4186): Element X refuses a server without it.
+    "org.matrix.simplified_msc3575": True,
 }
 
 

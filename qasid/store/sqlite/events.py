@@ -13,6 +13,9 @@ from qasid.store.sqlite.engine import Database
 
 # What a notification count counts (the server can't see mentions in ciphertext).
 UNREAD_TYPES = ("m.room.message", "m.room.encrypted")
+# Events that count as activity for ordering a room list (MSC4186's bump_stamp).
+BUMP_TYPES = ("m.room.create", "m.room.message", "m.room.encrypted", "m.sticker", "m.call.invite",
+              "m.poll.start", "m.beacon_info")
 EVENT_COLUMNS = "stream_ordering, event_id, pdu, unsigned, txn_device_id, txn_id, redacted_by"
 
 
@@ -74,6 +77,8 @@ class EventStore:
         self._position = db.current_id("events", "stream_ordering")
         self._known_from = self._position
         self._room_latest: dict[str, int] = {}
+        # Each room's newest event of BUMP_TYPES, filled on first read, then by every commit.
+        self._room_bump: dict[str, int] = {}
 
     async def room_version(self, room_id: str) -> str | None:
         row = self.db.read_one("SELECT room_version FROM rooms WHERE room_id = ?", (room_id,))
@@ -114,7 +119,10 @@ class EventStore:
     def _published(self, events: list[NewEvent]) -> Callable[[list[int]], None]:
         def publish(orderings: list[int]) -> None:
             for event, stream_ordering in zip(events, orderings, strict=True):
-                self._room_latest[event.pdu["room_id"]] = stream_ordering
+                room_id = event.pdu["room_id"]
+                self._room_latest[room_id] = stream_ordering
+                if event.pdu["type"] in BUMP_TYPES and room_id in self._room_bump:
+                    self._room_bump[room_id] = max(self._room_bump[room_id], stream_ordering)
             if orderings:
                 self._position = max(self._position, orderings[-1])
 
@@ -257,6 +265,39 @@ class EventStore:
             (after, upto))
         wanted = set(room_ids)
         return {r[0] for r in rows if r[0] in wanted}
+
+    def bump_stamps(self, room_ids: list[str]) -> dict[str, int]:
+        """Each room's stream position of its newest event of BUMP_TYPES (0 when it has none)."""
+        missing = [r for r in room_ids if r not in self._room_bump]
+        marks = ", ".join("?" * len(BUMP_TYPES))
+        for room_id in missing:
+            # Newest first along the room's index, so the scan stops at the first activity.
+            row = self.db.read_one(
+                f"SELECT stream_ordering FROM events WHERE room_id = ? AND type IN ({marks})"
+                " ORDER BY stream_ordering DESC LIMIT 1", (room_id, *BUMP_TYPES))
+            found = int(row[0]) if row else 0
+            # A commit published while reading has already raised it: keep the larger.
+            self._room_bump[room_id] = max(found, self._room_bump.get(room_id, 0))
+        return {r: self._room_bump[r] for r in room_ids}
+
+    async def state_events_between(self, room_id: str, after: int, upto: int) -> list[EventRow]:
+        """The room's state events with after < stream_ordering <= upto, oldest first."""
+        rows = self.db.read(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ? AND stream_ordering > ?"
+            " AND stream_ordering <= ? AND state_key IS NOT NULL ORDER BY stream_ordering",
+            (room_id, after, upto))
+        return [_row(r) for r in rows]
+
+    async def member_changes(self, room_ids: list[str], after: int, upto: int) -> list[tuple[str, str, str]]:
+        """(room_id, user_id, membership) of member events in (after, upto] in these rooms, oldest first."""
+        if not room_ids or after >= upto:
+            return []
+        marks = ", ".join("?" * len(room_ids))
+        rows = self.db.read(
+            "SELECT room_id, state_key, json_extract(pdu, '$.content.membership') FROM events"
+            f" WHERE room_id IN ({marks}) AND type = 'm.room.member' AND stream_ordering > ?"
+            " AND stream_ordering <= ? ORDER BY stream_ordering", (*room_ids, after, upto))
+        return [(r[0], r[1], str(r[2])) for r in rows]
 
     async def read_receipt_position(self, room_id: str, user_id: str) -> int:
         """The stream position of the event the user's own (public or private) read receipt points at."""

@@ -33,6 +33,19 @@ for (const level of ["log", "info", "debug", "warn", "trace"]) {
 
 const sdk = await import("matrix-js-sdk");
 const { ClientEvent, SyncState } = sdk;
+const { SlidingSync, SlidingSyncEvent, SlidingSyncState } = await import("matrix-js-sdk/lib/sliding-sync.js");
+
+// What Element Web asks of its room list under Simplified Sliding Sync (MSC4186).
+const SLIDING_LIST = {
+    ranges: [[0, 19]],
+    timeline_limit: 10,
+    required_state: [
+        ["m.room.create", ""], ["m.room.encryption", ""], ["m.room.name", ""], ["m.room.avatar", ""],
+        ["m.room.join_rules", ""], ["m.room.history_visibility", ""], ["m.room.power_levels", ""],
+        ["m.room.tombstone", ""], ["m.room.member", "$ME"], ["m.room.member", "$LAZY"],
+    ],
+};
+const SLIDING_SUBSCRIPTION = { timeline_limit: 20, required_state: [["*", "*"]] };
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -102,6 +115,9 @@ async function waitFor(check, ms, describe) {
 
 let client = null;
 let password = null;
+let slidingSync = null;
+// Each sliding sync response as the client received it (pos, list counts, rooms' bump stamps), or the error.
+const slidingResponses = [];
 // Secret-storage keys this session created, by key ID: the SDK asks for them back to encrypt secrets.
 const secretStorageKeys = new Map();
 
@@ -112,7 +128,7 @@ function requireClient() {
 
 const commands = {
     /** Log in with m.login.password, start Rust crypto and sync; replies once the first sync is done. */
-    async login({ base_url, user, password: pw, device_name, timeout_ms }) {
+    async login({ base_url, user, password: pw, device_name, sliding, timeout_ms }) {
         const loginClient = sdk.createClient({ baseUrl: base_url, fetchFn: recordingFetch });
         const session = await loginClient.loginRequest({
             type: "m.login.password",
@@ -145,8 +161,22 @@ const commands = {
                 if (state === SyncState.Error) reject(new Error(`sync failed: ${data?.error}`));
             });
         });
-        // As Element does: members are fetched lazily, through /rooms/{id}/members.
-        await client.startClient({ initialSyncLimit: 20, lazyLoadMembers: true });
+        if (sliding) {
+            // Simplified Sliding Sync only: the SDK then never calls /v3/sync.
+            slidingSync = new SlidingSync(base_url, new Map([["all", SLIDING_LIST]]), SLIDING_SUBSCRIPTION, client, 10_000);
+            slidingSync.on(SlidingSyncEvent.Lifecycle, (state, resp, err) => {
+                if (state !== SlidingSyncState.RequestFinished) return;
+                slidingResponses.push(err ? { error: String(err), status: err.httpStatus ?? null } : {
+                    pos: resp.pos,
+                    counts: Object.fromEntries(Object.entries(resp.lists ?? {}).map(([k, v]) => [k, v.count])),
+                    bump_stamps: Object.fromEntries(Object.entries(resp.rooms ?? {}).map(([id, r]) => [id, r.bump_stamp ?? null])),
+                });
+            });
+            await client.startClient({ slidingSync, lazyLoadMembers: true });
+        } else {
+            // As Element does: members are fetched lazily, through /rooms/{id}/members.
+            await client.startClient({ initialSyncLimit: 20, lazyLoadMembers: true });
+        }
         await withTimeout(prepared, timeout_ms || DEFAULT_TIMEOUT_MS, "first sync to complete (SyncState.Prepared)");
         return { user_id: session.user_id, device_id: session.device_id };
     },
@@ -305,11 +335,36 @@ const commands = {
         };
     },
 
+    /** Accepts an invitation and waits until the client sees itself joined. */
+    async join({ room_id, timeout_ms }) {
+        const c = requireClient();
+        const ms = timeout_ms || DEFAULT_TIMEOUT_MS;
+        await waitFor(() => c.getRoom(room_id)?.getMyMembership() === "invite", ms,
+            () => `an invitation to ${room_id}; membership "${c.getRoom(room_id)?.getMyMembership()}"`);
+        await withTimeout(c.joinRoom(room_id), ms, `joining ${room_id}`);
+        await waitFor(() => c.getRoom(room_id)?.getMyMembership() === "join", ms,
+            () => `${room_id} to show us joined; membership "${c.getRoom(room_id)?.getMyMembership()}"`);
+        return {};
+    },
+
+    /** The rooms as the client orders its room list: by the bump_stamp the server sent, newest first. */
+    async room_order() {
+        const c = requireClient();
+        const rooms = c.getRooms().filter((r) => r.getMyMembership() === "join");
+        rooms.sort((a, b) => (b.getBumpStamp() ?? 0) - (a.getBumpStamp() ?? 0));
+        return {
+            rooms: rooms.map((r) => ({ room_id: r.roomId, bump_stamp: r.getBumpStamp() ?? null })),
+            responses: slidingResponses.slice(-50),
+            sliding: slidingSync !== null,
+        };
+    },
+
     async http_failures() {
         return { http_failures: httpFailures };
     },
 
     async stop() {
+        slidingSync?.stop();
         client?.stopClient();
         return {};
     },

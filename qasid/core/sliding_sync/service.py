@@ -1,0 +1,165 @@
+"""Simplified Sliding Sync (MSC4186): lists and subscriptions over the same streams as /sync.
+
+Each request resumes its connection at `pos`, builds what changed since, and waits on the same
+notifier as /sync when nothing did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from typing import Any
+
+from qasid.core.clock import Clock
+from qasid.core.notifier import Notifier
+from qasid.core.rooms import RoomService, RoomSnapshot
+from qasid.core.sliding_sync.connection import Connections, ConnectionState, RoomSent
+from qasid.core.sliding_sync.extensions import Extensions, Scope
+from qasid.core.sliding_sync.request import RoomConfig, SlidingSyncRequest
+from qasid.core.sliding_sync.room_list import RoomEntry, listed_memberships, order_rooms, window
+from qasid.core.sliding_sync.room_result import Counts, RoomResults, Viewer, merge_required
+from qasid.core.sync import MAX_TIMEOUT_MS, SyncService, SyncToken
+from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite.userdata import GLOBAL
+
+
+class SlidingSyncService:
+    """Answers sliding sync requests; keeps each connection's memory (connection.py)."""
+
+    def __init__(
+        self, store: SqliteStore, clock: Clock, notifier: Notifier, rooms: RoomService, sync: SyncService,
+        extensions: Extensions, counts: Counts,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.notifier = notifier
+        self.rooms = rooms
+        self.sync = sync
+        self.extensions = extensions
+        self.results = RoomResults(store, rooms, counts)
+        self.connections = Connections()
+
+    async def sliding_sync(
+        self, user_id: str, device_id: str, request: SlidingSyncRequest, gone: asyncio.Future[Any] | None = None,
+    ) -> dict[str, Any]:
+        """A connection's next response: at once on its first request or when anything is new,
+        else after waiting up to `timeout` ms for something to be."""
+        connection, base = self.connections.resume(user_id, device_id, request.conn_id, request.pos)
+        wait_s = min(request.timeout_ms, MAX_TIMEOUT_MS) / 1000 if base is not None else 0
+        deadline = time.monotonic() + wait_s
+        while True:
+            seen_version = self.notifier.version(user_id)
+            response, state, news = await self._build(user_id, device_id, request, base)
+            remaining = deadline - time.monotonic()
+            if news or remaining <= 0 or self.notifier.closing:
+                response["pos"] = self.connections.record(connection, state)
+                if request.txn_id is not None:
+                    response["txn_id"] = request.txn_id
+                return response
+            await self.notifier.wait(user_id, seen_version, remaining, gone)
+
+    async def _build(
+        self, user_id: str, device_id: str, request: SlidingSyncRequest, base: ConnectionState | None,
+    ) -> tuple[dict[str, Any], ConnectionState, bool]:
+        upto = self.sync.current_token()
+        since = base.token if base is not None else None
+        previously = base.rooms if base is not None else {}
+        memberships = await self.store.events.memberships_of_user(user_id)
+        listed = listed_memberships(memberships, previously, since.events if since else None)
+        entries = await self._entries(user_id, listed)
+        by_id = {e.room_id: e for e in entries}
+        ordered = order_rooms(entries)
+
+        configs: dict[str, list[RoomConfig]] = defaultdict(list)
+        room_lists: dict[str, set[str]] = defaultdict(set)
+        lists_out: dict[str, Any] = {}
+        wants_tags = any(r.filters.tags is not None or r.filters.not_tags for r in request.lists.values())
+        tags = await self._tags(user_id) if wants_tags else {}
+        for key, list_request in request.lists.items():
+            spaces = await self._space_children(user_id, list_request.filters.spaces)
+            selected = window(list_request, ordered, lambda room_id: tags.get(room_id, set()), spaces)
+            lists_out[key] = {"count": selected.count}
+            for room_id in selected.room_ids:
+                configs[room_id].append(list_request.config)
+                room_lists[room_id].add(key)
+        subscribed = {room_id for room_id in request.room_subscriptions if room_id in by_id}
+        for room_id in subscribed:
+            configs[room_id].append(request.room_subscriptions[room_id])
+
+        recount = await self._receipts_moved(user_id, since, upto, list(configs))
+        viewer = Viewer(user_id, device_id, since.events if since else None, upto.events, self.clock.now_ms())
+        rooms_out: dict[str, Any] = {}
+        sent_now: dict[str, RoomSent] = dict(previously)
+        for room_id, room_configs in configs.items():
+            result, sent = await self.results.build(
+                viewer, by_id[room_id], merge_required(room_configs), previously.get(room_id), room_id in recount)
+            if sent is not None:
+                sent_now[room_id] = sent
+            if result is not None:
+                rooms_out[room_id] = result
+
+        joined = [e.room_id for e in entries if e.membership == "join"]
+        newly = {e.room_id for e in entries if since is not None and e.membership_pos > since.events}
+        scope = Scope({r: frozenset(lists) for r, lists in room_lists.items()}, frozenset(subscribed))
+        extensions, extension_news = await self.extensions.build(
+            user_id, device_id, request.extensions, since, upto, scope, joined,
+            {r for r in newly if by_id[r].membership == "join"},
+            {r for r in newly if by_id[r].membership in ("leave", "ban")})
+        counts = {key: value["count"] for key, value in lists_out.items()}
+        state = ConnectionState(upto, sent_now, counts)
+        news = bool(rooms_out) or extension_news or (base is not None and counts != base.list_counts)
+        return {"lists": lists_out, "rooms": rooms_out, "extensions": extensions}, state, news
+
+    async def _entries(self, user_id: str, listed: list[tuple[str, str, int]]) -> list[RoomEntry]:
+        """The facts the filters and ordering need, from the rooms held in memory."""
+        bumps = self.store.events.bump_stamps([room_id for room_id, membership, _ in listed if membership == "join"])
+        direct = await self.store.userdata.get_account_data(user_id, GLOBAL, "m.direct") or {}
+        dm_rooms = {r for rooms in direct.values() if isinstance(rooms, list) for r in rooms if isinstance(r, str)}
+        entries = []
+        for room_id, membership, position in listed:
+            room = await self.rooms.snapshot(room_id)
+            if room is None:
+                continue
+            create = _content(room, "m.room.create")
+            name = _content(room, "m.room.name").get("name")
+            # A room the user is not in is ordered by when their membership changed (MSC4186).
+            bump = max(bumps.get(room_id, 0), 1) if membership == "join" else position
+            entries.append(RoomEntry(
+                room_id, membership, position, bump, room_id in dm_rooms, ("m.room.encryption", "") in room.state,
+                create.get("type") if isinstance(create.get("type"), str) else None,
+                name if isinstance(name, str) else None))
+        return entries
+
+    async def _space_children(self, user_id: str, spaces: tuple[str, ...] | None) -> frozenset[str] | None:
+        """Rooms named by m.space.child in the given spaces the user is joined to (not navigated further)."""
+        if spaces is None:
+            return None
+        children: set[str] = set()
+        for space_id in spaces:
+            room = await self.rooms.snapshot(space_id) if space_id.startswith("!") else None
+            if room is None or room.membership(user_id) != "join":
+                continue
+            children |= {key for (event_type, key), pdu in room.state.items()
+                         if event_type == "m.space.child" and pdu["content"].get("via")}
+        return frozenset(children)
+
+    async def _tags(self, user_id: str) -> dict[str, set[str]]:
+        rows = await self.store.userdata.account_data_after(user_id, 0)
+        return {row.room_id: set(row.content.get("tags") or {}) for row in rows
+                if row.type == "m.tag" and isinstance(row.content.get("tags"), dict)}
+
+    async def _receipts_moved(self, user_id: str, since: SyncToken | None, upto: SyncToken,
+                              room_ids: list[str]) -> set[str]:
+        """Rooms where the user's own read receipt moved since the connection's last position."""
+        if since is None or since.receipts >= upto.receipts:
+            return set()
+        receipts = await self.sync.userdata.receipts_since(room_ids, since.receipts, viewer=user_id)
+        return {room_id for room_id, event in receipts.items()
+                if any(user_id in by_user for by_type in event["content"].values() for by_user in by_type.values())}
+
+
+def _content(room: RoomSnapshot, event_type: str) -> dict[str, Any]:
+    pdu = room.state.get((event_type, ""))
+    content = pdu["content"] if pdu else {}
+    return content if isinstance(content, dict) else {}
