@@ -255,12 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 # What `audit list --action` can match, by area.
 AUDIT_ACTIONS = (
-    "accounts:   account.create account.bulk_import account.password_set account.suspend account.unsuspend"
-    " account.offboard membership.leave_all",
+    ("accounts:   account.create account.bulk_import account.password_set account.suspend account.unsuspend"
+    " account.offboard membership.leave_all"),
     "sign-in:    login login.failed registration_token.redeemed",
     "devices:    device.added device.removed device.sign_out device.expire",
-    "tokens:     registration_token.issued registration_token.revoked enrollment_token.issue"
-    " enrollment_token.revoke",
+    ("tokens:     registration_token.issued registration_token.revoked enrollment_token.issue"
+    " enrollment_token.revoke"),
     "tree:       unit.create unit.update admin_role.grant admin_role.revoke official.update policy.change",
     "log:        audit.verify retention.purge",
 )

@@ -9,24 +9,24 @@ import pytest
 from qasid.config import RateLimit, SettingsError, load_settings
 
 BAD_VARIABLES = [
-    ("QASID_RATE_LIMITS_ENABLED", "ture", "rate_limits_enabled (from environment variable"
-                                          " QASID_RATE_LIMITS_ENABLED): 'ture' is not a boolean"),
+    ("QASID_RATE_LIMITS_ENABLED", "ture", ("rate_limits_enabled (from environment variable"
+                                          " QASID_RATE_LIMITS_ENABLED): 'ture' is not a boolean")),
     ("QASID_BIND_PORT", "abc", "bind_port (from environment variable QASID_BIND_PORT): 'abc' is not a whole number"),
     ("QASID_BIND_PORT", "8019.5", "is not a whole number"),
     ("QASID_BIND_PORT", "70000", "70000 is out of range (1 to 65535)"),
     ("QASID_SYNC_PACE_MS", "-5", "sync_pace_ms (from environment variable QASID_SYNC_PACE_MS): -5 is out of range"),
-    ("QASID_RATE_LOGIN", "fast", "rate_login (from environment variable QASID_RATE_LOGIN): 'fast' must be"
-                                 " PER_SECOND/BURST"),
+    ("QASID_RATE_LOGIN", "fast", ("rate_login (from environment variable QASID_RATE_LOGIN): 'fast' must be"
+                                 " PER_SECOND/BURST")),
     ("QASID_RATE_LOGIN", "0/5", "the rate must be a number of requests per second above 0"),
     ("QASID_RATE_LOGIN", "1/0", "the burst must be a whole number from 1"),
     ("QASID_RATE_LOGIN", "nan/5", "the rate must be"),
     ("QASID_LOG_LEVEL", "loud", "log_level (from environment variable QASID_LOG_LEVEL): 'loud' must be one of"),
-    ("QASID_SERVER_NAME", "gov example", "server_name (from environment variable QASID_SERVER_NAME):"
-                                         " 'gov example' is not a host name"),
+    ("QASID_SERVER_NAME", "gov example", ("server_name (from environment variable QASID_SERVER_NAME):"
+                                         " 'gov example' is not a host name")),
     ("QASID_PUBLIC_BASEURL", "matrix.gov", "must be empty or an http:// or https:// URL"),
     ("QASID_DATA_DIR", " ", "is not a folder path"),
-    ("QASID_SERVERNAME", "gov.example", "unknown environment variable QASID_SERVERNAME;"
-                                        " did you mean QASID_SERVER_NAME?"),
+    ("QASID_SERVERNAME", "gov.example", ("unknown environment variable QASID_SERVERNAME;"
+                                        " did you mean QASID_SERVER_NAME?")),
 ]
 
 

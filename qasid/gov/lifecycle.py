@@ -68,8 +68,10 @@ class Lifecycle:
         """Officials of one unit, or of every unit the admin covers."""
         units = [self.org.unit_in_scope(scope, unit_id).unit_id] if unit_id is not None else \
             [u.unit_id for u in self.org.list_units(scope)]
-        return [{"user_id": o.user_id, "unit_id": o.unit_id, "designation": o.designation}
-                for o in self.store.officials_in(units)]
+        officials = self.store.officials_in(units)
+        states = self.store.account_states([o.user_id for o in officials])
+        return [{"user_id": o.user_id, "unit_id": o.unit_id, "designation": o.designation,
+                 "state": states.get(o.user_id, "active")} for o in officials]
 
     async def update(self, scope: AdminScope, user_id: Any, body: dict[str, Any]) -> dict[str, Any]:
         """Move an official to another unit the admin covers and/or change their designation."""

@@ -7,7 +7,15 @@ from typing import Any
 import pytest
 
 from qasid.core.errors import MatrixError
-from qasid.gov.rules import DEFAULTS, ORDER, effective_policy, is_looser, policy_key_table, policy_limits, validate_policy
+from qasid.gov.rules import (
+    DEFAULTS,
+    ORDER,
+    effective_policy,
+    is_looser,
+    policy_key_table,
+    policy_limits,
+    validate_policy,
+)
 
 
 @pytest.mark.parametrize(("key", "looser", "stricter"), [
@@ -54,7 +62,7 @@ def test_limits_name_the_highest_unit_imposing_them() -> None:
 
 def test_allow_loosening_lets_the_units_below_loosen_only_that_key() -> None:
     ministry = {"invite_scope": "ministry", "retention_days": 30, "allow_loosening": ["invite_scope"]}
-    effective, limits = policy_limits([ministry])
+    _effective, limits = policy_limits([ministry])
     assert "invite_scope" not in limits and limits["retention_days"] == (30, 0)
     below = effective_policy([ministry, {"invite_scope": "anyone", "retention_days": 90}])
     assert (below["invite_scope"], below["retention_days"]) == ("anyone", 30)
