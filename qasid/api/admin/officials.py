@@ -9,7 +9,7 @@ from qasid.api.http import empty, json_response, query_int
 from qasid.core.errors import MatrixError
 
 OFFICIAL = obj({"user_id": STR, "unit_id": INT, "designation": STR, "displayname": STR, "deactivated": BOOL,
-                "locked": BOOL, "has_password": BOOL})
+                "locked": BOOL, "has_password": BOOL, "state": STR})
 ROWS = {"type": "array", "items": {"type": "object"}}
 
 
@@ -17,7 +17,8 @@ ROWS = {"type": "array", "items": {"type": "object"}}
 async def list_officials(request: Request) -> Response:
     """GET /_qasid/admin/v1/officials?unit_id=
 
-    - Officials of one unit, or of every unit the admin covers.
+    - Officials of one unit, or of every unit the admin covers, each with its state: active,
+      suspended or offboarded.
     """
     scope, _ = await admin_request(request)
     unit_id = query_int(request, "unit_id", None, lo=0, hi=2**53)
