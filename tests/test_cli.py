@@ -112,3 +112,14 @@ def test_policy_keys_lists_types_order_and_defaults(tmp_path: Path) -> None:
     assert table[0].split() == ["key", "type", "stricter", "default"]
     row = next(line for line in table if line.startswith("invite_scope"))
     assert "unit < ministry < anyone" in row and row.endswith("anyone")
+
+
+def test_data_from_before_the_name_was_recorded_takes_it_from_its_first_account(tmp_path: Path) -> None:
+    import sqlite3
+
+    assert qasid(tmp_path, "admin", "create-user", "--init", "--username", "ops", "--password", PASSWORD).returncode == 0
+    with sqlite3.connect(tmp_path / "qasid-data" / "qasid.db") as conn:  # as a database made before migration 006
+        conn.execute("DROP TABLE server_identity")
+        conn.execute("DELETE FROM schema_version WHERE version = 6")
+    line = one_error_line(qasid(tmp_path, "admin", "unit", "list", env={"QASID_SERVER_NAME": "gov.example"}))
+    assert "belongs to server 'localhost'" in line
