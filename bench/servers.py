@@ -96,11 +96,16 @@ def qasid_server(work_dir: Path, repo: Path = REPO) -> Server:
         "QASID_SERVER_NAME": SERVER_NAME, "QASID_DATA_DIR": str(data), "QASID_BIND_HOST": "127.0.0.1",
         "QASID_BIND_PORT": str(port), "QASID_PUBLIC_BASEURL": f"http://127.0.0.1:{port}",
         "QASID_RATE_LIMITS_ENABLED": "false", "QASID_LOG_LEVEL": "warning",
-        "QASID_CONFIG": str(work_dir / "absent.toml"),
+        "QASID_CONFIG": str(work_dir / "qasid.toml"),
     }
-    token = subprocess.run(
-        [sys.executable, "-m", "qasid.cli", "admin", "token", "create", "--uses", "1000000"],
-        cwd=repo, env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout.strip()
+    (work_dir / "qasid.toml").touch()  # empty: the environment sets everything
+    command = [sys.executable, "-m", "qasid.cli", "admin", "token", "create", "--init", "--uses", "1000000"]
+    made = subprocess.run(command, cwd=repo, env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    if "unrecognized arguments: --init" in made.stderr:  # a build from before --init created the folder unasked
+        made = subprocess.run([c for c in command if c != "--init"], cwd=repo, env={**os.environ, **env},
+                              capture_output=True, text=True, check=False)
+    made.check_returncode()
+    token = made.stdout.strip()
     return Server("qasid", [sys.executable, "-m", "qasid.cli", "serve"], work_dir, port, env, token, cwd=repo)
 
 

@@ -5,23 +5,41 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import dataclasses
 import secrets
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from qasid.config import Settings, describe_settings, load_settings
+from qasid.config import Settings, SettingsError, describe_settings, load_settings
+from qasid.core.errors import MatrixError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(
+    """The settings for a command, its data folder made absolute and named on stderr.
+
+    Only `qasid serve` (its first start) and a command given --init may create the data folder:
+    anywhere else a missing one is an error, not a new empty database.
+    """
+    settings = load_settings(
         config_file=Path(args.config) if args.config else None,
         server_name=getattr(args, "server_name", None),
         bind_host=getattr(args, "host", None),
         bind_port=getattr(args, "port", None),
         data_dir=getattr(args, "data_dir", None),
     )
+    settings = dataclasses.replace(settings, data_dir=settings.data_dir.resolve())
+    initialised = settings.database_path.is_file()
+    if not initialised and args.command != "serve" and not getattr(args, "init", False):
+        why = "does not exist" if not settings.data_dir.exists() else "holds no qasid.db"
+        raise SettingsError(
+            f"data folder {settings.data_dir} {why}; point --data-dir (or QASID_DATA_DIR, or data_dir in"
+            f" qasid.toml) at the server's data folder, or pass --init to create a new one")
+    if not getattr(args, "data_dir_shown", False):
+        print(f"qasid: data folder {settings.data_dir}" + ("" if initialised else " (new)"), file=sys.stderr)
+        args.data_dir_shown = True
+    return settings
 
 
 def _return_large_buffers_to_the_os() -> None:
@@ -44,7 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _return_large_buffers_to_the_os()
     app = create_app(settings)
     print(f"qasid serving {settings.server_name} on http://{settings.bind_host}:{settings.bind_port}"
-          f" (data in {settings.data_dir})", flush=True)
+          f" (data folder {settings.data_dir})", flush=True)
     config = uvicorn.Config(
         app, host=settings.bind_host, port=settings.bind_port, loop="uvloop", http="httptools",
         log_level=settings.log_level, access_log=False, lifespan="on", ws="none", server_header=False,
@@ -64,6 +82,7 @@ async def _with_store(settings: Settings, work: Any) -> Any:
     from qasid.core.accounts import AccountService
     from qasid.core.clock import Clock
     from qasid.core.ratelimit import RateLimiter
+    from qasid.core.services import check_server_name
     from qasid.store.sqlite import SqliteStore
 
     class _Quiet:
@@ -72,6 +91,7 @@ async def _with_store(settings: Settings, work: Any) -> Any:
 
     store = SqliteStore(settings.database_path)
     try:
+        check_server_name(store, settings)
         accounts = AccountService(settings, store.accounts, Clock(), RateLimiter({}, enabled=False), _Quiet())
         return await work(store, accounts)
     finally:
@@ -88,6 +108,10 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
+    if args.uses < 1:
+        raise SettingsError(f"--uses must be at least 1 (got {args.uses}): a token nobody can use is no token")
+    if args.expiry_days < 0:
+        raise SettingsError(f"--expiry-days must be 0 (never expires) or more (got {args.expiry_days})")
     token = args.token or secrets.token_urlsafe(18)
     expiry = int((time.time() + args.expiry_days * 86400) * 1000) if args.expiry_days else None
 
@@ -167,14 +191,25 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def cmd_audit_list(args: argparse.Namespace) -> int:
     from qasid.core import jsonutil
     from qasid.core.clock import Clock
-    from qasid.gov.audit import AuditLog, format_line
+    from qasid.gov.audit import OPERATOR, AuditLog, format_line
+
+    settings = _settings(args)
+    actor = args.actor
+    if actor is not None and not actor.startswith("@") and actor != OPERATOR:
+        actor = f"@{actor}:{settings.server_name}"  # a bare localpart
 
     async def work(store: Any, accounts: Any) -> Any:
+        unit_id = None
+        if args.unit is not None:
+            unit = store.gov.unit_by_code(args.unit)
+            if unit is None:
+                raise MatrixError(404, "M_NOT_FOUND", f"Unknown unit {args.unit!r} (--unit takes a unit code)")
+            unit_id = unit.unit_id
         return await AuditLog(store.audit, Clock()).entries(
             unit_ids=None, after_seq=args.after, limit=args.limit, action=args.action,
-            actor=args.actor, target=args.target, unit_id=args.unit)
+            actor=actor, target=args.target, unit_id=unit_id)
 
-    for entry in asyncio.run(_with_store(_settings(args), work)):
+    for entry in asyncio.run(_with_store(settings, work)):
         print(jsonutil.dumps(entry).decode() if args.json else format_line(entry))
     return 0
 
@@ -225,6 +260,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What `audit list --action` can match, by area.
+AUDIT_ACTIONS = (
+    ("accounts:   account.create account.bulk_import account.password_set account.suspend account.unsuspend"
+    " account.offboard membership.leave_all"),
+    "sign-in:    login login.failed registration_token.redeemed",
+    "devices:    device.added device.removed device.sign_out device.expire",
+    ("tokens:     registration_token.issued registration_token.revoked enrollment_token.issue"
+    " enrollment_token.revoke"),
+    "tree:       unit.create unit.update admin_role.grant admin_role.revoke official.update policy.change",
+    "log:        audit.verify retention.purge",
+)
+
+
 def _audit_parsers(admin_sub: Any) -> None:
     audit = admin_sub.add_parser("audit", help="the hash-chained audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -235,26 +283,54 @@ def _audit_parsers(admin_sub: Any) -> None:
     verify.set_defaults(func=cmd_audit_verify)
     alist = audit_sub.add_parser(
         "list", help="entries, one per line: seq, UTC time, actor[/device], action, target, source, unit, details"
-        " (tab-separated; control characters appear escaped as \\n, \\xHH, \\uHHHH)")
+        " (tab-separated; control characters appear escaped as \\n, \\xHH, \\uHHHH)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="actions:\n" + "\n".join(f"  {group}" for group in AUDIT_ACTIONS))
     _common(alist)
     alist.add_argument("--after", type=int, default=0, help="only entries after this seq")
     alist.add_argument("--limit", type=int, default=1000, help="at most this many (default and maximum 1000)")
-    alist.add_argument("--action", help="only this action, e.g. login.failed")
-    alist.add_argument("--actor", help="only this actor")
-    alist.add_argument("--target", help="only this target")
-    alist.add_argument("--unit", type=int, help="only entries filed under this unit ID")
+    alist.add_argument("--action", help="only this action, e.g. login.failed (listed below)")
+    alist.add_argument("--actor", help="only this actor: a user ID, a bare username, or operator (the CLI)")
+    alist.add_argument("--target", help="only this target (a user ID, unit code or token fingerprint)")
+    alist.add_argument("--unit", help="only entries filed under this unit (its code)")
     alist.add_argument("--json", action="store_true", help="one JSON object per line")
     alist.set_defaults(func=cmd_audit_list)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="data folder (default ./qasid-data)")
+    parser.add_argument("--data-dir", help="data folder (default ./qasid-data); it must exist except with --init")
     parser.add_argument("--server-name", help="the Matrix server name (default localhost)")
+    if parser.prog.split()[1:2] != ["serve"]:
+        parser.add_argument("--init", action="store_true", help="create the data folder if it doesn't exist")
+
+
+def _mark_commands(parser: argparse.ArgumentParser) -> None:
+    # Each command remembers its own parser, so a misspelled flag gets that command's usage.
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.set_defaults(command_parser=child)
+                _mark_commands(child)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    """Run one command; every failure is a one-line `error: …` on stderr and a non-zero exit."""
+    parser = build_parser()
+    _mark_commands(parser)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    try:
+        return int(args.func(args))
+    except SettingsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except MatrixError as e:
+        print(f"error: {e.errcode}: {e.message}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import os
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,23 +68,112 @@ class Settings:
         return self.public_baseurl or f"http://{self.bind_host}:{self.bind_port}"
 
 
-def _coerce(raw: Any, current: Any, name: str) -> Any:
+class SettingsError(Exception):
+    """A configuration file, setting or variable that can't be used; the message names it and its source."""
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_SERVER_NAME = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})(:[0-9]{1,5})?")
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+# Inclusive bounds of the whole-number settings.
+_RANGES: dict[str, tuple[int, int]] = {
+    "bind_port": (1, 65535),
+    "max_json_body_bytes": (1, 1 << 30),
+    "max_upload_bytes": (1, 1 << 40),
+    "argon2_time_cost": (1, 100),
+    "argon2_memory_kib": (8, 4 * 1024 * 1024),
+    "argon2_parallelism": (1, 255),
+    "sync_timeline_limit": (1, 1000),
+    "sync_pace_ms": (0, 60_000),
+}
+# Checks of the text settings: why a value is refused, or None.
+_TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {
+    "server_name": lambda v: None if _SERVER_NAME.fullmatch(v) else "is not a host name (with an optional :port)",
+    "bind_host": lambda v: None if v.strip() and " " not in v else "is not an address to listen on",
+    "public_baseurl": lambda v: None if not v or re.fullmatch(r"https?://[^\s/]+(/\S*)?", v)
+    else "must be empty or an http:// or https:// URL",
+    "log_level": lambda v: None if v in _LOG_LEVELS else f"must be one of {', '.join(_LOG_LEVELS)}",
+}
+# QASID_* variables that are not settings: the config file's path, and the test harness's own.
+_NOT_SETTINGS = ("QASID_CONFIG",)
+_RESERVED_PREFIX = "QASID_TEST_"
+
+
+def _parse(name: str, raw: Any, source: str, typed: bool) -> Any:
+    """The value of one setting, strictly checked: text (variables, flags) or typed (qasid.toml: no conversions)."""
+    current = getattr(Settings(), name)
+    where = f"{name} (from {source})"
+    text = raw.strip() if isinstance(raw, str) and not typed else None
+    value: Any
     if isinstance(current, bool):
         if isinstance(raw, bool):
-            return raw
-        return str(raw).strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(current, int):
-        return int(raw)
-    if isinstance(current, float):
-        return float(raw)
-    if isinstance(current, Path):
-        return Path(raw)
-    if isinstance(current, RateLimit):
-        if isinstance(raw, dict):
-            return RateLimit(float(raw["per_second"]), int(raw["burst"]))
-        per_second, burst = str(raw).split("/")
-        return RateLimit(float(per_second), int(burst))
-    return str(raw)
+            value = raw
+        elif text is not None and text.lower() in _TRUE + _FALSE:
+            value = text.lower() in _TRUE
+        else:
+            raise SettingsError(f"{where}: {raw!r} is not a boolean (use true or false)")
+    elif isinstance(current, int):
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            value = raw
+        elif text is not None and _WHOLE.fullmatch(text):
+            value = int(text)
+        else:
+            raise SettingsError(f"{where}: {raw!r} is not a whole number")
+        lo, hi = _RANGES[name]
+        if not lo <= value <= hi:
+            raise SettingsError(f"{where}: {value} is out of range ({lo} to {hi})")
+    elif isinstance(current, RateLimit):
+        value = _rate_limit(raw, where)
+    elif isinstance(current, Path):
+        if not isinstance(raw, str) or not raw.strip():
+            raise SettingsError(f"{where}: {raw!r} is not a folder path")
+        value = Path(raw.strip())
+    else:
+        if not isinstance(raw, str):
+            raise SettingsError(f"{where}: {raw!r} is not text")
+        value = raw
+        check = _TEXT_CHECKS.get(name)
+        if check is not None and (problem := check(value)) is not None:
+            raise SettingsError(f"{where}: {value!r} {problem}")
+    return value
+
+
+def _rate_limit(raw: Any, where: str) -> RateLimit:
+    shape = f"{where}: {raw!r} must be PER_SECOND/BURST (e.g. 0.5/5), or {{per_second = 0.5, burst = 5}} in qasid.toml"
+    if isinstance(raw, dict) and set(raw) == {"per_second", "burst"}:
+        per_second, burst = raw["per_second"], raw["burst"]
+    elif isinstance(raw, str) and raw.count("/") == 1:
+        rate_text, burst_text = (part.strip() for part in raw.split("/"))
+        try:
+            per_second = float(rate_text)
+        except ValueError:
+            raise SettingsError(shape) from None
+        burst = int(burst_text) if _WHOLE.fullmatch(burst_text) else None
+    else:
+        raise SettingsError(shape)
+    if isinstance(per_second, bool) or not isinstance(per_second, (int, float)) \
+            or not math.isfinite(per_second) or per_second <= 0:
+        raise SettingsError(f"{where}: the rate must be a number of requests per second above 0")
+    if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= 1_000_000:
+        raise SettingsError(f"{where}: the burst must be a whole number from 1 to 1000000")
+    return RateLimit(float(per_second), burst)
+
+
+def _nearest(word: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _config_path(config_file: Path | None, environ: dict[str, str]) -> tuple[Path, bool]:
+    """The configuration file to read, and whether it was named (a named file must exist)."""
+    if config_file is not None:
+        return config_file, True
+    if "QASID_CONFIG" in environ:
+        if not environ["QASID_CONFIG"].strip():
+            raise SettingsError("QASID_CONFIG is set but empty: name a configuration file, or unset it")
+        return Path(environ["QASID_CONFIG"]), True
+    return Path("qasid.toml"), False
 
 
 def load_settings(
@@ -88,28 +181,50 @@ def load_settings(
     environ: dict[str, str] | None = None,
     **overrides: Any,
 ) -> Settings:
-    """Defaults, then qasid.toml (if present), then QASID_* variables, then explicit overrides."""
-    environ = dict(os.environ) if environ is None else environ
-    values: dict[str, Any] = {}
-    path = config_file or Path(environ.get("QASID_CONFIG", "qasid.toml"))
-    if path.exists():
-        with path.open("rb") as f:
-            import tomllib  # only when there is a file to read: the parser costs ~1.4 MB of resident memory
+    """Defaults, then qasid.toml, then QASID_* variables, then explicit overrides; any bad value is a SettingsError.
 
-            values.update(tomllib.load(f))
-    defaults = Settings()
-    known = {f.name for f in dataclasses.fields(Settings)}
-    for key, raw in environ.items():
-        if key.startswith("QASID_") and key != "QASID_CONFIG":
-            name = key[len("QASID_"):].lower()
-            if name in known:
-                values[name] = raw
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
-    coerced = {k: _coerce(v, getattr(defaults, k), k) for k, v in values.items()}
-    return dataclasses.replace(defaults, **coerced)
+    ./qasid.toml is optional; a file named by --config or QASID_CONFIG must exist.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    known = [f.name for f in dataclasses.fields(Settings)]
+    values: dict[str, tuple[Any, str, bool]] = {}  # name: (raw value, where from, typed)
+    path, named = _config_path(config_file, environ)
+    if path.is_file() or named:
+        values.update(_read_toml(path, known))
+    variables = {f"QASID_{name.upper()}": name for name in known}
+    for key, raw in sorted(environ.items()):
+        if not key.startswith("QASID_") or key in _NOT_SETTINGS or key.startswith(_RESERVED_PREFIX):
+            continue
+        if key not in variables:
+            raise SettingsError(f"unknown environment variable {key}{_nearest(key, variables)}"
+                                f" (`qasid serve --help` lists the settings)")
+        values[variables[key]] = (raw, f"environment variable {key}", False)
+    for name, raw in overrides.items():
+        if raw is not None:
+            values[name] = (raw, "the command line", False)
+    parsed = {name: _parse(name, raw, source, typed) for name, (raw, source, typed) in values.items()}
+    settings = dataclasses.replace(Settings(), **parsed)
+    if settings.argon2_memory_kib < 8 * settings.argon2_parallelism:
+        raise SettingsError("argon2_memory_kib must be at least 8 times argon2_parallelism")
+    return settings
+
+
+def _read_toml(path: Path, known: list[str]) -> dict[str, tuple[Any, str, bool]]:
+    import tomllib  # only when there is a file to read: the parser costs ~1.4 MB of resident memory
+
+    try:
+        with path.open("rb") as f:
+            table = tomllib.load(f)
+    except FileNotFoundError:
+        raise SettingsError(f"configuration file {path.resolve()} does not exist") from None
+    except OSError as e:
+        raise SettingsError(f"can't read configuration file {path.resolve()}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(f"configuration file {path.resolve()} is not valid TOML: {e}") from None
+    for key in table:
+        if key not in known:
+            raise SettingsError(f"unknown setting {key!r} in {path.resolve()}{_nearest(key, known)}")
+    return {key: (value, str(path.resolve()), True) for key, value in table.items()}
 
 
 def describe_settings() -> str:

@@ -33,9 +33,15 @@ class ServerProcess:
         self.extra_env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
+        # A configuration file of its own (empty: the environment below sets everything), so a
+        # qasid.toml where the tests run can't leak in, and a named file that is missing is an error.
+        self.config_path = data_dir.parent / f"{data_dir.name}.toml"
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.config_path.touch()
 
     def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # The developer's own QASID_* variables stay out: an unknown one is an error to the server.
+        env = {key: value for key, value in os.environ.items() if not key.startswith("QASID_")}
         env.update({
             "QASID_SERVER_NAME": self.server_name,
             "QASID_DATA_DIR": str(self.data_dir),
@@ -43,7 +49,7 @@ class ServerProcess:
             "QASID_BIND_HOST": "127.0.0.1",
             "QASID_PUBLIC_BASEURL": self.base_url,
             "QASID_RATE_LIMITS_ENABLED": "false",
-            "QASID_CONFIG": str(self.data_dir / "absent.toml"),
+            "QASID_CONFIG": str(self.config_path),
         })
         env.update(self.extra_env)
         return env
@@ -86,11 +92,15 @@ class ServerProcess:
         self.kill() if kill else self.stop()
         self.start()
 
+    def run_cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run `qasid admin ...` against this server's data folder, whatever its exit status."""
+        return subprocess.run(
+            [sys.executable, "-m", "qasid.cli", "admin", *args], env=self._env(), input=stdin,
+            capture_output=True, text=True, timeout=60, check=False)
+
     def cli(self, *args: str) -> str:
         """Run `qasid admin ...` against this server's data folder; returns stdout."""
-        out = subprocess.run(
-            [sys.executable, "-m", "qasid.cli", "admin", *args], env=self._env(),
-            capture_output=True, text=True, timeout=60, check=False)
+        out = self.run_cli(*args)
         if out.returncode != 0:
             raise RuntimeError(f"qasid admin {' '.join(args)} failed: {out.stderr}")
         return out.stdout.strip()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from signedjson.types import SigningKey
 
-from qasid.config import Settings
+from qasid.config import Settings, SettingsError
 from qasid.core.accounts import AccountService
 from qasid.core.clock import Clock
 from qasid.core.e2ee import E2eeService
@@ -67,10 +67,22 @@ class Services:
         self.notifier.notify(self.rooms.users_sharing_rooms_with(user_id) | {user_id})
 
 
+def check_server_name(store: SqliteStore, settings: Settings) -> None:
+    """Refuse data made for another server name: every user and room ID in it embeds that name."""
+    recorded = store.claim_server_name(settings.server_name)
+    if recorded != settings.server_name:
+        store.close()
+        raise SettingsError(
+            f"the data folder {settings.data_dir} belongs to server {recorded!r}, but server_name is"
+            f" {settings.server_name!r}; the name is part of every user and room ID, so it can't change"
+            f" (set server_name = {recorded!r}, or use another data folder)")
+
+
 def build_services(settings: Settings, policy: Policy | None = None) -> Services:
     """Open the store and wire the services together."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqliteStore(settings.database_path)
+    check_server_name(store, settings)
     clock = Clock()
     notifier = Notifier()
     ratelimiter = RateLimiter(

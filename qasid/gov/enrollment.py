@@ -14,7 +14,7 @@ from qasid.gov.audit import AuditLog
 from qasid.gov.org import Organisation
 from qasid.gov.rules import password_problem
 from qasid.gov.scope import AdminScope
-from qasid.store.sqlite.gov import EnrollmentToken
+from qasid.store.sqlite.gov import EnrollmentToken, ImportRaced
 
 MAX_TOKEN_USES = 10_000
 MAX_EXPIRY_DAYS = 365
@@ -114,11 +114,12 @@ class Enrollment:
             details={"designation": designation, "displayname": displayname, "with_password": password is not None})
         return user_id
 
-    async def import_csv(self, scope: AdminScope, text: Any) -> dict[str, Any]:
-        """Rows of unit code, username, display name, designation; idempotent; a report per row.
+    async def import_csv(self, scope: AdminScope, text: Any, all_or_nothing: bool = False) -> dict[str, Any]:
+        """Rows of unit code, username, display name, designation (an optional header); idempotent; a report per row.
 
         Every row is checked before anything is written; the accounts to create are then
-        written in one transaction, so a row is either wholly created or not at all.
+        written in one transaction, so a row is either wholly created or not at all. With
+        all_or_nothing, one refused row (or a username taken meanwhile) creates none.
         """
         if not isinstance(text, str):
             raise MatrixError(400, "M_BAD_JSON", "csv must be a string")
@@ -138,7 +139,7 @@ class Enrollment:
         for line, row in enumerate(rows, start=1):
             if not row or all(not cell.strip() for cell in row):
                 continue
-            if line == 1 and [c.strip().lower() for c in row[:2]] == ["unit_code", "username"]:
+            if line == 1 and _is_header(row):
                 continue
             try:
                 if len(row) != 4:
@@ -166,16 +167,34 @@ class Enrollment:
             else:
                 to_create.append((user_id, unit.unit_id, designation_v, name_v))
                 created.append({"line": line, "user_id": user_id, "unit_id": unit.unit_id})
-        made = set(await self.store.import_officials(to_create, self.org.clock.now_ms())) if to_create else set()
-        for entry in [c for c in created if c["user_id"] not in made]:  # lost a race with another writer
-            created.remove(entry)
-            refused.append({**entry, "reason": "username was taken during the import"})
+        withheld: list[dict[str, Any]] = []
+        if all_or_nothing and refused:
+            withheld, to_create, created = created, [], []
+        try:
+            made = set(await self.store.import_officials(to_create, self.org.clock.now_ms(), all_or_nothing)
+                       ) if to_create else set()
+            taken = {c["user_id"] for c in created} - made  # lost a race with another writer
+        except ImportRaced as e:
+            made, taken = set(), set(e.user_ids)
+            withheld = [c for c in created if c["user_id"] not in taken]
+        refused += [{**c, "reason": "username was taken during the import"} for c in created if c["user_id"] in taken]
+        created = [c for c in created if c["user_id"] in made]
         await self.audit.record(
             actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
             action="account.bulk_import", unit_id=_common_unit(self.org, touched),
             details={"created": len(created), "skipped": len(skipped), "refused": len(refused),
-                     "created_user_ids": [c["user_id"] for c in created][:100]})
-        return {"created": created, "skipped": skipped, "refused": refused}
+                     "withheld": len(withheld), "created_user_ids": [c["user_id"] for c in created][:100]})
+        return {"created": created, "skipped": skipped, "refused": refused, "withheld": withheld}
+
+
+_HEADER_FIRST = ("unit", "unit_code", "unit code", "code")
+_HEADER_SECOND = ("username", "user", "user_name", "user name", "localpart")
+
+
+def _is_header(row: list[str]) -> bool:
+    """A first row naming the columns (unit_code,username,… or unit,username,…) rather than an official."""
+    cells = [cell.strip().lower() for cell in row[:2]]
+    return len(cells) == 2 and cells[0] in _HEADER_FIRST and cells[1] in _HEADER_SECOND
 
 
 def _common_unit(org: Organisation, unit_ids: set[int]) -> int | None:

@@ -84,8 +84,9 @@ class Lifecycle:
             [u.unit_id for u in self.org.list_units(scope)]
         officials = self.store.officials_in(units)
         shown = set(self.org.outranked(scope, [o.user_id for o in officials])) | {scope.user_id}
-        return [{"user_id": o.user_id, "unit_id": o.unit_id, "designation": o.designation}
-                for o in officials if o.user_id in shown]
+        states = self.store.account_states([o.user_id for o in officials if o.user_id in shown])
+        return [{"user_id": o.user_id, "unit_id": o.unit_id, "designation": o.designation,
+                 "state": states.get(o.user_id, "active")} for o in officials if o.user_id in shown]
 
     async def update(self, scope: AdminScope, user_id: Any, body: dict[str, Any]) -> dict[str, Any]:
         """Move an official to another unit the admin covers and/or change their designation."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from qasid.core.clock import Clock
 from qasid.core.errors import MatrixError
-from qasid.gov.rules import effective_policy, validate_policy
+from qasid.gov.rules import effective_policy, is_looser, policy_limits, validate_policy
 from qasid.gov.scope import AdminScope
 from qasid.store.sqlite.gov import GovStore, Unit
 
@@ -169,8 +170,22 @@ class Organisation:
             else:
                 merged[key] = value
         merged = validate_policy(merged)
+        self._check_tightens(unit_id, {key: value for key, value in values.items() if value is not None})
         await self.store.set_unit_policy(unit_id, merged)
         return merged
+
+    def _check_tightens(self, unit_id: int, values: dict[str, Any]) -> None:
+        """Refuse a value looser than the one in force above the unit, naming the unit that sets the limit."""
+        ancestors = self.ancestry(unit_id)[:-1]
+        policies = self.store.unit_policies()
+        _, limits = policy_limits([policies.get(u.unit_id, {}) for u in ancestors])
+        for key, value in values.items():
+            if key in limits and is_looser(key, value, limits[key][0]):
+                limit, index = limits[key]
+                raise MatrixError(403, "M_FORBIDDEN", (
+                    f"{key}={json.dumps(value)} is looser than {json.dumps(limit)}, in force at"
+                    f" {ancestors[index].code}: a unit may only tighten what its parent units have in force,"
+                    f" unless {ancestors[index].code} lists {key} in allow_loosening"))
 
 
 def unit_json(unit: Unit) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import string
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from qasid.core.errors import MatrixError
@@ -23,12 +26,53 @@ DEFAULTS: dict[str, Any] = {
     "password_require_symbol": False,
     "password_require_uppercase": False,
     "password_require_lowercase": False,
+    # Keys the unit lets the units below it set looser than it has them (itself not inherited).
+    "allow_loosening": [],
 }
 
 _BOOLS = {"encryption_required", "secure_backup_required", "password_require_digit",
           "password_require_symbol", "password_require_uppercase", "password_require_lowercase"}
 # Days may be fractional (a test, or a very strict unit, may keep minutes).
 _OPTIONAL_DAYS = {"device_inactive_days", "retention_days"}
+
+
+@dataclass(frozen=True)
+class Order:
+    """Which way a key's values tighten: `rank` is higher for a stricter value."""
+
+    stricter: str
+    rank: Callable[[Any], float]
+
+
+TRUE_IS_STRICTER = Order("true", lambda v: float(bool(v)))
+NARROWER_IS_STRICTER = Order("unit < ministry < anyone", lambda v: float(SCOPES[::-1].index(v)))
+LOWER_IS_STRICTER = Order("lower (null: no limit, loosest)", lambda v: -math.inf if v is None else -float(v))
+HIGHER_IS_STRICTER = Order("higher", float)
+
+# Inheritance only tightens: a unit may set a key at least as strict as the value in force at its
+# parent, never looser, unless an ancestor lists the key in its allow_loosening. A later policy
+# key with an order (calls, media size, classification…) is one more row here.
+ORDER: dict[str, Order] = {
+    "encryption_required": TRUE_IS_STRICTER,
+    "secure_backup_required": TRUE_IS_STRICTER,
+    "invite_scope": NARROWER_IS_STRICTER,
+    "directory_scope": NARROWER_IS_STRICTER,
+    "max_devices": LOWER_IS_STRICTER,
+    "device_inactive_days": LOWER_IS_STRICTER,
+    "retention_days": LOWER_IS_STRICTER,
+    "password_min_length": HIGHER_IS_STRICTER,
+    "password_require_digit": TRUE_IS_STRICTER,
+    "password_require_symbol": TRUE_IS_STRICTER,
+    "password_require_uppercase": TRUE_IS_STRICTER,
+    "password_require_lowercase": TRUE_IS_STRICTER,
+}
+_TYPES = {
+    **{key: "boolean" for key in _BOOLS},
+    "invite_scope": " | ".join(SCOPES), "directory_scope": " | ".join(SCOPES),
+    "max_devices": "integer 1-1000, or null", "device_inactive_days": "days (0-36500], or null",
+    "retention_days": "days (0-36500], or null", "password_min_length": "integer 8-128",
+    "allow_loosening": "list of policy keys",
+}
 
 
 def validate_policy(values: Any) -> dict[str, Any]:
@@ -51,15 +95,50 @@ def validate_policy(values: Any) -> dict[str, Any]:
         if key == "password_min_length" and (
                 not isinstance(value, int) or isinstance(value, bool) or not 8 <= value <= 128):
             raise MatrixError(400, "M_INVALID_PARAM", "password_min_length must be an integer from 8 to 128")
+        if key == "allow_loosening" and (not isinstance(value, list) or len(set(map(str, value))) != len(value)
+                                         or any(k not in ORDER for k in value)):
+            raise MatrixError(400, "M_INVALID_PARAM", "allow_loosening must be a list of distinct policy keys"
+                                                      f" among {', '.join(ORDER)}")
     return dict(values)
 
 
-def effective_policy(chain: list[dict[str, Any]]) -> dict[str, Any]:
-    """The policy in force at a unit: defaults, overlaid by each ancestor from the root down."""
+def is_looser(key: str, value: Any, than: Any) -> bool:
+    """True if `value` is looser than `than` for an ordered key."""
+    order = ORDER[key]
+    return order.rank(value) < order.rank(than)
+
+
+def policy_limits(chain: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, tuple[Any, int]]]:
+    """The policy in force at the last unit of `chain` (own values, root first), and the limits below it.
+
+    Each unit's own values overlay its parent's, clamped to the limits from above: so a parent
+    that tightens later overrides a child's looser value. A unit's effective values then limit
+    its whole subtree, except the keys it lists in allow_loosening. A limit is (value, index in
+    `chain` of the highest unit imposing it).
+    """
     result = dict(DEFAULTS)
-    for values in chain:
-        result.update(values)
-    return result
+    limits: dict[str, tuple[Any, int]] = {}
+    for index, values in enumerate(chain):
+        result.update({key: value for key, value in values.items() if key in DEFAULTS})
+        result["allow_loosening"] = list(values.get("allow_loosening", []))
+        for key, (limit, _) in limits.items():
+            if is_looser(key, result[key], limit):
+                result[key] = limit
+        for key in ORDER:
+            if key not in result["allow_loosening"] and (key not in limits or is_looser(key, limits[key][0], result[key])):
+                limits[key] = (result[key], index)
+    return result, limits
+
+
+def effective_policy(chain: list[dict[str, Any]]) -> dict[str, Any]:
+    """The policy in force at a unit: defaults, overlaid by each ancestor from the root down, only ever tightened."""
+    return policy_limits(chain)[0]
+
+
+def policy_key_table() -> list[dict[str, Any]]:
+    """Every policy key with its type, which way is stricter, and its default (for `qasid admin policy keys`)."""
+    return [{"key": key, "type": _TYPES[key], "stricter": ORDER[key].stricter if key in ORDER else "-",
+             "default": default} for key, default in DEFAULTS.items()]
 
 
 def password_problem(policy: dict[str, Any], password: str) -> str | None:

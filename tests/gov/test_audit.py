@@ -249,7 +249,11 @@ def test_unit_admin_reads_only_their_subtree(gov: Gov) -> None:
     only_b = gov.ok("GET", f"/audit?unit_id={ministry_b}&action=login.failed")["entries"]
     assert [e["target"] for e in only_b] == [boris.user_id]
 
-    assert gov.call("GET", f"/audit?unit_id={ministry_b}", as_=adam).status_code == 403
+    # Out of scope, or no such unit: the same 404 as /units/{id}, so the route reveals no unit.
+    for unit_id in (ministry_b, 999_999):
+        for path in (f"/audit?unit_id={unit_id}", f"/units/{unit_id}"):
+            refused = gov.call("GET", path, as_=adam)
+            assert (refused.status_code, refused.json()["errcode"]) == (404, "M_NOT_FOUND"), path
     assert gov.call("POST", "/audit/verify", {}, as_=adam).status_code == 403
     assert gov.call("GET", "/audit", as_=anna).status_code == 403
     page = gov.ok("GET", "/audit?limit=2")

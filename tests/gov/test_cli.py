@@ -40,7 +40,7 @@ def test_cli_enrolls_suspends_and_offboards_with_a_live_server(gov: Gov, tmp_pat
     _cli(gov, "official", "unsuspend", gina["user_id"])
     assert gov.http.get("/_matrix/client/v3/account/whoami", headers=auth).status_code == 200
 
-    result = _cli(gov, "official", "offboard", gina["user_id"])
+    result = _cli(gov, "official", "offboard", "--yes", gina["user_id"])
     assert result["rooms_pending"] is True  # type: ignore[index]
     gone = gov.http.get("/_matrix/client/v3/account/whoami", headers=auth)
     assert gone.status_code == 401 and gone.json()["errcode"] == "M_UNKNOWN_TOKEN"
@@ -54,8 +54,10 @@ def test_cli_enrolls_suspends_and_offboards_with_a_live_server(gov: Gov, tmp_pat
 
     csv_file = tmp_path / "people.csv"
     csv_file.write_text("MOC,ivan,Ivan,Clerk\nMOC,ivan,Ivan,Clerk\nNOPE,x,X,Y\n", encoding="utf-8")
-    report = _cli(gov, "official", "import", str(csv_file))
-    assert [len(report[k]) for k in ("created", "skipped", "refused")] == [1, 0, 2]  # type: ignore[index]
+    imported = gov.server.run_cli("official", "import", str(csv_file))
+    assert imported.returncode == 1  # rows were refused; the good one is still created
+    report = json.loads(imported.stdout)
+    assert [len(report[k]) for k in ("created", "skipped", "refused")] == [1, 0, 2]
 
 
 def test_server_keeps_writing_device_changes_after_a_cli_offboarding(gov: Gov) -> None:
@@ -70,7 +72,7 @@ def test_server_keeps_writing_device_changes_after_a_cli_offboarding(gov: Gov) -
     # A device-list change made by the running server first, so it holds a position in memory.
     assert gov.client("POST", "/keys/upload", carol, {"device_keys": _device_keys(carol)}).status_code == 200
 
-    _cli(gov, "official", "offboard", bob.user_id)  # the CLI records bob's device-list change itself
+    _cli(gov, "official", "offboard", "--yes", bob.user_id)  # the CLI records bob's device-list change itself
 
     second = gov.login("carol")
     uploaded = gov.client("POST", "/keys/upload", second, {"device_keys": _device_keys(second)})
@@ -88,3 +90,47 @@ def _device_keys(session: Any) -> dict[str, Any]:
                      f"ed25519:{device_id}": account.ed25519_key.to_base64()}}
     signature = account.sign(signed_part(keys)).to_base64()
     return {**keys, "signatures": {user_id: {f"ed25519:{device_id}": signature}}}
+
+
+def test_cli_sets_passwords_lists_states_and_filters_the_audit_log_by_unit_code(gov: Gov, tmp_path: Path) -> None:
+    unit = gov.unit("MOW")
+    gov.unit("MOW-X", parent=unit)
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text("unit,username,display name,designation\nMOW,wafa,Wafa,Clerk\nMOW,omar,Omar,Clerk\n"
+                        "MOW-X,xena,Xena,Clerk\n", encoding="utf-8")
+    report = _cli(gov, "official", "import", str(csv_file))  # the header row is not an official
+    assert [len(report[k]) for k in ("created", "refused")] == [3, 0]  # type: ignore[index]
+
+    changed = gov.server.run_cli("official", "set-password", "@wafa:qasid.test", stdin="Wafa-pass-2024\n")
+    assert changed.returncode == 0, changed.stderr
+    assert gov.login("wafa", "Wafa-pass-2024").user_id == "@wafa:qasid.test"
+    _cli(gov, "official", "suspend", "@omar:qasid.test")
+    _cli(gov, "official", "offboard", "--yes", "@xena:qasid.test")
+
+    states = {o["user_id"]: o["state"] for o in _cli(gov, "official", "list", "--json")}  # type: ignore[union-attr]
+    assert states == {"@wafa:qasid.test": "active", "@omar:qasid.test": "suspended", "@xena:qasid.test": "offboarded"}
+    table = gov.server.cli("official", "list", "--unit", "MOW").splitlines()
+    assert table[0].split() == ["user_id", "unit_id", "designation", "state"]
+    assert [line.split()[0] for line in table[1:]] == ["@omar:qasid.test", "@wafa:qasid.test"]
+    assert table[1].split()[-1] == "suspended"
+    assert "MOW-X" in gov.server.cli("unit", "list") and _cli(gov, "unit", "list", "--json")[1]["code"] == "MOW-X"  # type: ignore[index]
+
+    under = [json.loads(line) for line in gov.server.cli("audit", "list", "--json", "--unit", "MOW-X").splitlines()]
+    assert under and {e["unit_id"] for e in under} == {report["created"][2]["unit_id"]}  # type: ignore[index]
+    by_actor = gov.server.cli("audit", "list", "--json", "--actor", "root", "--action", "unit.create").splitlines()
+    assert [json.loads(line)["target"] for line in by_actor] == ["MOW", "MOW-X"]
+
+
+def test_cli_import_exits_non_zero_on_a_refused_row_and_all_or_nothing_creates_none(gov: Gov, tmp_path: Path) -> None:
+    gov.unit("MOV")
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text("MOV,vera,Vera,Clerk\nNOPE,ghost,Ghost,Nobody\n", encoding="utf-8")
+    withheld = gov.server.run_cli("official", "import", "--all-or-nothing", str(csv_file))
+    assert withheld.returncode == 1
+    report = json.loads(withheld.stdout)
+    assert (report["created"], [r["line"] for r in report["refused"]]) == ([], [2])
+    assert [w["user_id"] for w in report["withheld"]] == ["@vera:qasid.test"]
+    assert gov.call("GET", "/officials/@vera:qasid.test").status_code == 404
+    partial = gov.server.run_cli("official", "import", str(csv_file))
+    assert partial.returncode == 1 and [c["user_id"] for c in json.loads(partial.stdout)["created"]] == [
+        "@vera:qasid.test"]

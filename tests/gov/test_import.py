@@ -63,3 +63,17 @@ def test_import_reports_refused_rows_and_creates_only_whole_ones(gov: Gov) -> No
     assert "Unknown unit" in reasons[2] and "4 columns" in reasons[3] and "twice" in reasons[5]
     assert "outside this unit" in reasons[6]
     assert gov.call("GET", "/officials/@ghost:qasid.test").status_code == 404
+
+
+def test_import_accepts_a_header_row_and_all_or_nothing_over_the_api(gov: Gov) -> None:
+    gov.unit("MOK")
+    header = "unit,username,display name,designation\n"
+    report = gov.ok("POST", "/officials/import", {"csv": header + "MOK,kim,Kim,Clerk\n"})
+    assert ([c["user_id"] for c in report["created"]], report["refused"]) == (["@kim:qasid.test"], [])
+    body = {"csv": header + "MOK,lee,Lee,Clerk\nMOK,bad name,X,Y\n", "all_or_nothing": True}
+    report = gov.ok("POST", "/officials/import", body)
+    assert report["created"] == [] and [r["line"] for r in report["refused"]] == [3]
+    assert [w["user_id"] for w in report["withheld"]] == ["@lee:qasid.test"]
+    assert gov.call("GET", "/officials/@lee:qasid.test").status_code == 404
+    bad = gov.call("POST", "/officials/import", {"csv": "", "all_or_nothing": "yes"})
+    assert (bad.status_code, bad.json()["errcode"]) == (400, "M_INVALID_PARAM")

@@ -67,3 +67,43 @@ def test_device_cap_is_enforced_at_login(gov: Gov) -> None:
     assert refused.status_code == 403 and "devices" in refused.json()["error"]
     well_known = gov.http.get("/.well-known/matrix/client").json()
     assert well_known["io.element.e2ee"]["default"] is True
+
+
+def test_a_division_may_tighten_its_ministry_policy_never_loosen_it(gov: Gov) -> None:
+    ministry = gov.unit("MOI", invite_scope="ministry", retention_days=30)
+    division = gov.unit("MOI-DIV", parent=ministry)
+    gov.official("dina", division)
+    gov.ok("PUT", f"/units/{division}/admins/@dina:qasid.test", {"admin": True})
+    dina = gov.login("dina")
+    for looser in ({"encryption_required": False}, {"invite_scope": "anyone"}, {"retention_days": 90},
+                   {"retention_days": None, "invite_scope": "anyone"}):
+        for who in (dina, gov.root):  # a national admin is held to the same rule
+            refused = gov.call("PUT", f"/units/{division}/policy", looser, as_=who)
+            assert refused.status_code == 403 and refused.json()["errcode"] == "M_FORBIDDEN", refused.text
+            assert "in force at MOI" in refused.json()["error"]
+    assert gov.ok("GET", f"/units/{division}/policy")["own"] == {}
+    tightened = gov.ok("PUT", f"/units/{division}/policy", {"invite_scope": "unit", "retention_days": 7,
+                                                           "max_devices": 3}, as_=dina)
+    assert tightened["effective"]["invite_scope"] == "unit" and tightened["effective"]["retention_days"] == 7
+    # The ministry may let its divisions loosen one key below it; the refusal names the limit's source.
+    gov.ok("PUT", f"/units/{ministry}/policy", {"allow_loosening": ["invite_scope"]})
+    assert gov.ok("PUT", f"/units/{division}/policy", {"invite_scope": "anyone"}, as_=dina)["effective"][
+        "invite_scope"] == "anyone"
+    refused = gov.call("PUT", f"/units/{division}/policy", {"encryption_required": False}, as_=dina)
+    assert refused.status_code == 403 and "allow_loosening" in refused.json()["error"]
+
+
+def test_a_parent_tightening_later_overrides_a_looser_child_value(gov: Gov) -> None:
+    ministry = gov.unit("MOJ")
+    division = gov.unit("MOJ-DIV", parent=ministry, invite_scope="anyone", max_devices=10)
+    gov.ok("PUT", f"/units/{ministry}/policy", {"invite_scope": "ministry", "max_devices": 2})
+    shown = gov.ok("GET", f"/units/{division}/policy")
+    assert shown["own"] == {"invite_scope": "anyone", "max_devices": 10}  # kept, for when the parent relaxes
+    assert (shown["effective"]["invite_scope"], shown["effective"]["max_devices"]) == ("ministry", 2)
+    # It is the effective value that is enforced: a third device is refused at login.
+    alice = gov.official("alice", division)
+    gov.login("alice")
+    too_many = gov.http.post("/_matrix/client/v3/login", json={
+        "type": "m.login.password", "identifier": {"type": "m.id.user", "user": "alice"}, "password": PASSWORD})
+    assert too_many.status_code == 403, too_many.text
+    assert alice.user_id.startswith("@alice")

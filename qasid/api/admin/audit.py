@@ -31,16 +31,17 @@ async def list_entries(request: Request) -> Response:
 
     - Entries oldest first after `after` (a seq; default 0), at most `limit` (1-1000, default 100).
     - Filters: `action`, `actor`, `target` (exact, on the stored escaped value) and `unit_id`.
-    - A unit admin sees only entries filed under their subtree's units, and 403 M_FORBIDDEN for a
-      unit_id outside it; entries with no unit are for national admins only.
+    - A unit admin sees only entries filed under their subtree's units; entries with no unit are
+      for national admins only. A unit_id that doesn't exist or lies outside the admin's subtree
+      is 404 M_NOT_FOUND, the answer of /units/{unit_id}, so the route doesn't reveal which exist.
     - `next_after` is the `after` for the next page, or null at the end.
     """
     scope, _ = await admin_request(request)
     after = query_int(request, "after", 0) or 0
     limit = query_int(request, "limit", 100, lo=1, hi=MAX_LIMIT) or 100
     unit_id = query_int(request, "unit_id", None)
-    if unit_id is not None and not scope.covers(unit_id):
-        raise forbidden("That unit is outside your administration")
+    if unit_id is not None:  # 404 as /units/{id} answers: whether the unit exists isn't told
+        government(request).org.unit_in_scope(scope, unit_id)
     params = request.query_params
     entries = await government(request).audit.entries(
         unit_ids=scope.unit_ids, after_seq=after, limit=limit, action=params.get("action"),

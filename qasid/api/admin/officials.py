@@ -6,9 +6,10 @@ from qasid.api.admin.auth import government
 from qasid.api.admin.routing import BOOL, INT, STR, admin_request, admin_route, obj
 from qasid.api.asgi import Request, Response
 from qasid.api.http import empty, json_response, query_int
+from qasid.core.errors import MatrixError
 
 OFFICIAL = obj({"user_id": STR, "unit_id": INT, "designation": STR, "displayname": STR, "deactivated": BOOL,
-                "locked": BOOL, "has_password": BOOL})
+                "locked": BOOL, "has_password": BOOL, "state": STR})
 ROWS = {"type": "array", "items": {"type": "object"}}
 
 
@@ -16,7 +17,8 @@ ROWS = {"type": "array", "items": {"type": "object"}}
 async def list_officials(request: Request) -> Response:
     """GET /_qasid/admin/v1/officials?unit_id=
 
-    - Officials of one unit, or of every unit the admin covers.
+    - Officials of one unit, or of every unit the admin covers, each with its state: active,
+      suspended or offboarded.
     """
     scope, _ = await admin_request(request)
     unit_id = query_int(request, "unit_id", None, lo=0, hi=2**53)
@@ -37,17 +39,21 @@ async def create_official(request: Request) -> Response:
     return json_response({"user_id": await government(request).enrollment.create_official(scope, body)})
 
 
-@admin_route("POST", "/officials/import", body=obj({"csv": STR}, ["csv"]),
-             response=obj({"created": ROWS, "skipped": ROWS, "refused": ROWS}))
+@admin_route("POST", "/officials/import", body=obj({"csv": STR, "all_or_nothing": BOOL}, ["csv"]),
+             response=obj({"created": ROWS, "skipped": ROWS, "refused": ROWS, "withheld": ROWS}))
 async def import_officials(request: Request) -> Response:
     """POST /_qasid/admin/v1/officials/import
 
     - csv: rows of unit code, username, display name, designation (an optional header row).
     - Idempotent: an official already in that unit is skipped; each refused row says why.
     - Accounts are created without passwords, in one transaction; they enroll or are given one later.
+    - all_or_nothing: one refused row creates nothing; the rows that passed are listed as withheld.
     """
     scope, body = await admin_request(request, with_body=True)
-    return json_response(await government(request).enrollment.import_csv(scope, body.get("csv")))
+    all_or_nothing = body.get("all_or_nothing", False)
+    if not isinstance(all_or_nothing, bool):
+        raise MatrixError(400, "M_INVALID_PARAM", "all_or_nothing must be true or false")
+    return json_response(await government(request).enrollment.import_csv(scope, body.get("csv"), all_or_nothing))
 
 
 @admin_route("GET", "/officials/{user_id}", response=OFFICIAL)

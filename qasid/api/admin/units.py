@@ -12,7 +12,8 @@ from qasid.gov.rules import DEFAULTS
 
 UNIT = obj({"unit_id": INT, "parent_id": INT, "code": STR, "name": STR})
 POLICY = obj({key: ({"type": ["boolean"]} if isinstance(value, bool) else
-                    {"type": ["string"]} if isinstance(value, str) else {"type": ["number", "null"]})
+                    {"type": ["string"]} if isinstance(value, str) else
+                    {"type": ["array", "null"], "items": STR} if isinstance(value, list) else {"type": ["number", "null"]})
               for key, value in DEFAULTS.items()})
 
 
@@ -87,6 +88,10 @@ async def set_policy(request: Request) -> Response:
 
     - Sets the given keys on the unit; a null value removes a key so it is inherited again.
     - Unknown keys or values out of range: 400 M_INVALID_PARAM, and nothing changes.
+    - Only tightens: a value looser than the one in force at the parent is 403 M_FORBIDDEN naming
+      the ancestor that sets the limit, unless that ancestor lists the key in allow_loosening.
+      Anyone's request, a national admin's too; a ministry (no parent) may set any value.
+    - A parent tightened later overrides a child's looser value in `effective` (kept in `own`).
     """
     scope, body = await admin_request(request, with_body=True)
     gov = government(request)

@@ -33,5 +33,10 @@ class SqliteStore:
         self.retention = RetentionStore(self.db)
         self.streams = StreamStore(self.db)
 
+    def claim_server_name(self, server_name: str) -> str:
+        """The server name this database belongs to; a database that has none yet records `server_name`."""
+        self.db.execute_now("INSERT OR IGNORE INTO server_identity (id, server_name) VALUES (1, ?)", (server_name,))
+        return str(self.db.read_one("SELECT server_name FROM server_identity")[0])
+
     def close(self) -> None:
         self.db.close()

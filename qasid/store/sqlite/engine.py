@@ -71,6 +71,14 @@ class Database:
         self._jobs.put((fn, future, loop, on_commit))
         return future
 
+    def execute_now(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """One statement, committed at once on a connection of its own: for startup, before any traffic."""
+        conn = _connect(self.path)
+        try:
+            conn.execute(sql, params)
+        finally:
+            conn.close()
+
     def read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
         """Rows of a read-only query on the reader connection (sees committed data only)."""
         cursor = self.reader.execute(sql, params)

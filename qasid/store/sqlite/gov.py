@@ -43,6 +43,14 @@ class EnrollmentToken:
     expiry_time: int | None
 
 
+class ImportRaced(Exception):
+    """An all-or-nothing import found usernames taken after its checks: nothing was created."""
+
+    def __init__(self, user_ids: list[str]) -> None:
+        super().__init__(", ".join(user_ids))
+        self.user_ids = user_ids
+
+
 class GovStore:
     """Typed SQL for the gov tables; reads see committed data, writes are group-committed."""
 
@@ -101,6 +109,17 @@ class GovStore:
             " ORDER BY user_id", unit_ids) if unit_ids else []
         return [Official(r[0], r[1], r[2]) for r in rows]
 
+    def account_states(self, user_ids: list[str]) -> dict[str, str]:
+        """Each account's state: active, suspended or offboarded (deactivated, whether or not locked)."""
+        states: dict[str, str] = {}
+        for start in range(0, len(user_ids), 500):
+            chunk = user_ids[start:start + 500]
+            for user_id, locked, deactivated in self.db.read(
+                    f"SELECT user_id, locked, deactivated FROM users WHERE user_id IN ({','.join('?' * len(chunk))})",
+                    chunk):
+                states[user_id] = "offboarded" if deactivated else "suspended" if locked else "active"
+        return states
+
     async def set_official(self, user_id: str, unit_id: int, designation: str, now_ms: int) -> None:
         """Place an account in a unit with a designation (replacing any earlier placement)."""
         await self.db.write(lambda c: c.execute(
@@ -120,13 +139,19 @@ class GovStore:
         return await self.db.write(txn)
 
     async def import_officials(
-        self, rows: list[tuple[str, int, str, str | None]], now_ms: int,
+        self, rows: list[tuple[str, int, str, str | None]], now_ms: int, all_or_nothing: bool = False,
     ) -> list[str]:
-        """Create (user_id, unit_id, designation, displayname) accounts without passwords, all at once; returns those created."""
+        """Create (user_id, unit_id, designation, displayname) accounts without passwords, all at once; returns those created.
+
+        With all_or_nothing, a username taken meanwhile creates none of them (ImportRaced).
+        """
 
         def txn(conn: sqlite3.Connection) -> list[str]:
-            return [user_id for user_id, unit_id, designation, name in rows
+            made = [user_id for user_id, unit_id, designation, name in rows
                     if _insert_official(conn, user_id, None, unit_id, designation, name, now_ms)]
+            if all_or_nothing and len(made) < len(rows):
+                raise ImportRaced(sorted({row[0] for row in rows} - set(made)))  # rolls the whole job back
+            return made
 
         return await self.db.write(txn)
 
