@@ -24,7 +24,10 @@ class Policy(Protocol):
         ...
 
     async def visible_in_directory(self, searcher: str, user_id: str) -> bool:
-        """Whether `searcher` may find `user_id` in the user directory."""
+        """Whether `searcher` may find `user_id` in the user directory, and see their profile and presence.
+
+        Core shows a profile and presence also to anyone sharing a room with the user.
+        """
         ...
 
     async def profile_fields(self, user_id: str) -> dict[str, Any]:

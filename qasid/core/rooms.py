@@ -153,6 +153,14 @@ class RoomService:
         """Rooms the user is joined or invited to."""
         return set((await self._load_user_rooms()).get(user_id, ()))
 
+    async def share_a_room(self, user_a: str, user_b: str) -> bool:
+        """True if both users are joined to one room (an invitation is not enough)."""
+        for room_id in await self.rooms_of(user_a):
+            room = await self.snapshot(room_id)
+            if room is not None and room.membership(user_a) == "join" and room.membership(user_b) == "join":
+                return True
+        return False
+
     def users_sharing_rooms_with(self, user_id: str) -> set[str]:
         """Everyone joined to a room this user is joined to, including the user."""
         index = self._user_rooms or {}

@@ -268,8 +268,14 @@ class UserDataService:
             raise invalid_param("status_msg is too long")
         await self.store.userdata.set_presence(user_id, presence, status_msg, self.clock.now_ms())
 
-    async def get_presence(self, user_id: str) -> dict[str, Any]:
-        """A local user's presence: offline if never set; M_NOT_FOUND for unknown users."""
+    async def get_presence(self, viewer: str, user_id: str) -> dict[str, Any]:
+        """A local user's presence: offline if never set; M_NOT_FOUND for unknown users.
+
+        M_FORBIDDEN, before any lookup, when the viewer may not see the user (`may_see_user`).
+        """
+        parse_user_id(user_id)
+        if not await self.may_see_user(viewer, user_id):
+            raise forbidden("You are not allowed to see this user's presence")
         await self._require_user(user_id)
         row = await self.store.userdata.get_presence(user_id)
         if row is None:
@@ -289,8 +295,23 @@ class UserDataService:
 
     # --- profiles --------------------------------------------------------------------------
 
-    async def get_profile(self, user_id: str) -> dict[str, Any]:
-        """{displayname?, avatar_url?} of a local user; M_NOT_FOUND for unknown users."""
+    async def may_see_user(self, viewer: str, user_id: str) -> bool:
+        """Whether `viewer` may see `user_id`'s profile and presence: themself, a room they share, or policy.
+
+        Asked before the account is looked up: a policy that refuses users outside its scope
+        refuses unknown users too, so a refusal says nothing about whether the account exists.
+        """
+        return (viewer == user_id or await self.rooms.policy.visible_in_directory(viewer, user_id)
+                or await self.rooms.share_a_room(viewer, user_id))
+
+    async def get_profile(self, viewer: str, user_id: str) -> dict[str, Any]:
+        """{displayname?, avatar_url?, policy fields} of a local user; M_NOT_FOUND for unknown users.
+
+        M_FORBIDDEN, before any lookup, when the viewer may not see the user (`may_see_user`).
+        """
+        parse_user_id(user_id)
+        if not await self.may_see_user(viewer, user_id):
+            raise forbidden("You are not allowed to see this user's profile")
         user = await self._require_user(user_id)
         profile: dict[str, Any] = {}
         if user.displayname is not None:

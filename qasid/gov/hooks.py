@@ -116,7 +116,8 @@ class GovPolicy:
                               f"Your unit's policy lets you invite only members of {SCOPE_WORDS[scope]}")
 
     async def visible_in_directory(self, searcher: str, user_id: str) -> bool:
-        """Whom an official finds in the user directory follows their unit's directory scope."""
+        """Whom an official finds in the directory, and whose profile and presence they see, follows their unit's
+        directory scope (core adds whoever shares a room with them)."""
         if self.org.store.official(searcher) is None:
             return True
         return self._reaches(self.org.policy_of_user(searcher)["directory_scope"], searcher, user_id)

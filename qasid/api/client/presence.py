@@ -22,9 +22,11 @@ async def get_presence(request: Request) -> Response:
 
     - {presence, last_active_ago?, status_msg?, currently_active?}; "offline" if never set.
     - 404 M_NOT_FOUND for an unknown user.
+    - 403 M_FORBIDDEN for a user you share no room with and your unit's directory scope
+      does not reach, whether or not the account exists.
     """
-    await requester(request)
-    return json_response(await services(request).userdata.get_presence(request.path_params["userId"]))
+    who = await requester(request)
+    return json_response(await services(request).userdata.get_presence(who.user_id, request.path_params["userId"]))
 
 
 @route("PUT", *client_paths("/presence/{userId}/status"))

@@ -13,9 +13,11 @@ async def get_profile(request: Request) -> Response:
 
     - {displayname?, avatar_url?}; 404 M_NOT_FOUND for an unknown or deactivated user.
     - Authenticated: profiles are not published to the unauthenticated world.
+    - 403 M_FORBIDDEN for a user you share no room with and your unit's directory scope
+      does not reach, whether or not the account exists.
     """
-    await requester(request)
-    return json_response(await services(request).userdata.get_profile(request.path_params["userId"]))
+    who = await requester(request)
+    return json_response(await services(request).userdata.get_profile(who.user_id, request.path_params["userId"]))
 
 
 @route("GET", *client_paths("/profile/{userId}/{keyName}"))
@@ -23,10 +25,11 @@ async def get_profile_field(request: Request) -> Response:
     """GET /_matrix/client/v3/profile/{userId}/{keyName}
 
     - {keyName: value}; 404 M_NOT_FOUND if the user or the field does not exist.
+    - 403 M_FORBIDDEN where the whole profile would be refused.
     """
-    await requester(request)
+    who = await requester(request)
     key = request.path_params["keyName"]
-    profile = await services(request).userdata.get_profile(request.path_params["userId"])
+    profile = await services(request).userdata.get_profile(who.user_id, request.path_params["userId"])
     if key not in profile:
         raise not_found(f"No {key} in this profile")
     return json_response({key: profile[key]})
