@@ -46,6 +46,14 @@ class Settings:
     # answer carries what arrived meanwhile instead of one event each (0: answer at once).
     sync_pace_ms: int = 20
     log_level: str = "info"
+    # Push notifications are the only outbound connections: a pusher may only name a gateway
+    # under one of these base URLs (e.g. "https://push.gov.example"); empty means no pushers.
+    push_gateway_allowlist: tuple[str, ...] = ()
+    # Gateways get event IDs only unless this is on; then a pusher that asks gets content too.
+    push_include_content: bool = False
+    push_gateway_timeout_ms: int = 10_000
+    # A gateway that fails is retried with exponential backoff, at most this far apart.
+    push_retry_max_ms: int = 300_000
 
     @property
     def database_path(self) -> Path:
@@ -75,6 +83,9 @@ def _coerce(raw: Any, current: Any, name: str) -> Any:
         return float(raw)
     if isinstance(current, Path):
         return Path(raw)
+    if isinstance(current, tuple):
+        items = raw if isinstance(raw, list | tuple) else str(raw).replace(",", " ").split()
+        return tuple(str(item) for item in items)
     if isinstance(current, RateLimit):
         if isinstance(raw, dict):
             return RateLimit(float(raw["per_second"]), int(raw["burst"]))

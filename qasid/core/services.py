@@ -13,6 +13,9 @@ from qasid.core.e2ee import E2eeService
 from qasid.core.media import MediaService
 from qasid.core.notifier import Notifier
 from qasid.core.policy import OpenPolicy, Policy
+from qasid.core.push import PushService
+from qasid.core.push_delivery import PushDelivery
+from qasid.core.pushers import PusherService
 from qasid.core.ratelimit import RateLimiter
 from qasid.core.rooms import RoomService
 from qasid.core.signing import load_or_create_signing_key
@@ -49,6 +52,9 @@ class Services:
     userdata: UserDataService
     media: MediaService
     sync: SyncService
+    pushers: PusherService
+    push: PushService
+    push_delivery: PushDelivery
 
     def close(self) -> None:
         """Finish queued writes and close the store."""
@@ -88,8 +94,13 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
     policy = policy or OpenPolicy()
     accounts.policy = policy
     rooms = RoomService(settings, store, clock, notifier, signing_key, policy, ratelimiter)
+    pushers = PusherService(settings, store, clock)
+    push = PushService(store, pushers)
+    push_delivery = PushDelivery(settings, store, pushers, push)
+    push.on_queued = push_delivery.wake
+    rooms.push = push
     e2ee = E2eeService(settings, store, clock, notifier, rooms)
-    userdata = UserDataService(settings, store, clock, notifier, rooms)
+    userdata = UserDataService(settings, store, clock, notifier, rooms, push)
     services = Services(
         settings=settings,
         store=store,
@@ -103,7 +114,10 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
         e2ee=e2ee,
         userdata=userdata,
         media=MediaService(settings, store, clock, notifier, rooms),
-        sync=SyncService(settings, store, clock, notifier, rooms, e2ee, userdata),
+        sync=SyncService(settings, store, clock, notifier, rooms, e2ee, userdata, push),
+        pushers=pushers,
+        push=push,
+        push_delivery=push_delivery,
     )
     fanout.services = services
     return services
