@@ -132,10 +132,10 @@ class PusherService:
             raise bad_json("kind must be a string or null")
         if kind != "http":
             raise invalid_param("Only pushers of kind http are supported")
-        row = self._validated(user_id, device_id, kind, app_id, pushkey, body)
         append = body.get("append", False)
         if not isinstance(append, bool):
             raise bad_json("append must be a boolean")
+        row = self._validated(user_id, device_id, kind, app_id, pushkey, body)
         await self._drop_orphans(user_id)
         mine = await self._rows(user_id)
         if len(mine) >= MAX_PUSHERS_PER_USER and not any(r.app_id == app_id and r.pushkey == pushkey for r in mine):

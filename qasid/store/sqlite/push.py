@@ -96,12 +96,20 @@ class PushStore:
     # --- counts and notifications ---------------------------------------------------------
 
     async def receipt_positions(self, room_id: str, user_id: str) -> dict[str, int]:
-        """{thread_id: stream position} of the user's read receipts in the room ('' = unthreaded)."""
+        """{thread_id: stream position} up to which the user has read the room ('' = every thread).
+
+        The user's own latest membership event counts as an unthreaded receipt: nothing from
+        before they joined (their invite included) is unread once they are in the room.
+        """
         rows = self.db.read(
             "SELECT r.thread_id, max(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id"
-            f" WHERE r.room_id = ? AND r.user_id = ? AND r.receipt_type IN {READ_RECEIPTS} GROUP BY r.thread_id",
-            (room_id, user_id))
-        return {r[0]: int(r[1]) for r in rows}
+            f" WHERE r.room_id = ? AND r.user_id = ? AND r.receipt_type IN {READ_RECEIPTS} GROUP BY r.thread_id"
+            " UNION ALL SELECT '', stream_ordering FROM room_memberships WHERE room_id = ? AND user_id = ?",
+            (room_id, user_id, room_id, user_id))
+        positions: dict[str, int] = {}
+        for thread_id, position in rows:
+            positions[thread_id] = max(positions.get(thread_id, 0), int(position))
+        return positions
 
     async def unread_by_thread(
         self, room_id: str, user_id: str, receipts: dict[str, int],
