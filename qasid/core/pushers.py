@@ -153,9 +153,9 @@ class PusherService:
         device_display_name = _text(body, "device_display_name", MAX_TEXT_CHARS)
         lang = _text(body, "lang", MAX_TEXT_CHARS)
         profile_tag = _text(body, "profile_tag", MAX_TEXT_CHARS, required=False)
-        if "data" not in body:
+        data = body.get("data")
+        if data is None:
             raise missing_param("Missing field: data")
-        data = body["data"]
         if not isinstance(data, dict):
             raise bad_json("data must be an object")
         url = _text(data, "url", MAX_URL_CHARS)
