@@ -41,6 +41,8 @@ API_MODULES = [
     "qasid.api.client.account_data",
     "qasid.api.client.filters",
     "qasid.api.client.push_rules",
+    "qasid.api.client.pushers",
+    "qasid.api.client.notifications",
     "qasid.api.client.receipts",
     "qasid.api.client.typing",
     "qasid.api.client.presence",
@@ -82,7 +84,9 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
         # Membership and current state are served from memory: load them before the first request.
         await services.rooms.warm()
         gov.maintenance.start()
+        await services.push_delivery.start()
         yield
+        await services.push_delivery.stop()
         await gov.maintenance.stop()
         services.close()
 

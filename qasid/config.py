@@ -50,6 +50,14 @@ class Settings:
     # answer carries what arrived meanwhile instead of one event each (0: answer at once).
     sync_pace_ms: int = 20
     log_level: str = "info"
+    # Push notifications are the only outbound connections: a pusher may only name a gateway
+    # under one of these base URLs (e.g. "https://push.gov.example"); empty means no pushers.
+    push_gateway_allowlist: tuple[str, ...] = ()
+    # Gateways get event IDs only unless this is on; then a pusher that asks gets content too.
+    push_include_content: bool = False
+    push_gateway_timeout_ms: int = 10_000
+    # A gateway that fails is retried with exponential backoff, at most this far apart.
+    push_retry_max_ms: int = 300_000
 
     @property
     def database_path(self) -> Path:
@@ -86,6 +94,8 @@ _RANGES: dict[str, tuple[int, int]] = {
     "argon2_parallelism": (1, 255),
     "sync_timeline_limit": (1, 1000),
     "sync_pace_ms": (0, 60_000),
+    "push_gateway_timeout_ms": (100, 120_000),
+    "push_retry_max_ms": (10, 86_400_000),
 }
 # Checks of the text settings: why a value is refused, or None.
 _TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {
@@ -129,6 +139,15 @@ def _parse(name: str, raw: Any, source: str, typed: bool) -> Any:
         if not isinstance(raw, str) or not raw.strip():
             raise SettingsError(f"{where}: {raw!r} is not a folder path")
         value = Path(raw.strip())
+    elif isinstance(current, tuple):
+        # A list in qasid.toml; separated by commas or spaces in a variable.
+        items = raw if typed else (text or "").replace(",", " ").split()
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+            raise SettingsError(f"{where}: {raw!r} is not a list of URLs")
+        for item in items:
+            if not re.fullmatch(r"https?://[^\s/@?#]+(/[^\s?#]*)?", item):
+                raise SettingsError(f"{where}: {item!r} is not an http:// or https:// base URL without credentials")
+        value = tuple(items)
     else:
         if not isinstance(raw, str):
             raise SettingsError(f"{where}: {raw!r} is not text")

@@ -9,9 +9,11 @@ in-memory state advanced and are the room's members woken.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from signedjson.types import SigningKey
 
@@ -27,6 +29,9 @@ from qasid.core.power_levels import PowerLevels
 from qasid.core.ratelimit import RateLimiter
 from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.events import NewEvent, NewRoom
+
+if TYPE_CHECKING:
+    from qasid.core.push import PushService
 
 MAX_EVENT_BYTES = 65_536
 MAX_ID_FIELD_BYTES = 255
@@ -93,6 +98,8 @@ class RoomService:
         self._user_rooms: dict[str, set[str]] | None = None
         # Transactions queued but not yet committed: a retry waits for the first, never duplicates it.
         self._pending_txns: dict[Txn, tuple[str, asyncio.Future[list[int]]]] = {}
+        # Push rules are evaluated for every event's recipients, into the event's own commit.
+        self.push: PushService | None = None
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -195,11 +202,13 @@ class RoomService:
                     return earlier
             room = await self.require_room(room_id)
             await self.policy.check_event(sender, room.state, event_type, content, state_key)
-            new_event = await self._build(room, sender, event_type, content, state_key, txn, redacts)
+            new_event = await self._with_push_rows(room, await self._build(
+                room, sender, event_type, content, state_key, txn, redacts))
             # Queued, not yet durable: the room's next event may already build on this one,
             # because the writer commits in queue order. The lock is not held across the fsync,
             # so a busy room gets many events per commit instead of one.
-            committed = self.store.events.enqueue_events([new_event], self.clock.now_ms())
+            committed = self.store.events.enqueue_events(
+                [new_event], self.clock.now_ms(), self._push_committed([new_event]))
             audience = self._advance(room, new_event)
             if txn is not None:
                 self._pending_txns[txn] = (new_event.event_id, committed)
@@ -228,17 +237,32 @@ class RoomService:
             for event_type, state_key, content in events:
                 check_event_fields(event_type, content, state_key)
                 await self.policy.check_event(creator, scratch.state, event_type, content, state_key)
-                new_event = await self._build(scratch, creator, event_type, content, state_key, None, None)
+                new_event = await self._with_push_rows(scratch, await self._build(
+                    scratch, creator, event_type, content, state_key, None, None))
                 audience |= self._advance(scratch, new_event, index=False)
                 built.append(new_event)
             new_room = NewRoom(room_id, room_version, creator, alias)
-            if not await self.store.events.persist_events(built, self.clock.now_ms(), new_room=new_room):
+            if not await self.store.events.persist_events(built, self.clock.now_ms(), new_room=new_room,
+                                                          after_commit=self._push_committed(built)):
                 raise MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken")
             self._rooms[room_id] = scratch
             for event in built:
                 if event.pdu["type"] == "m.room.member":
                     self._membership_changed(scratch, event.pdu["state_key"])
         self.notifier.notify(audience)
+
+    async def _with_push_rows(self, room: RoomSnapshot, event: NewEvent) -> NewEvent:
+        """The event with whom its push rules notify, judged on the room just before it."""
+        if self.push is None:
+            return event
+        rows = await self.push.push_rows(room.state, room.members("join"), event.pdu)
+        return dataclasses.replace(event, push_rows=rows) if rows else event
+
+    def _push_committed(self, events: list[NewEvent]) -> Callable[[], None] | None:
+        push = self.push
+        if push is None or not any(e.push_rows for e in events):
+            return None
+        return lambda: push.committed(row for e in events for row in e.push_rows)
 
     async def _earlier_txn(self, txn: Txn) -> str | None:
         found = await self.store.events.transaction_response(txn.user_id, txn.device_id, txn.scope, txn.txn_id)

@@ -13,6 +13,9 @@ from qasid.core.e2ee import E2eeService
 from qasid.core.media import MediaService
 from qasid.core.notifier import Notifier
 from qasid.core.policy import OpenPolicy, Policy
+from qasid.core.push import PushService
+from qasid.core.push_delivery import PushDelivery
+from qasid.core.pushers import PusherService
 from qasid.core.ratelimit import RateLimiter
 from qasid.core.rooms import RoomService
 from qasid.core.signing import load_or_create_signing_key
@@ -51,6 +54,9 @@ class Services:
     media: MediaService
     sync: SyncService
     sliding_sync: SlidingSyncService
+    pushers: PusherService
+    push: PushService
+    push_delivery: PushDelivery
 
     def close(self) -> None:
         """Finish queued writes and close the store."""
@@ -102,16 +108,18 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
     policy = policy or OpenPolicy()
     accounts.policy = policy
     rooms = RoomService(settings, store, clock, notifier, signing_key, policy, ratelimiter)
+    pushers = PusherService(settings, store, clock)
+    push = PushService(store, pushers)
+    push_delivery = PushDelivery(settings, store, pushers, push)
+    push.on_queued = push_delivery.wake
+    rooms.push = push
     e2ee = E2eeService(settings, store, clock, notifier, rooms)
-    userdata = UserDataService(settings, store, clock, notifier, rooms)
-    sync = SyncService(settings, store, clock, notifier, rooms, e2ee, userdata)
+    userdata = UserDataService(settings, store, clock, notifier, rooms, push)
+    sync = SyncService(settings, store, clock, notifier, rooms, e2ee, userdata, push)
 
-    async def unread_counts(room_id: str, user_id: str) -> tuple[int, int]:
-        # Messages from others since the user's read receipt; mentions are not seen in ciphertext.
-        receipt_at = await store.events.read_receipt_position(room_id, user_id)
-        unread = await store.events.count_messages_from_others(
-            room_id, user_id, receipt_at, store.events.max_stream_ordering())
-        return unread, 0
+    async def room_counts(room_id: str, user_id: str) -> tuple[int, int]:
+        counts = await push.counts(room_id, user_id)
+        return counts.notification_count, counts.highlight_count
 
     services = Services(
         settings=settings,
@@ -128,7 +136,10 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
         media=MediaService(settings, store, clock, notifier, rooms),
         sync=sync,
         sliding_sync=SlidingSyncService(store, clock, notifier, rooms, sync,
-                                        Extensions(store, rooms, e2ee, userdata), unread_counts),
+                                        Extensions(store, rooms, e2ee, userdata), room_counts),
+        pushers=pushers,
+        push=push,
+        push_delivery=push_delivery,
     )
     fanout.services = services
     return services

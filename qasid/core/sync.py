@@ -20,10 +20,10 @@ from qasid.core.errors import MatrixError
 from qasid.core.events import client_event, state_event
 from qasid.core.membership import stripped_state
 from qasid.core.notifier import ClientGone, Notifier
+from qasid.core.push import PushService
 from qasid.core.rooms import RoomService
 from qasid.core.userdata import UserDataService
 from qasid.store.sqlite import SqliteStore
-from qasid.store.sqlite.events import UNREAD_TYPES, EventRow
 
 MAX_TIMEOUT_MS = 60_000
 MAX_POSITION = 2**63 - 1
@@ -58,16 +58,6 @@ def parse_sync_token(token: str) -> SyncToken:
 
 
 @dataclass(frozen=True)
-class _Unread:
-    """A (room, user)'s unread count: up to which event it counts, from which read receipt."""
-
-    receipt_at: int
-    count: int
-    counted_to: int
-    receipts_position: int
-
-
-@dataclass(frozen=True)
 class SyncRequest:
     """One /sync call, parsed."""
 
@@ -79,6 +69,8 @@ class SyncRequest:
     timeline_limit: int
     lazy_load_members: bool
     include_leave: bool
+    # The filter's room.timeline.unread_thread_notifications: counts per thread, main apart.
+    unread_thread_notifications: bool = False
 
 
 class SyncService:
@@ -86,7 +78,7 @@ class SyncService:
 
     def __init__(
         self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier,
-        rooms: RoomService, e2ee: E2eeService, userdata: UserDataService,
+        rooms: RoomService, e2ee: E2eeService, userdata: UserDataService, push: PushService,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -95,7 +87,7 @@ class SyncService:
         self.rooms = rooms
         self.e2ee = e2ee
         self.userdata = userdata
-        self._unread_counts: dict[tuple[str, str], _Unread] = {}
+        self.push = push
         # (user, device) -> (the last complete token it was given, the user's notifier version
         # read before that answer was built)
         self._issued: dict[tuple[str, str], tuple[str, int]] = {}
@@ -253,7 +245,6 @@ class SyncService:
         rows = await self.store.events.room_events(room_id, after, upto, limit + 1, descending=True)
         limited = len(rows) > limit
         rows = list(reversed(rows[:limit]))
-        every_event_after = None if limited else after
         start = rows[0].stream_ordering - 1 if rows else upto
         viewer = (request.user_id, request.device_id)
         timeline = [client_event(r, now, viewer, include_room_id=False) for r in rows]
@@ -267,12 +258,17 @@ class SyncService:
             senders = {r.pdu["sender"] for r in rows} | {request.user_id}
             state_rows = [r for r in state_rows
                           if r.pdu["type"] != "m.room.member" or r.pdu["state_key"] in senders]
-        return {
+        counts = await self.push.counts(room_id, request.user_id)
+        section = {
             "timeline": {"events": timeline, "limited": limited, "prev_batch": f"t{start}"},
             "state": {"events": [state_event(r, now) for r in state_rows]},
             "summary": self._summary(room_id, request.user_id),
-            "unread_notifications": await self._unread(room_id, request.user_id, upto_token, every_event_after, rows),
+            "unread_notifications": counts.as_json(),
         }
+        if request.unread_thread_notifications:
+            section["unread_notifications"] = counts.main_json()
+            section["unread_thread_notifications"] = counts.threads_json()
+        return section
 
     async def _left_room(
         self, request: SyncRequest, room_id: str, since: int, left_at: int, now: int,
@@ -299,31 +295,6 @@ class SyncService:
         heroes = sorted((joined | invited) - {user_id})[:5]
         return {"m.joined_member_count": len(joined), "m.invited_member_count": len(invited),
                 "m.heroes": heroes}
-
-    async def _unread(
-        self, room_id: str, user_id: str, upto: SyncToken, every_event_after: int | None, rows: list[EventRow],
-    ) -> dict[str, int]:
-        """Messages from others since the user's own read receipt (the server can't see mentions in ciphertext).
-
-        Counted incrementally: only events after the last count are counted, until the receipt
-        moves; the receipt is read again only when the receipts stream has moved. `rows` are
-        every event of the room after `every_event_after` (when not None): counted without a read.
-        """
-        key = (room_id, user_id)
-        cached = self._unread_counts.get(key)
-        if cached is not None and cached.receipts_position == upto.receipts:
-            receipt_at = cached.receipt_at
-        else:
-            receipt_at = await self.store.events.read_receipt_position(room_id, user_id)
-        count, counted_to = (cached.count, cached.counted_to) if cached and cached.receipt_at == receipt_at \
-            else (0, receipt_at)
-        if upto.events > counted_to:
-            if every_event_after == counted_to:
-                count += sum(1 for r in rows if r.pdu["sender"] != user_id and r.pdu["type"] in UNREAD_TYPES)
-            else:
-                count += await self.store.events.count_messages_from_others(room_id, user_id, counted_to, upto.events)
-        self._unread_counts[key] = _Unread(receipt_at, count, max(upto.events, counted_to), upto.receipts)
-        return {"notification_count": count, "highlight_count": 0}
 
     async def _members_at(self, room_id: str, stream_ordering: int) -> set[str]:
         rows = await self.store.events.state_at(room_id, stream_ordering)

@@ -18,6 +18,7 @@ from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.userdata import GLOBAL
 
 if TYPE_CHECKING:
+    from qasid.core.push import PushService
     from qasid.core.rooms import RoomService
 
 PUSH_RULES = "m.push_rules"
@@ -33,9 +34,11 @@ class UserDataService:
     """Per-user data that is not events: account data, filters, receipts, typing, presence, profiles, push rules."""
 
     def __init__(
-        self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier, rooms: RoomService
+        self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier, rooms: RoomService,
+        push: PushService | None = None,
     ) -> None:
         self.settings = settings
+        self.push = push
         self.store = store
         self.clock = clock
         self.notifier = notifier
@@ -167,6 +170,8 @@ class UserDataService:
 
     async def _change_push_rules(self, user_id: str, change: Any) -> None:
         await self.store.userdata.update_account_data(user_id, GLOBAL, PUSH_RULES, change)
+        if self.push is not None:
+            self.push.rules_changed(user_id)
         self.notifier.notify([user_id])
 
     # --- filters ---------------------------------------------------------------------------

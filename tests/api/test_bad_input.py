@@ -168,6 +168,12 @@ def test_the_sweeps_left_the_user_signed_in(world: World) -> None:
 
 # --- wrong types and missing fields ----------------------------------------------------------
 
+NOTIFY = "/_matrix/push/v1/notify"
+PUSHER_KEY: dict[str, Any] = {"kind": "http", "app_id": "org.example.app", "pushkey": "key"}
+# Well-formed, so that each row below differs from a valid pusher in one field only.
+PUSHER: dict[str, Any] = {**PUSHER_KEY, "app_display_name": "App", "device_display_name": "Phone", "lang": "en",
+                          "data": {"url": "https://push.example" + NOTIFY}}
+
 
 @pytest.mark.usefixtures("unchanged")
 @pytest.mark.parametrize(
@@ -202,6 +208,29 @@ def test_the_sweeps_left_the_user_signed_in(world: World) -> None:
         ("POST", "/login", {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "prober"},
                             "password": 1234}, "M_BAD_JSON"),
         ("POST", "/account/password", {"new_password": 5}, "M_BAD_JSON"),
+        ("POST", "/pushers/set", {}, "M_MISSING_PARAM"),
+        ("POST", "/pushers/set", {"app_id": "a", "pushkey": "k"}, "M_MISSING_PARAM"),
+        ("POST", "/pushers/set", {"kind": 5, "app_id": "a", "pushkey": "k"}, "M_BAD_JSON"),
+        ("POST", "/pushers/set", {**PUSHER_KEY, "app_id": 1}, "M_BAD_JSON"),
+        ("POST", "/pushers/set", {**PUSHER_KEY, "pushkey": ["k"]}, "M_BAD_JSON"),
+        ("POST", "/pushers/set", {**PUSHER_KEY, "app_id": "a" * 65}, "M_INVALID_PARAM"),
+        ("POST", "/pushers/set", {**PUSHER_KEY, "pushkey": "k" * 513}, "M_INVALID_PARAM"),
+        ("POST", "/pushers/set", {**PUSHER_KEY, "app_id": ""}, "M_INVALID_PARAM"),
+        ("POST", "/pushers/set", {**PUSHER_KEY, "kind": "email"}, "M_INVALID_PARAM"),
+        ("POST", "/pushers/set", {**PUSHER, "append": "yes"}, "M_BAD_JSON"),
+        ("POST", "/pushers/set", PUSHER_KEY, "M_MISSING_PARAM"),
+        ("POST", "/pushers/set", {**PUSHER, "data": None}, "M_MISSING_PARAM"),
+        ("POST", "/pushers/set", {**PUSHER, "data": "x"}, "M_BAD_JSON"),
+        ("POST", "/pushers/set", {**PUSHER, "data": {}}, "M_MISSING_PARAM"),
+        ("POST", "/pushers/set", {**PUSHER, "data": {"url": 5}}, "M_BAD_JSON"),
+        ("POST", "/pushers/set", {**PUSHER, "data": {"url": "ftp://push.example" + NOTIFY}}, "M_INVALID_PARAM"),
+        ("POST", "/pushers/set", {**PUSHER, "data": {"url": "https://u:p@push.example" + NOTIFY}},
+         "M_INVALID_PARAM"),
+        ("POST", "/pushers/set", {**PUSHER, "data": {"url": "https://push.example/notify"}}, "M_INVALID_PARAM"),
+        ("POST", "/pushers/set", {**PUSHER, "data": {**PUSHER["data"], "format": 1}}, "M_BAD_JSON"),
+        ("POST", "/pushers/set", {**PUSHER, "data": {**PUSHER["data"], "pad": "x" * 5000}}, "M_INVALID_PARAM"),
+        ("POST", "/pushers/set", {**PUSHER, "lang": 5}, "M_BAD_JSON"),
+        ("POST", "/pushers/set", {**PUSHER, "profile_tag": "t" * 300}, "M_INVALID_PARAM"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )

@@ -230,6 +230,10 @@ def test_known_path_with_unknown_method_is_unrecognized(world: World, method: st
         ("/rooms/{roomId}/members", {"at": "tgarbage"}),
         ("/rooms/{roomId}/members", {"at": "t99999999999999999999"}),
         ("/rooms/{roomId}/context/{eventId}", {"limit": "lots"}),
+        ("/notifications", {"from": "garbage"}),
+        ("/notifications", {"from": "-5"}),
+        ("/notifications", {"from": "99999999999999999999"}),
+        ("/notifications", {"limit": "many"}),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )

@@ -1,4 +1,4 @@
-"""Push rules (the spec's predefined rules plus the user's changes) and pushers."""
+"""Push rules: the spec's predefined rules plus the user's changes."""
 
 from __future__ import annotations
 
@@ -120,12 +120,3 @@ async def set_push_rule_actions(request: Request) -> Response:
         who.user_id, params["kind"], params["ruleId"], "actions", require(body, "actions", list))
     return empty()
 
-
-@route("GET", *client_paths("/pushers"))
-async def get_pushers(request: Request) -> Response:
-    """GET /_matrix/client/v3/pushers
-
-    - Always {"pushers": []}: qasid talks to no third-party push gateway.
-    """
-    await requester(request)
-    return json_response({"pushers": []})

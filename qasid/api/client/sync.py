@@ -84,6 +84,7 @@ async def sync(request: Request) -> Response:
         timeline_limit=max(1, min(limit, MAX_TIMELINE_LIMIT)),
         lazy_load_members=bool(_section(room_filter, "state").get("lazy_load_members")),
         include_leave=bool(room_filter.get("include_leave")),
+        unread_thread_notifications=timeline.get("unread_thread_notifications") is True,
     )
     if sync_request.timeout_ms == 0:
         return json_response(await svc.sync.sync(sync_request))

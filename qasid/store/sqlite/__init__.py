@@ -12,6 +12,7 @@ from qasid.store.sqlite.events import EventStore
 from qasid.store.sqlite.gov import GovStore
 from qasid.store.sqlite.key_backup import KeyBackupStore
 from qasid.store.sqlite.media import MediaStore
+from qasid.store.sqlite.push import PushStore
 from qasid.store.sqlite.retention import RetentionStore
 from qasid.store.sqlite.streams import StreamStore
 from qasid.store.sqlite.userdata import UserDataStore
@@ -32,6 +33,7 @@ class SqliteStore:
         self.audit = AuditStore(self.db)
         self.retention = RetentionStore(self.db)
         self.streams = StreamStore(self.db)
+        self.push = PushStore(self.db)
 
     def claim_server_name(self, server_name: str) -> str:
         """The server name this database belongs to; a database that has none yet records `server_name`."""

@@ -10,9 +10,8 @@ from typing import Any, NamedTuple
 
 from qasid.core import jsonutil
 from qasid.store.sqlite.engine import Database
+from qasid.store.sqlite.push import PushRow, insert_push_rows
 
-# What a notification count counts (the server can't see mentions in ciphertext).
-UNREAD_TYPES = ("m.room.message", "m.room.encrypted")
 # Events that count as activity for ordering a room list (MSC4186's bump_stamp).
 BUMP_TYPES = ("m.room.create", "m.room.message", "m.room.encrypted", "m.sticker", "m.call.invite",
               "m.poll.start", "m.beacon_info")
@@ -50,6 +49,8 @@ class NewEvent:
     txn_id: str | None = None
     redacts: str | None = None
     redacted_pdu_json: bytes | None = None
+    # Whom push rules said to notify; written in the event's own transaction.
+    push_rows: tuple[PushRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ class EventStore:
         return row[0] if row else None
 
     async def persist_events(
-        self, events: list[NewEvent], now_ms: int, new_room: NewRoom | None = None
+        self, events: list[NewEvent], now_ms: int, new_room: NewRoom | None = None,
+        after_commit: Callable[[], None] | None = None,
     ) -> list[int]:
         """Append events (and their transaction records) atomically; returns their stream orderings.
 
@@ -107,16 +109,23 @@ class EventStore:
             return [self._insert(conn, e, now_ms) for e in events]
 
         try:
-            return await self.db.submit(txn, self._published(events))
+            return await self.db.submit(txn, self._published(events, after_commit))
         except AliasTaken:
             return []
 
-    def enqueue_events(self, events: list[NewEvent], now_ms: int) -> asyncio.Future[list[int]]:
-        """Queue events for the next group commit without waiting; the future resolves once durable."""
-        return self.db.submit(lambda conn: [self._insert(conn, e, now_ms) for e in events],
-                              self._published(events))
+    def enqueue_events(
+        self, events: list[NewEvent], now_ms: int, after_commit: Callable[[], None] | None = None,
+    ) -> asyncio.Future[list[int]]:
+        """Queue events for the next group commit without waiting; the future resolves once durable.
 
-    def _published(self, events: list[NewEvent]) -> Callable[[list[int]], None]:
+        `after_commit` runs on the event loop right after the commit, before any waiter resumes.
+        """
+        return self.db.submit(lambda conn: [self._insert(conn, e, now_ms) for e in events],
+                              self._published(events, after_commit))
+
+    def _published(
+        self, events: list[NewEvent], after_commit: Callable[[], None] | None = None,
+    ) -> Callable[[list[int]], None]:
         def publish(orderings: list[int]) -> None:
             for event, stream_ordering in zip(events, orderings, strict=True):
                 room_id = event.pdu["room_id"]
@@ -125,6 +134,8 @@ class EventStore:
                     self._room_bump[room_id] = max(self._room_bump[room_id], stream_ordering)
             if orderings:
                 self._position = max(self._position, orderings[-1])
+            if after_commit is not None:
+                after_commit()
 
         return publish
 
@@ -157,6 +168,8 @@ class EventStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (e.txn_user_id, e.txn_device_id, e.txn_scope, e.txn_id,
                  jsonutil.dumps({"event_id": e.event_id}), now_ms))
+        if e.push_rows:
+            insert_push_rows(conn, stream_ordering, e.event_id, pdu["room_id"], now_ms, e.push_rows)
         if e.redacts is not None and e.redacted_pdu_json is not None:
             # The server keeps only the redacted form: a redacted message's content is gone for good.
             conn.execute(
@@ -298,22 +311,6 @@ class EventStore:
             f" WHERE room_id IN ({marks}) AND type = 'm.room.member' AND stream_ordering > ?"
             " AND stream_ordering <= ? ORDER BY stream_ordering", (*room_ids, after, upto))
         return [(r[0], r[1], str(r[2])) for r in rows]
-
-    async def read_receipt_position(self, room_id: str, user_id: str) -> int:
-        """The stream position of the event the user's own (public or private) read receipt points at."""
-        row = self.db.read_one(
-            "SELECT coalesce(max(e.stream_ordering), 0) FROM receipts r JOIN events e ON e.event_id = r.event_id"
-            " WHERE r.room_id = ? AND r.user_id = ? AND r.receipt_type IN ('m.read', 'm.read.private')",
-            (room_id, user_id))
-        return int(row[0])
-
-    async def count_messages_from_others(self, room_id: str, user_id: str, after: int, upto: int) -> int:
-        """Message events by others in (after, upto]: what a notification count counts."""
-        row = self.db.read_one(
-            "SELECT count(*) FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?"
-            f" AND sender != ? AND type IN ({', '.join('?' * len(UNREAD_TYPES))})",
-            (room_id, after, upto, user_id, *UNREAD_TYPES))
-        return int(row[0])
 
     def max_stream_ordering(self) -> int:
         """The end of the committed event stream."""

@@ -1,0 +1,201 @@
+"""Delivery of queued notifications to push gateways, off the request path.
+
+Each pusher with something queued has one task that sends its notifications in order, one
+at a time, and deletes each from the queue once the gateway has answered 200. A gateway that
+is down, slow or answering 5xx/429 is retried with exponential backoff (capped by
+`push_retry_max_ms`); the queue is in SQLite, so a restart resumes where it stopped. A
+pushkey the gateway lists in `rejected` loses its pusher. Nothing is sent to a URL outside
+the operator's allowlist, checked again before every send; redirects are never followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from typing import TYPE_CHECKING, Any
+
+from qasid.config import Settings
+from qasid.core import jsonutil, push_eval
+from qasid.core.push import PushService
+from qasid.core.pushers import PusherService, gateway_allowed
+from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite.push import PusherRow, QueuedPush
+
+if TYPE_CHECKING:
+    import httpx
+
+log = logging.getLogger("qasid.push")
+
+BATCH = 50
+FIRST_RETRY_MS = 1_000
+MAX_RESPONSE_BYTES = 65_536
+
+
+class Outcome(enum.Enum):
+    SENT = "sent"  # the gateway took it
+    RETRY = "retry"  # the gateway is unreachable or failing: try again later
+    DROP = "drop"  # the gateway refused this one for good, or may no longer be contacted
+    REJECTED = "rejected"  # the gateway says the pushkey is dead: the pusher goes
+
+
+def notification_payload(
+    pusher: PusherRow, item: QueuedPush, badge: int, event: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The Push Gateway API's /notify body; with `event` None, the `event_id_only` form.
+
+    `event_id_only` carries no content, sender or tweaks (a highlight says who was mentioned).
+    """
+    tweaks = push_eval.tweaks(item.actions)
+    # Without the event the phone must wake to fetch it; an encrypted one it must decrypt to judge.
+    high = event is None or bool(tweaks.get("highlight") or tweaks.get("sound")) or event["type"] == "m.room.encrypted"
+    device: dict[str, Any] = {
+        "app_id": pusher.app_id, "pushkey": pusher.pushkey, "pushkey_ts": pusher.pushkey_ts // 1000,
+        "data": {k: v for k, v in pusher.data.items() if k != "url"},
+    }
+    notification: dict[str, Any] = {
+        "event_id": item.event_id, "room_id": item.room_id, "counts": {"unread": badge},
+        "prio": "high" if high else "low", "devices": [device],
+    }
+    if event is not None:
+        device["tweaks"] = tweaks
+        notification.update(event)
+    return {"notification": notification}
+
+
+def _classify(status: int, body: bytes, pushkey: str) -> Outcome:
+    if status == 200:
+        try:
+            answer = jsonutil.loads_stored(body) if body else {}
+        except ValueError:
+            answer = {}
+        rejected = answer.get("rejected") if isinstance(answer, dict) else None
+        if isinstance(rejected, list) and pushkey in rejected:
+            return Outcome.REJECTED
+        return Outcome.SENT
+    if status == 429 or status >= 500:
+        return Outcome.RETRY
+    return Outcome.DROP
+
+
+class PushDelivery:
+    """One sending task per pusher with queued notifications."""
+
+    def __init__(self, settings: Settings, store: SqliteStore, pushers: PusherService, push: PushService) -> None:
+        self.settings = settings
+        self.store = store
+        self.pushers = pushers
+        self.push = push
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._dirty: set[int] = set()
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        """Resume delivery of whatever was queued before the last stop (or crash)."""
+        self.wake(await self.store.push.pushers_with_queue())
+
+    def wake(self, pusher_ids: Any) -> None:
+        """New notifications are queued for these pushers (called after their commit)."""
+        for pusher_id in pusher_ids:
+            self._dirty.add(pusher_id)
+            if pusher_id not in self._tasks:
+                self._tasks[pusher_id] = asyncio.get_running_loop().create_task(self._drain(pusher_id))
+
+    async def stop(self) -> None:
+        """Stop sending; what is still queued stays queued for the next start."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _drain(self, pusher_id: int) -> None:
+        try:
+            while True:
+                self._dirty.discard(pusher_id)
+                queued = await self.store.push.queued(pusher_id, BATCH)
+                if not queued:
+                    if pusher_id in self._dirty:
+                        continue
+                    return
+                if not await self._deliver_all(pusher_id, queued):
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("push delivery for pusher %s stopped; it resumes on the next notification", pusher_id)
+        finally:
+            self._tasks.pop(pusher_id, None)
+
+    async def _deliver_all(self, pusher_id: int, queued: list[QueuedPush]) -> bool:
+        """Send each in order, retrying until taken; False once the pusher is gone."""
+        delay_ms = 0
+        for item in queued:
+            while True:
+                pusher = await self.pushers.get(pusher_id)
+                if pusher is None:
+                    return False
+                if await self.pushers.device_gone(pusher):
+                    await self.pushers.remove([pusher_id])
+                    return False
+                outcome = await self._send(pusher, item)
+                if outcome is not Outcome.RETRY:
+                    break
+                delay_ms = min(max(delay_ms * 2, FIRST_RETRY_MS), self.settings.push_retry_max_ms)
+                await asyncio.sleep(delay_ms / 1000)
+            delay_ms = 0
+            if outcome is Outcome.REJECTED:
+                log.info("push gateway rejected a pushkey of %s; its pusher is removed", pusher.app_id)
+                await self.pushers.remove_rejected(pusher, [pusher.pushkey])
+                return False
+            await self.store.push.dequeue(pusher_id, item.stream_ordering)
+        return True
+
+    async def _send(self, pusher: PusherRow, item: QueuedPush) -> Outcome:
+        url = pusher.data.get("url")
+        if not isinstance(url, str) or not gateway_allowed(url, self.settings.push_gateway_allowlist):
+            log.warning("pusher %s names a gateway the operator no longer allows: not sent", pusher.pusher_id)
+            return Outcome.DROP
+        payload = notification_payload(pusher, item, await self.push.badge(pusher.user_id),
+                                       await self._event_fields(pusher, item))
+        timeout_s = self.settings.push_gateway_timeout_ms / 1000
+        try:
+            status, body = await asyncio.wait_for(self._post(url, jsonutil.dumps(payload), timeout_s), timeout_s)
+        except Exception as e:  # noqa: BLE001 - any failure to talk to the gateway means: later
+            log.info("push gateway unreachable for pusher %s (%s); will retry", pusher.pusher_id, type(e).__name__)
+            return Outcome.RETRY
+        outcome = _classify(status, body, pusher.pushkey)
+        if outcome is Outcome.DROP:
+            log.warning("push gateway answered %s for pusher %s: notification dropped", status, pusher.pusher_id)
+        return outcome
+
+    async def _post(self, url: str, body: bytes, timeout_s: float) -> tuple[int, bytes]:
+        if self._client is None:
+            import httpx  # only a server with pushers pays for the HTTP client
+
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), follow_redirects=False,
+                                             trust_env=False)
+        async with self._client.stream("POST", url, content=body,
+                                       headers={"content-type": "application/json"}) as response:
+            received = b""
+            async for chunk in response.aiter_bytes():
+                received += chunk
+                if len(received) > MAX_RESPONSE_BYTES:
+                    break
+            return response.status_code, received[:MAX_RESPONSE_BYTES]
+
+    async def _event_fields(self, pusher: PusherRow, item: QueuedPush) -> dict[str, Any] | None:
+        """What the operator lets leave the server besides IDs: None means `event_id_only`."""
+        if not self.settings.push_include_content or pusher.data.get("format") == "event_id_only":
+            return None
+        event = await self.store.events.get_event(item.event_id)
+        if event is None:
+            return None
+        fields: dict[str, Any] = {"type": event.pdu["type"], "sender": event.pdu["sender"],
+                                  "content": event.pdu.get("content", {})}
+        if event.pdu["type"] == "m.room.member":
+            fields["user_is_target"] = event.pdu.get("state_key") == pusher.user_id
+            fields["membership"] = event.pdu.get("content", {}).get("membership")
+        return fields
