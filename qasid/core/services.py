@@ -18,6 +18,7 @@ from qasid.core.rooms import RoomService
 from qasid.core.signing import load_or_create_signing_key
 from qasid.core.sync import SyncService
 from qasid.core.userdata import UserDataService
+from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
 
 
@@ -48,6 +49,7 @@ class Services:
     e2ee: E2eeService
     userdata: UserDataService
     media: MediaService
+    visibility: HistoryVisibility
     sync: SyncService
 
     def close(self) -> None:
@@ -90,6 +92,7 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
     rooms = RoomService(settings, store, clock, notifier, signing_key, policy, ratelimiter)
     e2ee = E2eeService(settings, store, clock, notifier, rooms)
     userdata = UserDataService(settings, store, clock, notifier, rooms)
+    visibility = HistoryVisibility(store, rooms)
     services = Services(
         settings=settings,
         store=store,
@@ -103,7 +106,8 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
         e2ee=e2ee,
         userdata=userdata,
         media=MediaService(settings, store, clock, notifier, rooms),
-        sync=SyncService(settings, store, clock, notifier, rooms, e2ee, userdata),
+        visibility=visibility,
+        sync=SyncService(settings, store, clock, notifier, rooms, e2ee, userdata, visibility),
     )
     fanout.services = services
     return services

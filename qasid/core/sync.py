@@ -21,6 +21,7 @@ from qasid.core.membership import stripped_state
 from qasid.core.notifier import ClientGone, Notifier
 from qasid.core.rooms import RoomService
 from qasid.core.userdata import UserDataService
+from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.events import UNREAD_TYPES, EventRow
 
@@ -85,7 +86,7 @@ class SyncService:
 
     def __init__(
         self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier,
-        rooms: RoomService, e2ee: E2eeService, userdata: UserDataService,
+        rooms: RoomService, e2ee: E2eeService, userdata: UserDataService, visibility: HistoryVisibility,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -94,6 +95,7 @@ class SyncService:
         self.rooms = rooms
         self.e2ee = e2ee
         self.userdata = userdata
+        self.visibility = visibility
         self._unread_counts: dict[tuple[str, str], _Unread] = {}
         # (user, device) -> (the last complete token it was given, the user's notifier version
         # read before that answer was built)
@@ -195,7 +197,8 @@ class SyncService:
                 if room_id not in changed_rooms and not ephemeral and room_id not in room_data:
                     continue
                 section = await self._joined_room(request, room_id, since_events, upto, now,
-                                                  newly_joined=fresh and since is not None)
+                                                  newly_joined=fresh and since is not None,
+                                                  joined_at=stream_ordering)
                 section["ephemeral"] = {"events": ephemeral}
                 section["account_data"] = {"events": room_data.get(room_id, [])}
                 join[room_id] = section
@@ -243,6 +246,7 @@ class SyncService:
 
     async def _joined_room(
         self, request: SyncRequest, room_id: str, since: int, upto_token: SyncToken, now: int, newly_joined: bool,
+        joined_at: int,
     ) -> dict[str, Any]:
         limit = request.timeline_limit
         upto = upto_token.events
@@ -252,9 +256,13 @@ class SyncService:
         limited = len(rows) > limit
         rows = list(reversed(rows[:limit]))
         every_event_after = None if limited else after
-        start = rows[0].stream_ordering - 1 if rows else upto
+        visible = await self.visibility.visible(room_id, request.user_id, rows, joined_since=joined_at)
+        # Hidden events leave a gap the client must not take for the room's whole history; the
+        # state is taken before the first event shown, so state changes hidden with them still count.
+        limited = limited or len(visible) < len(rows)
+        start = visible[0].stream_ordering - 1 if visible else upto
         viewer = (request.user_id, request.device_id)
-        timeline = [client_event(r, now, viewer, include_room_id=False) for r in rows]
+        timeline = [client_event(r, now, viewer, include_room_id=False) for r in visible]
         if initial:
             state_rows = await self.store.events.state_at(room_id, start)
         elif limited:
@@ -262,7 +270,7 @@ class SyncService:
         else:
             state_rows = []
         if request.lazy_load_members:
-            senders = {r.pdu["sender"] for r in rows} | {request.user_id}
+            senders = {r.pdu["sender"] for r in visible} | {request.user_id}
             state_rows = [r for r in state_rows
                           if r.pdu["type"] != "m.room.member" or r.pdu["state_key"] in senders]
         return {
@@ -281,7 +289,9 @@ class SyncService:
             since = left_at - 1
         rows = await self.store.events.room_events(room_id, since, left_at, limit + 1, descending=True)
         limited = len(rows) > limit
-        rows = list(reversed(rows[:limit]))
+        fetched = list(reversed(rows[:limit]))
+        rows = await self.visibility.visible(room_id, request.user_id, fetched)
+        limited = limited or len(rows) < len(fetched)
         start = rows[0].stream_ordering - 1 if rows else left_at
         state_rows = await self.store.events.state_at(room_id, start) if limited or since == 0 else []
         return {
