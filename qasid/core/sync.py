@@ -196,13 +196,16 @@ class SyncService:
                 ephemeral = [e for e in (typing.get(room_id), receipts.get(room_id)) if e]
                 if room_id not in changed_rooms and not ephemeral and room_id not in room_data:
                     continue
+                # A member event after `since` is a join only if the user was not joined then:
+                # a new display name or avatar is a join too, and must not resend the room.
+                newly_joined = since is not None and not request.full_state and stream_ordering > since_events \
+                    and (await self.visibility.history(room_id, user_id)).membership_after(since_events) != "join"
                 section = await self._joined_room(request, room_id, since_events, upto, now,
-                                                  newly_joined=fresh and since is not None,
-                                                  joined_at=stream_ordering)
+                                                  newly_joined=newly_joined, joined_at=stream_ordering)
                 section["ephemeral"] = {"events": ephemeral}
                 section["account_data"] = {"events": room_data.get(room_id, [])}
                 join[room_id] = section
-                if fresh and since is not None:
+                if since is not None and (newly_joined or request.full_state):
                     newly_shared |= self.rooms.joined_members(room_id)
                 for event in section["timeline"]["events"]:
                     if event["type"] == "m.room.member" and event["content"].get("membership") == "join":

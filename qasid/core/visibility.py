@@ -67,6 +67,10 @@ class ViewerHistory:
         return cls(tuple((p, v) for p, t, v in rows if t == _HISTORY_VISIBILITY), membership,
                    max((p for p, m in membership if m == "join"), default=0))
 
+    def membership_after(self, stream_ordering: int) -> str:
+        """The user's membership once the event at `stream_ordering` had happened."""
+        return _membership(_before(self.membership, stream_ordering + 1))
+
     def event_visible(self, stream_ordering: int, event_type: str, state_key: str | None, user_id: str) -> bool:
         """Whether the user may see the room's event at `stream_ordering`."""
         visibility = _visibility(_before(self.visibility, stream_ordering))
@@ -118,8 +122,11 @@ class HistoryVisibility:
         """
         if not rows or (joined_since is not None and all(r.stream_ordering > joined_since for r in rows)):
             return rows
-        history = ViewerHistory.from_rows(await self.store.events.visibility_history(room_id, user_id))
-        return visible_rows(rows, user_id, history)
+        return visible_rows(rows, user_id, await self.history(room_id, user_id))
+
+    async def history(self, room_id: str, user_id: str) -> ViewerHistory:
+        """The room's visibility changes and the user's memberships, read in one query."""
+        return ViewerHistory.from_rows(await self.store.events.visibility_history(room_id, user_id))
 
     async def readable_upto(self, room_id: str, user_id: str) -> int:
         """How far into the room's history the user may page: the end while joined (or for anyone
