@@ -22,6 +22,7 @@ from qasid.core.signing import load_or_create_signing_key
 from qasid.core.sliding_sync import Extensions, SlidingSyncService
 from qasid.core.sync import SyncService
 from qasid.core.userdata import UserDataService
+from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
 
 
@@ -52,6 +53,7 @@ class Services:
     e2ee: E2eeService
     userdata: UserDataService
     media: MediaService
+    visibility: HistoryVisibility
     sync: SyncService
     sliding_sync: SlidingSyncService
     pushers: PusherService
@@ -115,7 +117,8 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
     rooms.push = push
     e2ee = E2eeService(settings, store, clock, notifier, rooms)
     userdata = UserDataService(settings, store, clock, notifier, rooms, push)
-    sync = SyncService(settings, store, clock, notifier, rooms, e2ee, userdata, push)
+    visibility = HistoryVisibility(store, rooms)
+    sync = SyncService(settings, store, clock, notifier, rooms, e2ee, userdata, push, visibility)
 
     async def room_counts(room_id: str, user_id: str) -> tuple[int, int]:
         counts = await push.counts(room_id, user_id)
@@ -134,8 +137,9 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
         e2ee=e2ee,
         userdata=userdata,
         media=MediaService(settings, store, clock, notifier, rooms),
+        visibility=visibility,
         sync=sync,
-        sliding_sync=SlidingSyncService(store, clock, notifier, rooms, sync,
+        sliding_sync=SlidingSyncService(store, clock, notifier, rooms, sync, visibility,
                                         Extensions(store, rooms, e2ee, userdata), room_counts),
         pushers=pushers,
         push=push,

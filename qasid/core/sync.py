@@ -23,6 +23,7 @@ from qasid.core.notifier import ClientGone, Notifier
 from qasid.core.push import PushService
 from qasid.core.rooms import RoomService
 from qasid.core.userdata import UserDataService
+from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
 
 MAX_TIMEOUT_MS = 60_000
@@ -79,6 +80,7 @@ class SyncService:
     def __init__(
         self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier,
         rooms: RoomService, e2ee: E2eeService, userdata: UserDataService, push: PushService,
+        visibility: HistoryVisibility,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -88,6 +90,7 @@ class SyncService:
         self.e2ee = e2ee
         self.userdata = userdata
         self.push = push
+        self.visibility = visibility
         # (user, device) -> (the last complete token it was given, the user's notifier version
         # read before that answer was built)
         self._issued: dict[tuple[str, str], tuple[str, int]] = {}
@@ -188,12 +191,16 @@ class SyncService:
                 ephemeral = [e for e in (typing.get(room_id), receipts.get(room_id)) if e]
                 if room_id not in changed_rooms and not ephemeral and room_id not in room_data:
                     continue
+                # A member event after `since` is a join only if the user was not joined then:
+                # a new display name or avatar is a join too, and must not resend the room.
+                newly_joined = since is not None and not request.full_state and stream_ordering > since_events \
+                    and (await self.visibility.history(room_id, user_id)).membership_after(since_events) != "join"
                 section = await self._joined_room(request, room_id, since_events, upto, now,
-                                                  newly_joined=fresh and since is not None)
+                                                  newly_joined=newly_joined, joined_at=stream_ordering)
                 section["ephemeral"] = {"events": ephemeral}
                 section["account_data"] = {"events": room_data.get(room_id, [])}
                 join[room_id] = section
-                if fresh and since is not None:
+                if since is not None and (newly_joined or request.full_state):
                     newly_shared |= self.rooms.joined_members(room_id)
                 for event in section["timeline"]["events"]:
                     if event["type"] == "m.room.member" and event["content"].get("membership") == "join":
@@ -237,6 +244,7 @@ class SyncService:
 
     async def _joined_room(
         self, request: SyncRequest, room_id: str, since: int, upto_token: SyncToken, now: int, newly_joined: bool,
+        joined_at: int,
     ) -> dict[str, Any]:
         limit = request.timeline_limit
         upto = upto_token.events
@@ -245,9 +253,13 @@ class SyncService:
         rows = await self.store.events.room_events(room_id, after, upto, limit + 1, descending=True)
         limited = len(rows) > limit
         rows = list(reversed(rows[:limit]))
-        start = rows[0].stream_ordering - 1 if rows else upto
+        visible = await self.visibility.visible(room_id, request.user_id, rows, joined_since=joined_at)
+        # Hidden events leave a gap the client must not take for the room's whole history; the
+        # state is taken before the first event shown, so state changes hidden with them still count.
+        limited = limited or len(visible) < len(rows)
+        start = visible[0].stream_ordering - 1 if visible else upto
         viewer = (request.user_id, request.device_id)
-        timeline = [client_event(r, now, viewer, include_room_id=False) for r in rows]
+        timeline = [client_event(r, now, viewer, include_room_id=False) for r in visible]
         if initial:
             state_rows = await self.store.events.state_at(room_id, start)
         elif limited:
@@ -255,7 +267,7 @@ class SyncService:
         else:
             state_rows = []
         if request.lazy_load_members:
-            senders = {r.pdu["sender"] for r in rows} | {request.user_id}
+            senders = {r.pdu["sender"] for r in visible} | {request.user_id}
             state_rows = [r for r in state_rows
                           if r.pdu["type"] != "m.room.member" or r.pdu["state_key"] in senders]
         counts = await self.push.counts(room_id, request.user_id)
@@ -279,7 +291,9 @@ class SyncService:
             since = left_at - 1
         rows = await self.store.events.room_events(room_id, since, left_at, limit + 1, descending=True)
         limited = len(rows) > limit
-        rows = list(reversed(rows[:limit]))
+        fetched = list(reversed(rows[:limit]))
+        rows = await self.visibility.visible(room_id, request.user_id, fetched)
+        limited = limited or len(rows) < len(fetched)
         start = rows[0].stream_ordering - 1 if rows else left_at
         state_rows = await self.store.events.state_at(room_id, start) if limited or since == 0 else []
         return {

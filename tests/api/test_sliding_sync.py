@@ -203,3 +203,15 @@ def test_an_unknown_pos_is_m_unknown_pos_and_a_new_connection_starts(server: Ser
     # Another conn_id is another connection: this one's pos means nothing there.
     other = alice.sliding({**all_rooms(), "conn_id": "other"}, pos=first["pos"])
     assert other.status_code == 400 and other.json()["errcode"] == "M_UNKNOWN_POS"
+
+
+def test_history_visibility_hides_the_past_from_a_late_joiner(server: ServerProcess) -> None:
+    alice, bob = User(server, "alice"), User(server, "bob")
+    room = alice.room(name="confidential", initial_state=[
+        {"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": "joined"}}])
+    alice.say(room, "before bob")
+    alice.call("POST", f"/rooms/{room}/invite", {"user_id": bob.user_id})
+    bob.call("POST", f"/join/{room}", {})
+    alice.say(room, "after bob")
+    seen = bob.sync(all_rooms(20))["rooms"][room]
+    assert bodies(seen) == ["after bob"] and seen["limited"] is True, seen

@@ -7,7 +7,7 @@ from typing import Any
 from qasid.api.asgi import Request, Response
 from qasid.api.http import client_paths, json_response, query_int, requester, route, services
 from qasid.core import jsonutil
-from qasid.core.errors import MatrixError, forbidden, not_found
+from qasid.core.errors import MatrixError, not_found
 from qasid.core.events import client_event, state_event
 from qasid.core.sync import MAX_POSITION, parse_sync_token
 from qasid.store.sqlite.events import EventRow
@@ -25,20 +25,6 @@ def parse_position(token: str) -> int:
     if well_formed and int(digits) <= MAX_POSITION:
         return int(digits)
     raise MatrixError(400, "M_INVALID_PARAM", "Invalid pagination token")
-
-
-async def visible_upto(request: Request, room_id: str, user_id: str) -> int:
-    """How far into the room's history the user may read: all of it while joined, up to leaving after."""
-    svc = services(request)
-    room = await svc.rooms.snapshot(room_id)
-    if room is not None and room.membership(user_id) == "join":
-        return svc.store.events.max_stream_ordering()
-    for other_room, state, stream_ordering, _ in await svc.store.events.memberships_of_user(user_id):
-        # Only a past *member*: someone banned before joining, or who declined an invite, saw nothing.
-        if other_room == room_id and state in ("leave", "ban") and await svc.store.events.was_joined_before(
-                room_id, user_id, stream_ordering):
-            return stream_ordering
-    raise forbidden("You are not a member of this room")
 
 
 def _lazy_members(rows: list[EventRow], state: list[EventRow]) -> list[EventRow]:
@@ -63,7 +49,8 @@ async def get_messages(request: Request) -> Response:
     - dir=b (default from the newest) or dir=f; `from`/`to` tokens from /sync or earlier pages.
     - A filter with lazy_load_members adds the senders' member events as `state`; `types` and
       `not_types` narrow the chunk.
-    - Members read the whole history; former members up to when they left.
+    - Each event is shown only if the room's history visibility let the requester see it then;
+      former members page up to when they left, non-members only world_readable rooms (else 403).
     """
     who = await requester(request)
     svc = services(request)
@@ -73,7 +60,7 @@ async def get_messages(request: Request) -> Response:
         raise MatrixError(400, "M_INVALID_PARAM", "dir must be 'b' or 'f'")
     limit = query_int(request, "limit", 10, 1, MAX_LIMIT) or 10
     room_filter = _room_filter(request)
-    ceiling = await visible_upto(request, room_id, who.user_id)
+    ceiling = await svc.visibility.readable_upto(room_id, who.user_id)
     raw_from = request.query_params.get("from")
     raw_to = request.query_params.get("to")
     to = parse_position(raw_to) if raw_to else None
@@ -87,6 +74,7 @@ async def get_messages(request: Request) -> Response:
         top = min(to, ceiling) if to is not None else ceiling
         rows = await svc.store.events.room_events(room_id, start, top, limit, descending=False)
         end = rows[-1].stream_ordering if len(rows) == limit else None
+    rows = await svc.visibility.visible(room_id, who.user_id, rows)
     types, not_types = room_filter.get("types"), room_filter.get("not_types") or []
     rows = [r for r in rows if (types is None or r.pdu["type"] in types) and r.pdu["type"] not in not_types]
     now = svc.clock.now_ms()
@@ -112,13 +100,20 @@ async def get_context(request: Request) -> Response:
     svc = services(request)
     room_id = request.path_params["roomId"]
     limit = query_int(request, "limit", 10, 0, MAX_LIMIT) or 0
-    ceiling = await visible_upto(request, room_id, who.user_id)
+    ceiling = await svc.visibility.readable_upto(room_id, who.user_id)
     row = await svc.store.events.get_event(request.path_params["eventId"])
-    if row is None or row.pdu["room_id"] != room_id or row.stream_ordering > ceiling:
+    if row is None or row.pdu["room_id"] != room_id or row.stream_ordering > ceiling or not await \
+            svc.visibility.visible(room_id, who.user_id, [row]):
         raise not_found("Event not found")
     half = limit // 2
     before = await svc.store.events.room_events(room_id, 0, row.stream_ordering - 1, half, descending=True)
     after = await svc.store.events.room_events(room_id, row.stream_ordering, ceiling, limit - half, False)
+    # The tokens go from what was read, hidden events included: paging on does not read them twice.
+    start = (before[-1].stream_ordering if before else row.stream_ordering) - 1
+    end = after[-1].stream_ordering if after else row.stream_ordering
+    shown = {r.event_id for r in await svc.visibility.visible(room_id, who.user_id, [*reversed(before), *after])}
+    before = [r for r in before if r.event_id in shown]
+    after = [r for r in after if r.event_id in shown]
     state = await svc.store.events.state_at(room_id, row.stream_ordering)
     if _room_filter(request).get("lazy_load_members"):
         state = _lazy_members([row, *before, *after], state)
@@ -128,8 +123,8 @@ async def get_context(request: Request) -> Response:
         "event": client_event(row, now, viewer),
         "events_before": [client_event(r, now, viewer) for r in before],
         "events_after": [client_event(r, now, viewer) for r in after],
-        "start": f"t{(before[-1].stream_ordering if before else row.stream_ordering) - 1}",
-        "end": f"t{after[-1].stream_ordering if after else row.stream_ordering}",
+        "start": f"t{start}",
+        "end": f"t{end}",
         "state": [dict(state_event(s, now), room_id=room_id) for s in state],
     })
 
@@ -138,13 +133,15 @@ async def get_context(request: Request) -> Response:
 async def get_event(request: Request) -> Response:
     """GET /_matrix/client/v3/rooms/{roomId}/event/{eventId}
 
-    - 404 M_NOT_FOUND unless the event is in that room and visible to the requester.
+    - 404 M_NOT_FOUND unless the event is in that room and visible to the requester: the same
+      answer whether it is hidden by history visibility or does not exist.
     """
     who = await requester(request)
     svc = services(request)
     room_id = request.path_params["roomId"]
-    ceiling = await visible_upto(request, room_id, who.user_id)
+    ceiling = await svc.visibility.readable_upto(room_id, who.user_id)
     row = await svc.store.events.get_event(request.path_params["eventId"])
-    if row is None or row.pdu["room_id"] != room_id or row.stream_ordering > ceiling:
+    if row is None or row.pdu["room_id"] != room_id or row.stream_ordering > ceiling or not await \
+            svc.visibility.visible(room_id, who.user_id, [row]):
         raise not_found("Event not found")
     return json_response(client_event(row, svc.clock.now_ms(), (who.user_id, who.device_id)))

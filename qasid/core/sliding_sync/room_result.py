@@ -13,6 +13,7 @@ from qasid.core.sliding_sync.connection import MAX_LAZY_MEMBERS, RoomSent
 from qasid.core.sliding_sync.request import RoomConfig
 from qasid.core.sliding_sync.required_state import MEMBER, RequiredState
 from qasid.core.sliding_sync.room_list import RoomEntry
+from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.events import EventRow
 
@@ -35,9 +36,10 @@ class Viewer:
 class RoomResults:
     """Builds room results from the stored timeline and the rooms held in memory."""
 
-    def __init__(self, store: SqliteStore, rooms: RoomService, counts: Counts) -> None:
+    def __init__(self, store: SqliteStore, rooms: RoomService, visibility: HistoryVisibility, counts: Counts) -> None:
         self.store = store
         self.rooms = rooms
+        self.visibility = visibility
         self.counts = counts
 
     async def build(
@@ -68,7 +70,11 @@ class RoomResults:
                 and config.required_state.added_since(prev.required_state).is_empty:
             return None, prev  # the common case of a long-poll, answered without reading state
         limited = len(newest) > limit
-        rows = list(reversed(newest[:limit]))
+        window = list(reversed(newest[:limit]))
+        # What history visibility hides leaves a gap: the client must page (and be refused) to see it.
+        rows = await self.visibility.visible(entry.room_id, viewer.user_id, window,
+                                             joined_since=entry.membership_pos if joined else None)
+        limited = limited or len(rows) < len(window)
         state = await self._state(viewer, room, entry, config, prev, initial, after, room_upto, rows, limited)
         counts = await self.counts(entry.room_id, viewer.user_id) if joined else (0, 0)
         lazy = _lazy_sent(prev, initial, state)

@@ -20,6 +20,7 @@ from qasid.core.sliding_sync.request import RoomConfig, SlidingSyncRequest
 from qasid.core.sliding_sync.room_list import RoomEntry, listed_memberships, order_rooms, window
 from qasid.core.sliding_sync.room_result import Counts, RoomResults, Viewer, merge_required
 from qasid.core.sync import MAX_TIMEOUT_MS, SyncService, SyncToken
+from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.userdata import GLOBAL
 
@@ -29,7 +30,7 @@ class SlidingSyncService:
 
     def __init__(
         self, store: SqliteStore, clock: Clock, notifier: Notifier, rooms: RoomService, sync: SyncService,
-        extensions: Extensions, counts: Counts,
+        visibility: HistoryVisibility, extensions: Extensions, counts: Counts,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -37,7 +38,7 @@ class SlidingSyncService:
         self.rooms = rooms
         self.sync = sync
         self.extensions = extensions
-        self.results = RoomResults(store, rooms, counts)
+        self.results = RoomResults(store, rooms, visibility, counts)
         self.connections = Connections()
 
     async def sliding_sync(

@@ -233,6 +233,23 @@ class EventStore:
             (room_id, user_id, stream_ordering))
         return row is not None
 
+    async def visibility_history(self, room_id: str, user_id: str) -> list[tuple[int, str, str]]:
+        """(stream_ordering, type, value) of the room's history_visibility changes and the user's
+        member events, oldest first: the value is the `history_visibility` or the `membership`."""
+        rows = self.db.read(
+            "SELECT stream_ordering, type, pdu FROM events WHERE room_id = ?"
+            " AND type = 'm.room.history_visibility' AND state_key = ''"
+            " UNION ALL SELECT stream_ordering, type, pdu FROM events WHERE room_id = ?"
+            " AND type = 'm.room.member' AND state_key = ? ORDER BY 1",
+            (room_id, room_id, user_id))
+        history = []
+        for stream_ordering, event_type, pdu in rows:
+            content = jsonutil.loads_stored(pdu).get("content", {})
+            key = "membership" if event_type == "m.room.member" else "history_visibility"
+            value = content.get(key)
+            history.append((stream_ordering, event_type, value if isinstance(value, str) else ""))
+        return history
+
     async def current_members_everywhere(self) -> list[tuple[str, str]]:
         """(user_id, room_id) of every joined or invited membership on the server."""
         rows = self.db.read(
