@@ -57,12 +57,14 @@ async def _with_store(settings: Settings, work: Any) -> Any:
     from qasid.core.accounts import AccountService
     from qasid.core.clock import Clock
     from qasid.core.ratelimit import RateLimiter
+    from qasid.store.datadir import prepare_data_dir
     from qasid.store.sqlite import SqliteStore
 
     class _Quiet:
         def devices_changed(self, user_id: str) -> None:
             return None
 
+    prepare_data_dir(settings.data_dir)
     store = SqliteStore(settings.database_path)
     try:
         accounts = AccountService(settings, store.accounts, Clock(), RateLimiter({}, enabled=False), _Quiet())

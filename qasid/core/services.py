@@ -18,6 +18,7 @@ from qasid.core.rooms import RoomService
 from qasid.core.signing import load_or_create_signing_key
 from qasid.core.sync import SyncService
 from qasid.core.userdata import UserDataService
+from qasid.store.datadir import prepare_data_dir
 from qasid.store.sqlite import SqliteStore
 
 
@@ -67,7 +68,7 @@ class Services:
 
 def build_services(settings: Settings, policy: Policy | None = None) -> Services:
     """Open the store and wire the services together."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings.data_dir)
     store = SqliteStore(settings.database_path)
     clock = Clock()
     notifier = Notifier()
