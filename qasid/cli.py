@@ -83,12 +83,14 @@ async def _with_store(settings: Settings, work: Any) -> Any:
     from qasid.core.clock import Clock
     from qasid.core.ratelimit import RateLimiter
     from qasid.core.services import check_server_name
+    from qasid.store.datadir import prepare_data_dir
     from qasid.store.sqlite import SqliteStore
 
     class _Quiet:
         def devices_changed(self, user_id: str) -> None:
             return None
 
+    prepare_data_dir(settings.data_dir)
     store = SqliteStore(settings.database_path)
     try:
         check_server_name(store, settings)
@@ -108,6 +110,8 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
+    from qasid.core.accounts import hash_token
+
     if args.uses < 1:
         raise SettingsError(f"--uses must be at least 1 (got {args.uses}): a token nobody can use is no token")
     if args.expiry_days < 0:
@@ -117,12 +121,13 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
     async def work(store: Any, accounts: Any) -> bool:
         return await store.accounts.create_registration_token(  # type: ignore[no-any-return]
-            token, args.uses, expiry, int(time.time() * 1000))
+            hash_token(token), args.uses, expiry, int(time.time() * 1000))
 
     if not asyncio.run(_with_store(_settings(args), work)):
-        print(f"error: token {token} already exists", file=sys.stderr)
+        print("error: that token already exists", file=sys.stderr)
         return 1
-    _audit_operator(args, "registration_token.issued", token, uses=args.uses, expiry_ts=expiry)
+    _audit_operator(args, "registration_token.issued", hash_token(token), uses=args.uses, expiry_ts=expiry)
+    # The only time the token is shown: the database keeps its hash.
     print(token)
     return 0
 
@@ -135,30 +140,39 @@ def cmd_token_list(args: argparse.Namespace) -> int:
         uses = "unlimited" if row.uses_allowed is None else f"{row.completed}/{row.uses_allowed}"
         expiry = ("never" if row.expiry_time is None
                   else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row.expiry_time / 1000)))
-        print(f"{row.token}\tuses={uses}\texpires={expiry}")
+        print(f"{_token_id(row.token_hash)}\tuses={uses}\texpires={expiry}")
     return 0
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    async def work(store: Any, accounts: Any) -> bool:
-        return await store.accounts.delete_registration_token(args.token)  # type: ignore[no-any-return]
+    async def work(store: Any, accounts: Any) -> bytes | None:
+        token_hash: bytes | None = await accounts.registration_token_hash(args.token)
+        if token_hash is None or not await store.accounts.delete_registration_token(token_hash):
+            return None
+        return token_hash
 
-    if not asyncio.run(_with_store(_settings(args), work)):
-        print(f"error: no token {args.token}", file=sys.stderr)
+    token_hash = asyncio.run(_with_store(_settings(args), work))
+    if token_hash is None:
+        print("error: no such token", file=sys.stderr)
         return 1
-    _audit_operator(args, "registration_token.revoked", args.token)
-    print(f"revoked {args.token}")
+    _audit_operator(args, "registration_token.revoked", token_hash)
+    print(f"revoked {_token_id(token_hash)}")
     return 0
 
 
-def _audit_operator(args: argparse.Namespace, action: str, token: str, **details: Any) -> None:
-    from qasid.core.audit_sink import token_fingerprint
+def _token_id(token_hash: bytes) -> str:
+    from qasid.core.audit_sink import token_id
+
+    return token_id(token_hash)
+
+
+def _audit_operator(args: argparse.Namespace, action: str, token_hash: bytes, **details: Any) -> None:
     from qasid.core.clock import Clock
     from qasid.gov.audit import OPERATOR, AuditLog
 
     async def work(store: Any, accounts: Any) -> None:
         await AuditLog(store.audit, Clock()).record(
-            actor=OPERATOR, action=action, details={"token": token_fingerprint(token), **details})
+            actor=OPERATOR, action=action, details={"token": _token_id(token_hash), **details})
 
     asyncio.run(_with_store(_settings(args), work))
 
@@ -240,18 +254,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = admin_sub.add_parser("token", help="registration tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
-    tcreate = token_sub.add_parser("create", help="create a registration token and print it")
+    tcreate = token_sub.add_parser(
+        "create", help="create a registration token and print it (the only time it is shown: only its hash is kept)")
     _common(tcreate)
     tcreate.add_argument("--uses", type=int, default=1, help="how many registrations it allows (default 1)")
     tcreate.add_argument("--expiry-days", type=float, default=7.0, help="valid for this many days (0: never expires)")
     tcreate.add_argument("--token", help="use this token text instead of a random one")
     tcreate.set_defaults(func=cmd_token_create)
-    tlist = token_sub.add_parser("list", help="list registration tokens")
+    tlist = token_sub.add_parser("list", help="list registration tokens by ID (sha256:…), with uses and expiry")
     _common(tlist)
     tlist.set_defaults(func=cmd_token_list)
     trevoke = token_sub.add_parser("revoke", help="revoke a registration token")
     _common(trevoke)
-    trevoke.add_argument("token")
+    trevoke.add_argument("token", help="the token's ID from `token list`, or the token itself")
     trevoke.set_defaults(func=cmd_token_revoke)
     _audit_parsers(admin_sub)
     from qasid.cli_gov import add_gov_parsers

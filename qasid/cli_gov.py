@@ -132,7 +132,8 @@ async def _policy_set(gov: Government, scope: AdminScope, a: argparse.Namespace)
 async def _token_create(gov: Government, scope: AdminScope, a: argparse.Namespace) -> Any:
     body = {"unit_id": _unit_id(gov, scope, a.unit), "uses_allowed": a.uses, "expiry_days": a.expiry_days,
             "person_name": a.person, "designation": a.designation}
-    return token_json(await gov.enrollment.issue_token(scope, body))
+    token, issued = await gov.enrollment.issue_token(scope, body)
+    return token_json(issued, token)
 
 
 async def _token_list(gov: Government, scope: AdminScope, a: argparse.Namespace) -> Any:
@@ -248,16 +249,16 @@ def add_gov_parsers(admin_sub: Any, common: Callable[[argparse.ArgumentParser], 
             ("key", "type", "stricter", "default"))
 
     enroll = group("enroll", "enrollment tokens bound to a unit")
-    p = command(enroll, "create", "issue a token and print it", _token_create)
+    p = command(enroll, "create", "issue a token and print it (the only time it is shown)", _token_create)
     p.add_argument("--unit", required=True, help="unit code")
     p.add_argument("--uses", type=int, default=1, help="how many enrollments it allows (at least 1; default 1)")
     p.add_argument("--expiry-days", type=float, default=7.0)
     p.add_argument("--person", help="the named person: their display name")
     p.add_argument("--designation")
-    command(enroll, "list", "list tokens", _token_list,
-            ("token", "unit_id", "uses_allowed", "pending", "completed", "expiry_time", "person_name"))
+    command(enroll, "list", "list tokens by ID (token_id), with uses and expiry", _token_list,
+            ("token_id", "unit_id", "uses_allowed", "pending", "completed", "expiry_time", "person_name"))
     p = command(enroll, "revoke", "revoke a token", _token_revoke)
-    p.add_argument("token")
+    p.add_argument("token", help="its token_id from `enroll list`, or the token itself")
 
     official = group("official", "officials: create, import, suspend, offboard, passwords, devices")
     p = command(official, "create", "create an account in a unit", _official_create)

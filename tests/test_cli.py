@@ -116,10 +116,19 @@ def test_policy_keys_lists_types_order_and_defaults(tmp_path: Path) -> None:
 
 def test_data_from_before_the_name_was_recorded_takes_it_from_its_first_account(tmp_path: Path) -> None:
     import sqlite3
+    from importlib import resources
 
-    assert qasid(tmp_path, "admin", "create-user", "--init", "--username", "ops", "--password", PASSWORD).returncode == 0
-    with sqlite3.connect(tmp_path / "qasid-data" / "qasid.db") as conn:  # as a database made before migration 006
-        conn.execute("DROP TABLE server_identity")
-        conn.execute("DELETE FROM schema_version WHERE version = 6")
+    # A database as the last version before migration 005 left it: schema 4, one account.
+    data = tmp_path / "qasid-data"
+    data.mkdir()
+    folder = resources.files("qasid.store.sqlite") / "migrations"
+    with sqlite3.connect(data / "qasid.db") as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, name in enumerate(("001_init.sql", "002_to_device_stream.sql", "003_gov.sql", "004_audit.sql"), 1):
+            conn.executescript((folder / name).read_text(encoding="utf-8"))
+            conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        conn.execute("INSERT INTO users (user_id, created_ts) VALUES ('@ops:localhost', 0)")
+    for path, mode in ((data, 0o700), (data / "qasid.db", 0o600)):
+        path.chmod(mode)  # as qasid keeps them, so the only line printed is the error
     line = one_error_line(qasid(tmp_path, "admin", "unit", "list", env={"QASID_SERVER_NAME": "gov.example"}))
     assert "belongs to server 'localhost'" in line

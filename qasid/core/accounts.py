@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from qasid.config import Settings
-from qasid.core.audit_sink import AuditSink, NullAuditSink, token_fingerprint
+from qasid.core.audit_sink import AuditSink, NullAuditSink, token_fingerprint, token_id_prefix
 from qasid.core.clock import Clock, new_access_token, random_string
 from qasid.core.errors import MatrixError, bad_json, forbidden, missing_param
 from qasid.core.ids import make_user_id, parse_user_id
@@ -44,7 +44,7 @@ class DeviceListener(Protocol):
 
 
 def hash_token(token: str) -> bytes:
-    """Access tokens are stored and looked up only by this hash."""
+    """Access and registration tokens are stored and looked up only by this hash."""
     return hashlib.sha256(token.encode()).digest()
 
 
@@ -164,7 +164,7 @@ class AccountService:
         try:
             created = await self.store.create_user(
                 user_id, password_hash, False, self.clock.now_ms(),
-                registration_token=session.params["_token"],
+                registration_token_hash=hash_token(session.params["_token"]),
             )
         except TokenUnavailable:
             self.uia.finish(session)
@@ -183,12 +183,22 @@ class AccountService:
 
     async def token_valid(self, token: str) -> bool:
         """GET /register/m.login.registration_token/validity: usable right now."""
-        row = await self.store.get_registration_token(token)
+        row = await self.store.get_registration_token(hash_token(token))
         if row is None:
             return False
         if row.expiry_time is not None and row.expiry_time <= self.clock.now_ms():
             return False
         return row.uses_allowed is None or row.completed < row.uses_allowed
+
+    async def registration_token_hash(self, token_or_id: str) -> bytes | None:
+        """The stored hash of a registration token named by its ID or by itself; None if unknown."""
+        prefix = token_id_prefix(token_or_id)
+        if prefix is not None:
+            found = await self.store.registration_token_hashes_by_prefix(prefix)
+            if len(found) == 1:
+                return found[0]
+        row = await self.store.get_registration_token(hash_token(token_or_id))
+        return row.token_hash if row else None
 
     # --- login -----------------------------------------------------------------------------
 

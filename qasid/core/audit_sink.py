@@ -34,6 +34,28 @@ class NullAuditSink:
         return 0
 
 
+TOKEN_ID_PREFIX = "sha256:"
+
+
 def token_fingerprint(token: str) -> str:
     """How the audit log names a registration token: enough to match issue to redemption, not to use it."""
-    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+    return token_id(hashlib.sha256(token.encode()).digest())
+
+
+def token_id(token_hash: bytes) -> str:
+    """A registration token's public name, from its stored hash: what lists show and revoke accepts."""
+    return TOKEN_ID_PREFIX + token_hash[:8].hex()
+
+
+def token_id_prefix(text: str) -> bytes | None:
+    """The hash prefix a token ID stands for; None if `text` is no token ID (it may be the token itself).
+
+    The ID's colon is outside the spec's token alphabet ([A-Za-z0-9._~-]), so the two never clash.
+    """
+    digits = text[len(TOKEN_ID_PREFIX):]
+    if not text.startswith(TOKEN_ID_PREFIX) or len(digits) != 16:
+        return None
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        return None

@@ -23,6 +23,7 @@ from qasid.core.sliding_sync import Extensions, SlidingSyncService
 from qasid.core.sync import SyncService
 from qasid.core.userdata import UserDataService
 from qasid.core.visibility import HistoryVisibility
+from qasid.store.datadir import prepare_data_dir
 from qasid.store.sqlite import SqliteStore
 
 
@@ -88,7 +89,7 @@ def check_server_name(store: SqliteStore, settings: Settings) -> None:
 
 def build_services(settings: Settings, policy: Policy | None = None) -> Services:
     """Open the store and wire the services together."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings.data_dir)
     store = SqliteStore(settings.database_path)
     check_server_name(store, settings)
     clock = Clock()

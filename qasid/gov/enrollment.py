@@ -7,7 +7,8 @@ import io
 import secrets
 from typing import Any
 
-from qasid.core.accounts import AccountService
+from qasid.core.accounts import AccountService, hash_token
+from qasid.core.audit_sink import token_id, token_id_prefix
 from qasid.core.errors import MatrixError
 from qasid.core.ids import make_user_id
 from qasid.gov.audit import AuditLog
@@ -33,12 +34,13 @@ def _text(value: Any, field: str, required: bool = False) -> str | None:
     return value.strip()
 
 
-def token_json(token: EnrollmentToken) -> dict[str, Any]:
-    """How an enrollment token appears in the admin API."""
+def token_json(token: EnrollmentToken, secret: str | None = None) -> dict[str, Any]:
+    """How an enrollment token appears in the admin API: by its ID, and the token itself only when issued."""
+    shown = {"token": secret} if secret is not None else {}
     return {
-        "token": token.token, "unit_id": token.unit_id, "person_name": token.person_name,
-        "designation": token.designation, "issued_by": token.issued_by, "uses_allowed": token.uses_allowed,
-        "completed": token.completed, "expiry_time": token.expiry_time,
+        **shown, "token_id": token_id(token.token_hash), "unit_id": token.unit_id,
+        "person_name": token.person_name, "designation": token.designation, "issued_by": token.issued_by,
+        "uses_allowed": token.uses_allowed, "completed": token.completed, "expiry_time": token.expiry_time,
     }
 
 
@@ -51,8 +53,11 @@ class Enrollment:
         self.accounts = accounts
         self.audit = audit
 
-    async def issue_token(self, scope: AdminScope, body: dict[str, Any]) -> EnrollmentToken:
-        """A registration token bound to a unit (and optionally a person and designation)."""
+    async def issue_token(self, scope: AdminScope, body: dict[str, Any]) -> tuple[str, EnrollmentToken]:
+        """A registration token bound to a unit (and optionally a person and designation).
+
+        Returns the token, which is never stored (only its hash) and so can't be shown again.
+        """
         unit = self.org.unit_in_scope(scope, body.get("unit_id"))
         uses = body.get("uses_allowed", 1)
         if not isinstance(uses, int) or isinstance(uses, bool) or not 1 <= uses <= MAX_TOKEN_USES:
@@ -63,33 +68,37 @@ class Enrollment:
         person = _text(body.get("person_name"), "person_name")
         designation = _text(body.get("designation"), "designation")
         token = secrets.token_urlsafe(18)
+        token_hash = hash_token(token)
         now = self.org.clock.now_ms()
         await self.store.create_enrollment_token(
-            token, unit.unit_id, person, designation, scope.user_id, uses, now + int(days * 86_400_000), now)
+            token_hash, unit.unit_id, person, designation, scope.user_id, uses, now + int(days * 86_400_000), now)
         await self.audit.record(
             actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
-            action="enrollment_token.issue", target=token[:6] + "…", unit_id=unit.unit_id,
+            action="enrollment_token.issue", target=token_id(token_hash), unit_id=unit.unit_id,
             details={"uses_allowed": uses, "expiry_days": days, "person_name": person, "designation": designation})
-        return self.store.enrollment_tokens(token)[0]
+        return token, self.store.enrollment_tokens(token_hash)[0]
 
     def list_tokens(self, scope: AdminScope) -> list[EnrollmentToken]:
         """Enrollment tokens of the units the admin covers."""
         return [t for t in self.store.enrollment_tokens() if scope.covers(t.unit_id)]
 
-    def get_token(self, scope: AdminScope, token: str) -> EnrollmentToken:
-        """One enrollment token, if the admin covers its unit (404 otherwise)."""
-        found = self.store.enrollment_tokens(token)
+    def get_token(self, scope: AdminScope, token_or_id: str) -> EnrollmentToken:
+        """One enrollment token, named by its ID or by itself, if the admin covers its unit (404 otherwise)."""
+        prefix = token_id_prefix(token_or_id)
+        found = self.store.enrollment_tokens(prefix, hash_prefix=True) if prefix is not None else []
+        if len(found) != 1:
+            found = self.store.enrollment_tokens(hash_token(token_or_id))
         if not found or not scope.covers(found[0].unit_id):
             raise MatrixError(404, "M_NOT_FOUND", "Unknown enrollment token")
         return found[0]
 
-    async def revoke_token(self, scope: AdminScope, token: str) -> None:
+    async def revoke_token(self, scope: AdminScope, token_or_id: str) -> None:
         """The token can't be redeemed any more (a registration already under way fails too)."""
-        found = self.get_token(scope, token)
-        await self.store.delete_enrollment_token(token)
+        found = self.get_token(scope, token_or_id)
+        await self.store.delete_enrollment_token(found.token_hash)
         await self.audit.record(
             actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
-            action="enrollment_token.revoke", target=token[:6] + "…", unit_id=found.unit_id)
+            action="enrollment_token.revoke", target=token_id(found.token_hash), unit_id=found.unit_id)
 
     async def create_official(self, scope: AdminScope, body: dict[str, Any]) -> str:
         """Create an account directly in a unit; without a password, it is set later by reset."""

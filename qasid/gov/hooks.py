@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qasid.core.accounts import hash_token
 from qasid.core.errors import MatrixError
 from qasid.core.pdu import compute_event_id
 from qasid.gov.org import Organisation
@@ -138,7 +139,7 @@ class GovPolicy:
     def _policy_for_registration(self, user_id: str | None, registration_token: str | None) -> dict[str, Any]:
         if user_id is not None:
             return self.org.policy_of_user(user_id)
-        bound = self.org.store.enrollment_tokens(registration_token) if registration_token else []
+        bound = self.org.store.enrollment_tokens(hash_token(registration_token)) if registration_token else []
         return self.org.policy_of_unit(bound[0].unit_id if bound else None)
 
     async def check_password(self, password: str, *, user_id: str | None, registration_token: str | None) -> None:
@@ -153,7 +154,7 @@ class GovPolicy:
 
     async def after_registration(self, user_id: str, registration_token: str | None) -> None:
         """An enrollment token places the new account in its unit with its designation and name."""
-        bound = self.org.store.enrollment_tokens(registration_token) if registration_token else []
+        bound = self.org.store.enrollment_tokens(hash_token(registration_token)) if registration_token else []
         if not bound:
             return
         token = bound[0]

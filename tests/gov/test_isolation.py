@@ -41,6 +41,7 @@ def test_ministry_a_admin_gets_403_or_404_for_ministry_b(gov: Gov) -> None:
         "tokens": gov.ok("GET", f"/enrollment_tokens/{b_token}"),
         "officials": gov.ok("GET", f"/officials?unit_id={b_office}"),
     }
+    secrets.append(before["tokens"]["token_id"])  # lists name a token by its ID, never the token
     values = {"unit_id": str(b_office), "user_id": b_official.user_id, "device_id": b_official.device_id,
               "token": b_token}
     body = {"unit_id": b_office, "parent_id": b_office, "code": "INTRUDE", "name": "Intruder unit",

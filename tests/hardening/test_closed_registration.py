@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 import httpx
@@ -15,6 +16,11 @@ from tests.server import ServerProcess
 
 RACERS = 50
 PASSWORD = "correct horse battery"
+
+
+def sha256(token: str) -> bytes:
+    """The database keeps a registration token only as this hash."""
+    return hashlib.sha256(token.encode()).digest()
 
 
 def users(server: ServerProcess) -> list[str]:
@@ -83,7 +89,7 @@ def test_one_single_use_token_raced_by_50_requests_makes_one_account(server: Ser
     assert all(error(r) == (401, "M_FORBIDDEN") for r in responses if r.status_code != 200), \
         {r.text for r in responses if r.status_code != 200}
     assert users(server) == [winners[0].json()["user_id"]]
-    assert query_db(server, "SELECT completed FROM registration_tokens WHERE token = ?", (token,)) == [(1,)]
+    assert query_db(server, "SELECT completed FROM registration_tokens WHERE token_hash = ?", (sha256(token),)) == [(1,)]
 
 
 def test_an_existing_username_cannot_be_registered_again(server: ServerProcess) -> None:
@@ -109,4 +115,4 @@ def test_an_existing_username_cannot_be_registered_again(server: ServerProcess) 
 
     assert sorted(r.status_code for r in asyncio.run(both())) == [200, 400]
     assert users(server) == ["@alice:qasid.test", "@bob:qasid.test"]
-    assert query_db(server, "SELECT completed FROM registration_tokens WHERE token = ?", (token,)) == [(1,)]
+    assert query_db(server, "SELECT completed FROM registration_tokens WHERE token_hash = ?", (sha256(token),)) == [(1,)]

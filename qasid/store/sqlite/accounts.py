@@ -40,7 +40,7 @@ class DeviceRow:
 
 @dataclass(frozen=True)
 class RegistrationTokenRow:
-    token: str
+    token_hash: bytes  # SHA-256 of the token, which is never stored
     uses_allowed: int | None
     pending: int
     completed: int
@@ -56,15 +56,15 @@ class AccountStore:
     # users
     async def create_user(
         self, user_id: str, password_hash: str | None, is_admin: bool, now_ms: int,
-        registration_token: str | None = None,
+        registration_token_hash: bytes | None = None,
     ) -> bool:
-        """Create the user; False if the ID is taken. Consumes a registration token atomically."""
+        """Create the user; False if the ID is taken. Consumes a registration token (by hash) atomically."""
 
         def txn(conn: sqlite3.Connection) -> bool:
             if conn.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone():
                 return False
-            if registration_token is not None and not _consume_token(conn, registration_token, now_ms):
-                raise TokenUnavailable(registration_token)
+            if registration_token_hash is not None and not _consume_token(conn, registration_token_hash, now_ms):
+                raise TokenUnavailable()
             conn.execute(
                 "INSERT INTO users (user_id, password_hash, is_admin, created_ts) VALUES (?, ?, ?, ?)",
                 (user_id, password_hash, int(is_admin), now_ms),
@@ -197,34 +197,41 @@ class AccountStore:
 
     # registration tokens
     async def create_registration_token(
-        self, token: str, uses_allowed: int | None, expiry_time: int | None, now_ms: int
+        self, token_hash: bytes, uses_allowed: int | None, expiry_time: int | None, now_ms: int
     ) -> bool:
         def txn(conn: sqlite3.Connection) -> bool:
             try:
                 conn.execute(
-                    "INSERT INTO registration_tokens (token, uses_allowed, expiry_time, created_ts)"
-                    " VALUES (?, ?, ?, ?)", (token, uses_allowed, expiry_time, now_ms))
+                    "INSERT INTO registration_tokens (token_hash, uses_allowed, expiry_time, created_ts)"
+                    " VALUES (?, ?, ?, ?)", (token_hash, uses_allowed, expiry_time, now_ms))
             except sqlite3.IntegrityError:
                 return False
             return True
 
         return await self.db.write(txn)
 
-    async def get_registration_token(self, token: str) -> RegistrationTokenRow | None:
+    async def get_registration_token(self, token_hash: bytes) -> RegistrationTokenRow | None:
         row = self.db.read_one(
-            "SELECT token, uses_allowed, pending, completed, expiry_time FROM registration_tokens"
-            " WHERE token = ?", (token,))
+            "SELECT token_hash, uses_allowed, pending, completed, expiry_time FROM registration_tokens"
+            " WHERE token_hash = ?", (token_hash,))
         return RegistrationTokenRow(*row) if row else None
+
+    async def registration_token_hashes_by_prefix(self, prefix: bytes) -> list[bytes]:
+        """Hashes starting with `prefix`: how a token shown only by its ID is found again."""
+        rows = self.db.read(
+            "SELECT token_hash FROM registration_tokens WHERE substr(token_hash, 1, ?) = ?", (len(prefix), prefix))
+        return [r[0] for r in rows]
 
     async def list_registration_tokens(self) -> list[RegistrationTokenRow]:
         rows = self.db.read(
-            "SELECT token, uses_allowed, pending, completed, expiry_time FROM registration_tokens"
+            "SELECT token_hash, uses_allowed, pending, completed, expiry_time FROM registration_tokens"
             " ORDER BY created_ts")
         return [RegistrationTokenRow(*r) for r in rows]
 
-    async def delete_registration_token(self, token: str) -> bool:
+    async def delete_registration_token(self, token_hash: bytes) -> bool:
         def txn(conn: sqlite3.Connection) -> bool:
-            return conn.execute("DELETE FROM registration_tokens WHERE token = ?", (token,)).rowcount > 0
+            return conn.execute(
+                "DELETE FROM registration_tokens WHERE token_hash = ?", (token_hash,)).rowcount > 0
 
         return await self.db.write(txn)
 
@@ -233,9 +240,9 @@ class TokenUnavailable(Exception):
     """The registration token was used up or expired between validation and redemption."""
 
 
-def _consume_token(conn: sqlite3.Connection, token: str, now_ms: int) -> bool:
+def _consume_token(conn: sqlite3.Connection, token_hash: bytes, now_ms: int) -> bool:
     row: Any = conn.execute(
-        "SELECT uses_allowed, completed, expiry_time FROM registration_tokens WHERE token = ?", (token,)
+        "SELECT uses_allowed, completed, expiry_time FROM registration_tokens WHERE token_hash = ?", (token_hash,)
     ).fetchone()
     if row is None:
         return False
@@ -244,5 +251,5 @@ def _consume_token(conn: sqlite3.Connection, token: str, now_ms: int) -> bool:
         return False
     if uses_allowed is not None and completed >= uses_allowed:
         return False
-    conn.execute("UPDATE registration_tokens SET completed = completed + 1 WHERE token = ?", (token,))
+    conn.execute("UPDATE registration_tokens SET completed = completed + 1 WHERE token_hash = ?", (token_hash,))
     return True

@@ -33,7 +33,7 @@ class Official:
 class EnrollmentToken:
     """A registration token bound to a unit, with its uses and expiry from core's table."""
 
-    token: str
+    token_hash: bytes  # SHA-256 of the token, which is never stored
     unit_id: int
     person_name: str | None
     designation: str | None
@@ -194,37 +194,42 @@ class GovStore:
     # --- enrollment tokens -----------------------------------------------------------------
 
     async def create_enrollment_token(
-        self, token: str, unit_id: int, person_name: str | None, designation: str | None,
+        self, token_hash: bytes, unit_id: int, person_name: str | None, designation: str | None,
         issued_by: str, uses_allowed: int, expiry_time: int, now_ms: int,
     ) -> None:
-        """Core's registration token and its unit binding, in one transaction."""
+        """Core's registration token and its unit binding, in one transaction (by the token's hash)."""
 
         def txn(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO registration_tokens (token, uses_allowed, expiry_time, created_ts)"
-                " VALUES (?, ?, ?, ?)", (token, uses_allowed, expiry_time, now_ms))
+                "INSERT INTO registration_tokens (token_hash, uses_allowed, expiry_time, created_ts)"
+                " VALUES (?, ?, ?, ?)", (token_hash, uses_allowed, expiry_time, now_ms))
             conn.execute(
-                "INSERT INTO enrollment_tokens (token, unit_id, person_name, designation, issued_by,"
+                "INSERT INTO enrollment_tokens (token_hash, unit_id, person_name, designation, issued_by,"
                 " created_ts) VALUES (?, ?, ?, ?, ?, ?)",
-                (token, unit_id, person_name, designation, issued_by, now_ms))
+                (token_hash, unit_id, person_name, designation, issued_by, now_ms))
 
         await self.db.write(txn)
 
-    def enrollment_tokens(self, token: str | None = None) -> list[EnrollmentToken]:
-        """Enrollment tokens (one, or all), newest first."""
-        sql = ("SELECT e.token, e.unit_id, e.person_name, e.designation, e.issued_by, r.uses_allowed,"
+    def enrollment_tokens(self, token_hash: bytes | None = None, *, hash_prefix: bool = False) -> list[EnrollmentToken]:
+        """Enrollment tokens (the one with this hash, those whose hash starts so, or all), newest first."""
+        sql = ("SELECT e.token_hash, e.unit_id, e.person_name, e.designation, e.issued_by, r.uses_allowed,"
                " r.completed, r.expiry_time FROM enrollment_tokens e"
-               " JOIN registration_tokens r ON r.token = e.token")
-        rows = (self.db.read(sql + " WHERE e.token = ?", (token,)) if token is not None
-                else self.db.read(sql + " ORDER BY e.created_ts DESC"))
+               " JOIN registration_tokens r ON r.token_hash = e.token_hash")
+        if token_hash is None:
+            rows = self.db.read(sql + " ORDER BY e.created_ts DESC")
+        elif hash_prefix:
+            rows = self.db.read(sql + " WHERE substr(e.token_hash, 1, ?) = ? ORDER BY e.created_ts DESC",
+                                (len(token_hash), token_hash))
+        else:
+            rows = self.db.read(sql + " WHERE e.token_hash = ?", (token_hash,))
         return [EnrollmentToken(*r) for r in rows]
 
-    async def delete_enrollment_token(self, token: str) -> None:
+    async def delete_enrollment_token(self, token_hash: bytes) -> None:
         """Revoke: neither the binding nor core's registration token survives."""
 
         def txn(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM enrollment_tokens WHERE token = ?", (token,))
-            conn.execute("DELETE FROM registration_tokens WHERE token = ?", (token,))
+            conn.execute("DELETE FROM enrollment_tokens WHERE token_hash = ?", (token_hash,))
+            conn.execute("DELETE FROM registration_tokens WHERE token_hash = ?", (token_hash,))
 
         await self.db.write(txn)
 
