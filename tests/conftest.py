@@ -1,11 +1,26 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.server import ServerProcess
+
+# Set by CI (.ci/run), which installs every system package the tests need: there, a test that
+# would skip for want of one (Node.js, nginx, coturn, ...) fails instead, so nothing is silently left out.
+STRICT_SKIPS = os.environ.get("QASID_STRICT_SKIPS") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT_SKIPS and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped, which QASID_STRICT_SKIPS=1 forbids (CI installs what tests need): {reason}"
 
 
 @pytest.fixture
