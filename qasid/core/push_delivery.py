@@ -23,7 +23,7 @@ from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.push import PusherRow, QueuedPush
 
 if TYPE_CHECKING:
-    import httpx
+    import aiohttp
 
 log = logging.getLogger("qasid.push")
 
@@ -88,7 +88,7 @@ class PushDelivery:
         self.push = push
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._dirty: set[int] = set()
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         """Resume delivery of whatever was queued before the last stop (or crash)."""
@@ -108,7 +108,7 @@ class PushDelivery:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
             self._client = None
 
     async def _drain(self, pusher_id: int) -> None:
@@ -130,36 +130,56 @@ class PushDelivery:
             self._tasks.pop(pusher_id, None)
 
     async def _deliver_all(self, pusher_id: int, queued: list[QueuedPush]) -> bool:
-        """Send each in order, retrying until taken; False once the pusher is gone."""
+        """Send each in order, retrying until taken; False once the pusher is gone.
+
+        The pusher, its device and the badge are read once per batch, and what the gateway took
+        leaves the queue in one write per batch (and before each wait for a retry): a crash in
+        between sends those again, never loses them.
+        """
+        pusher = await self._live_pusher(pusher_id)
+        if pusher is None:
+            return False
+        badge = await self.push.badge(pusher.user_id)
         delay_ms = 0
-        for item in queued:
-            while True:
-                pusher = await self.pushers.get(pusher_id)
-                if pusher is None:
+        taken: int | None = None
+        try:
+            for item in queued:
+                while (outcome := await self._send(pusher, item, badge)) is Outcome.RETRY:
+                    if taken is not None:
+                        await self.store.push.dequeue_upto(pusher_id, taken)
+                        taken = None
+                    delay_ms = min(max(delay_ms * 2, FIRST_RETRY_MS), self.settings.push_retry_max_ms)
+                    await asyncio.sleep(delay_ms / 1000)
+                    pusher = await self._live_pusher(pusher_id)
+                    if pusher is None:
+                        return False
+                    badge = await self.push.badge(pusher.user_id)  # counted when sent, not when queued
+                delay_ms = 0
+                if outcome is Outcome.REJECTED:
+                    log.info("push gateway rejected a pushkey of %s; its pusher is removed", pusher.app_id)
+                    await self.pushers.remove_rejected(pusher, [pusher.pushkey])
+                    taken = None
                     return False
-                if await self.pushers.device_gone(pusher):
-                    await self.pushers.remove([pusher_id])
-                    return False
-                outcome = await self._send(pusher, item)
-                if outcome is not Outcome.RETRY:
-                    break
-                delay_ms = min(max(delay_ms * 2, FIRST_RETRY_MS), self.settings.push_retry_max_ms)
-                await asyncio.sleep(delay_ms / 1000)
-            delay_ms = 0
-            if outcome is Outcome.REJECTED:
-                log.info("push gateway rejected a pushkey of %s; its pusher is removed", pusher.app_id)
-                await self.pushers.remove_rejected(pusher, [pusher.pushkey])
-                return False
-            await self.store.push.dequeue(pusher_id, item.stream_ordering)
+                taken = item.stream_ordering
+        finally:
+            if taken is not None:
+                await self.store.push.dequeue_upto(pusher_id, taken)
         return True
 
-    async def _send(self, pusher: PusherRow, item: QueuedPush) -> Outcome:
+    async def _live_pusher(self, pusher_id: int) -> PusherRow | None:
+        """The pusher, unless it was removed or its device signed out (then it goes too)."""
+        pusher = await self.pushers.get(pusher_id)
+        if pusher is not None and await self.pushers.device_gone(pusher):
+            await self.pushers.remove([pusher_id])
+            return None
+        return pusher
+
+    async def _send(self, pusher: PusherRow, item: QueuedPush, badge: int) -> Outcome:
         url = pusher.data.get("url")
         if not isinstance(url, str) or not gateway_allowed(url, self.settings.push_gateway_allowlist):
             log.warning("pusher %s names a gateway the operator no longer allows: not sent", pusher.pusher_id)
             return Outcome.DROP
-        payload = notification_payload(pusher, item, await self.push.badge(pusher.user_id),
-                                       await self._event_fields(pusher, item))
+        payload = notification_payload(pusher, item, badge, await self._event_fields(pusher, item))
         timeout_s = self.settings.push_gateway_timeout_ms / 1000
         try:
             status, body = await asyncio.wait_for(self._post(url, jsonutil.dumps(payload), timeout_s), timeout_s)
@@ -173,18 +193,15 @@ class PushDelivery:
 
     async def _post(self, url: str, body: bytes, timeout_s: float) -> tuple[int, bytes]:
         if self._client is None:
-            import httpx  # only a server with pushers pays for the HTTP client
+            import aiohttp  # only a server with pushers pays for the HTTP client
 
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), follow_redirects=False,
-                                             trust_env=False)
-        async with self._client.stream("POST", url, content=body,
-                                       headers={"content-type": "application/json"}) as response:
-            received = b""
-            async for chunk in response.aiter_bytes():
-                received += chunk
-                if len(received) > MAX_RESPONSE_BYTES:
-                    break
-            return response.status_code, received[:MAX_RESPONSE_BYTES]
+            # No proxy from the environment, no cookies kept: only the allowlisted gateway is reached.
+            self._client = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=timeout_s), trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
+        async with self._client.post(url, data=body, headers={"content-type": "application/json"},
+                                     allow_redirects=False) as response:
+            return response.status, await response.content.read(MAX_RESPONSE_BYTES)
 
     async def _event_fields(self, pusher: PusherRow, item: QueuedPush) -> dict[str, Any] | None:
         """What the operator lets leave the server besides IDs: None means `event_id_only`."""

@@ -202,10 +202,10 @@ class PushStore:
         """Pushers with anything queued (delivery resumes for these at start)."""
         return [r[0] for r in self.db.read("SELECT DISTINCT pusher_id FROM push_queue")]
 
-    async def dequeue(self, pusher_id: int, stream_ordering: int) -> None:
-        """A gateway took this notification: it leaves the queue."""
+    async def dequeue_upto(self, pusher_id: int, stream_ordering: int) -> None:
+        """The gateway took the pusher's notifications up to this one, in order: they leave the queue."""
         await self.db.write(lambda conn: conn.execute(
-            "DELETE FROM push_queue WHERE pusher_id = ? AND stream_ordering = ?", (pusher_id, stream_ordering)))
+            "DELETE FROM push_queue WHERE pusher_id = ? AND stream_ordering <= ?", (pusher_id, stream_ordering)))
 
 
 def _delete(conn: sqlite3.Connection, pusher_ids: list[int]) -> None:
