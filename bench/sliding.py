@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import shutil
 import statistics
 import sys
 import time
@@ -237,8 +238,11 @@ def main() -> int:
     parser.add_argument("--servers", type=lambda s: s.split(","), default=["synapse", "qasid"])
     parser.add_argument("--synapse-version")
     parser.add_argument("--push-only", action="store_true", help="only the push_cost phase")
+    parser.add_argument("--keep-work", action="store_true", help="keep bench/work/<time>-sliding/ (data and logs)")
     args = parser.parse_args()
     results = uvloop.run(main_async(args))
+    if not args.keep_work:
+        shutil.rmtree(BENCH_DIR / "work" / f"{results['time']}-sliding", ignore_errors=True)
     out = BENCH_DIR / "results" / f"{results['time']}-sliding.json"
     out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
