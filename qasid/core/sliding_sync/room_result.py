@@ -59,7 +59,10 @@ class RoomResults:
         initial = prev is None or (joined and prev.membership != "join")
         after = 0 if initial or prev is None else prev.upto
         limit = config.timeline_limit
-        newest = await self.store.events.room_events(entry.room_id, after, room_upto, limit + 1, descending=True)
+        unchanged = prev is not None and not initial and not await self.store.events.rooms_with_events_after(
+            [entry.room_id], after, room_upto)  # answered from memory: no read for a quiet room
+        newest = [] if unchanged else await self.store.events.room_events(
+            entry.room_id, after, room_upto, limit + 1, descending=True)
         expanded = False
         if prev is not None and not initial and limit > prev.timeline_limit and len(newest) < limit:
             # The client now wants more than it was given: send the latest `limit`, older ones too.
