@@ -49,6 +49,7 @@ API_MODULES = [
     "qasid.api.client.directory",
     "qasid.api.client.capabilities",
     "qasid.api.client.misc",
+    "qasid.api.client.voip",
     "qasid.api.client.password_policy",
     "qasid.api.admin.units",
     "qasid.api.admin.officials",

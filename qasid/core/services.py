@@ -102,6 +102,8 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
             "join": settings.rate_join,
             "invite": settings.rate_invite,
             "create_room": settings.rate_create_room,
+            "calls": settings.rate_calls,
+            "delayed_events": settings.rate_delayed_events,
         },
         enabled=settings.rate_limits_enabled,
     )
