@@ -77,6 +77,8 @@ class Settings:
     # have pending at once.
     max_delay_ms: int = 86_400_000
     max_delayed_events_per_user: int = 100
+    # How long an OpenID token (proving a user to the call service) stays valid.
+    openid_token_lifetime_ms: int = 3_600_000
 
     @property
     def database_path(self) -> Path:
@@ -118,6 +120,7 @@ _RANGES: dict[str, tuple[int, int]] = {
     "turn_user_lifetime_ms": (60_000, 7 * 86_400_000),
     "max_delay_ms": (1_000, 30 * 86_400_000),
     "max_delayed_events_per_user": (1, 10_000),
+    "openid_token_lifetime_ms": (1_000, 86_400_000),
 }
 _TURN_URI = re.compile(r"(turns?):(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)(:[0-9]{1,5})?(\?transport=(udp|tcp))?")
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}(:[0-9]{1,5})?")

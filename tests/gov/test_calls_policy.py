@@ -33,6 +33,9 @@ def test_a_unit_that_switches_calls_off_gets_no_relay_no_openid_and_no_call_memb
     refused = gov.client("GET", "/voip/turnServer", alice)
     assert refused.status_code == 403 and refused.json() == {
         "errcode": "M_FORBIDDEN", "error": "Your unit's policy does not allow calls"}
+    assert gov.client("POST", f"/user/{bob.user_id}/openid/request_token", bob, {}).status_code == 200
+    openid = gov.client("POST", f"/user/{alice.user_id}/openid/request_token", alice, {})
+    assert openid.status_code == 403 and openid.json()["error"] == "Your unit's policy does not allow calls"
 
     room_id = gov.client("POST", "/createRoom", alice, {}).json()["room_id"]
     key = f"_{alice.user_id}_{alice.device_id}"
