@@ -17,6 +17,8 @@ UNSTABLE_FEATURES = {
     "org.matrix.simplified_msc3575": True,
     # Delayed events (MSC4140): MatrixRTC ends a call membership with one when a device vanishes.
     "org.matrix.msc4140": True,
+    # state_after in /sync (MSC4222), which Element Call asks for.
+    "org.matrix.msc4222": True,
 }
 
 
