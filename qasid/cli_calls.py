@@ -1,9 +1,10 @@
-"""`qasid turn-config` and `qasid element-config`: configuration for the operator's call components."""
+"""`qasid turn-config` and `qasid element-config`: configuration for the components beside qasid."""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,56 @@ def cmd_turn_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def element_config(settings: Settings) -> dict[str, Any]:
+    """A hardened Element Web config.json for this server: nothing reaches outside the government's hosts.
+
+    No integration manager, no analytics, no bug reports or feedback, no identity server or third-party
+    IDs, no fallback ICE server (calls use qasid's TURN relay only); group calls only through the
+    operator's MatrixRTC service or Jitsi; location sharing only with the operator's tile server.
+    """
+    setting_defaults: dict[str, Any] = {
+        "fallbackICEServerAllowed": False,
+        "UIFeature.feedback": False,
+        "UIFeature.identityServer": False,
+        "UIFeature.thirdPartyId": False,
+        "UIFeature.registration": False,
+        "UIFeature.passwordReset": False,
+        "UIFeature.widgets": bool(settings.jitsi_domain),
+        "UIFeature.locationSharing": bool(settings.map_style_url),
+        "UIFeature.voip": True,
+    }
+    config: dict[str, Any] = {
+        "default_server_config": {"m.homeserver": {"base_url": settings.base_url,
+                                                   "server_name": settings.server_name}},
+        "disable_custom_urls": True,
+        "disable_guests": True,
+        "disable_3pid_login": True,
+        "default_federate": False,
+        "room_directory": {"servers": [settings.server_name]},
+        "integrations_ui_url": "",
+        "integrations_rest_url": "",
+        "integrations_widgets_urls": [],
+        "show_labs_settings": False,
+        "setting_defaults": setting_defaults,
+    }
+    if settings.jitsi_domain:
+        config["jitsi"] = {"preferred_domain": settings.jitsi_domain}
+    if settings.livekit_service_url:
+        # Group calls through MatrixRTC (Element Call on the operator's LiveKit) and nothing else.
+        config["features"] = {"feature_group_calls": True}
+        config["element_call"] = {"use_exclusively": True}
+    if settings.map_style_url:
+        config["map_style_url"] = settings.map_style_url
+    return config
+
+
+def cmd_element_config(args: argparse.Namespace) -> int:
+    settings = load_settings(config_file=Path(args.config) if args.config else None,
+                             server_name=args.server_name)
+    print(json.dumps(element_config(settings), indent=2))
+    return 0
+
+
 def add_calls_parsers(sub: Any) -> None:
     """The call-component commands, beside `serve` and `admin`."""
     turn = sub.add_parser(
@@ -129,3 +180,7 @@ def add_calls_parsers(sub: Any) -> None:
     turn.add_argument("--log-file", help="coturn's log file")
     turn.add_argument("--pidfile", help="coturn's pid file")
     turn.set_defaults(func=cmd_turn_config)
+    element = sub.add_parser(
+        "element-config", help="print a hardened Element Web config.json for this server (for whoever hosts Element Web)")
+    element.add_argument("--server-name", help="the Matrix server name (default: from the settings)")
+    element.set_defaults(func=cmd_element_config)
