@@ -49,6 +49,10 @@ API_MODULES = [
     "qasid.api.client.directory",
     "qasid.api.client.capabilities",
     "qasid.api.client.misc",
+    "qasid.api.client.voip",
+    "qasid.api.client.openid",
+    "qasid.api.client.delayed_events",
+    "qasid.api.client.rtc",
     "qasid.api.client.password_policy",
     "qasid.api.admin.units",
     "qasid.api.admin.officials",
@@ -85,7 +89,9 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
         await services.rooms.warm()
         gov.maintenance.start()
         await services.push_delivery.start()
+        services.calls.start()
         yield
+        await services.calls.stop()
         await services.push_delivery.stop()
         await gov.maintenance.stop()
         services.close()

@@ -63,6 +63,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     print(f"qasid serving {settings.server_name} on http://{settings.bind_host}:{settings.bind_port}"
           f" (data folder {settings.data_dir})", flush=True)
+    if not settings.turn_uris:
+        print("qasid: no TURN relay is configured (turn_uris, turn_shared_secret): calls between officials"
+              " behind NAT will fail until one is (see `qasid turn-config`)", flush=True)
     config = uvicorn.Config(
         app, host=settings.bind_host, port=settings.bind_port, loop="uvloop", http="httptools",
         log_level=settings.log_level, access_log=False, lifespan="on", ws="none", server_header=False,
@@ -269,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     trevoke.add_argument("token", help="the token's ID from `token list`, or the token itself")
     trevoke.set_defaults(func=cmd_token_revoke)
     _audit_parsers(admin_sub)
+    from qasid.cli_calls import add_calls_parsers
+
+    add_calls_parsers(sub)
     from qasid.cli_gov import add_gov_parsers
 
     add_gov_parsers(admin_sub, _common, _settings)

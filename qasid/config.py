@@ -44,6 +44,10 @@ class Settings:
     rate_join: RateLimit = field(default_factory=lambda: RateLimit(5.0, 20))
     rate_invite: RateLimit = field(default_factory=lambda: RateLimit(5.0, 20))
     rate_create_room: RateLimit = field(default_factory=lambda: RateLimit(2.0, 10))
+    # TURN credentials and OpenID tokens for the call service (each a new time-limited secret).
+    rate_calls: RateLimit = field(default_factory=lambda: RateLimit(1.0, 10))
+    # Delayed-event management (list, cancel, restart, send), per user or, unauthenticated, per address.
+    rate_delayed_events: RateLimit = field(default_factory=lambda: RateLimit(10.0, 50))
     rate_limits_enabled: bool = True
     sync_timeline_limit: int = 20
     # A device's long-polls are answered at most once per this many milliseconds: under load an
@@ -58,6 +62,23 @@ class Settings:
     push_gateway_timeout_ms: int = 10_000
     # A gateway that fails is retried with exponential backoff, at most this far apart.
     push_retry_max_ms: int = 300_000
+    # Calls. The government's own TURN relay (coturn with use-auth-secret): the URIs clients are
+    # given, e.g. "turns:turn.gov.example:5349?transport=tcp", and the secret shared with coturn.
+    turn_uris: tuple[str, ...] = ()
+    turn_shared_secret: str = ""
+    turn_user_lifetime_ms: int = 86_400_000
+    # Group calls (MatrixRTC): the operator's LiveKit JWT-service URL, announced as the call focus.
+    livekit_service_url: str = ""
+    # Legacy Element calls and location sharing kept inside the border: the operator's own Jitsi
+    # domain and map style URL, announced in /.well-known/matrix/client.
+    jitsi_domain: str = ""
+    map_style_url: str = ""
+    # Delayed events (MSC4140): the longest delay a client may ask for, and how many one user may
+    # have pending at once.
+    max_delay_ms: int = 86_400_000
+    max_delayed_events_per_user: int = 100
+    # How long an OpenID token (proving a user to the call service) stays valid.
+    openid_token_lifetime_ms: int = 3_600_000
 
     @property
     def database_path(self) -> Path:
@@ -96,7 +117,13 @@ _RANGES: dict[str, tuple[int, int]] = {
     "sync_pace_ms": (0, 60_000),
     "push_gateway_timeout_ms": (100, 120_000),
     "push_retry_max_ms": (10, 86_400_000),
+    "turn_user_lifetime_ms": (60_000, 7 * 86_400_000),
+    "max_delay_ms": (1_000, 30 * 86_400_000),
+    "max_delayed_events_per_user": (1, 10_000),
+    "openid_token_lifetime_ms": (1_000, 86_400_000),
 }
+_TURN_URI = re.compile(r"(turns?):(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)(:[0-9]{1,5})?(\?transport=(udp|tcp))?")
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}(:[0-9]{1,5})?")
 # Checks of the text settings: why a value is refused, or None.
 _TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {
     "server_name": lambda v: None if _SERVER_NAME.fullmatch(v) else "is not a host name (with an optional :port)",
@@ -104,7 +131,17 @@ _TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {
     "public_baseurl": lambda v: None if not v or re.fullmatch(r"https?://[^\s/]+(/\S*)?", v)
     else "must be empty or an http:// or https:// URL",
     "log_level": lambda v: None if v in _LOG_LEVELS else f"must be one of {', '.join(_LOG_LEVELS)}",
+    # coturn's REST-API secret: long enough that the HMAC can't be brute-forced.
+    "turn_shared_secret": lambda v: None if not v or (len(v) >= 32 and v.strip() == v)
+    else "must be empty or at least 32 characters (e.g. `openssl rand -hex 32`)",
+    "livekit_service_url": lambda v: None if not v or re.fullmatch(r"https://[^\s/@?#]+(/[^\s?#]*)?", v)
+    else "must be empty or an https:// URL without credentials",
+    "jitsi_domain": lambda v: None if not v or _HOST.fullmatch(v) else "must be empty or a host name",
+    "map_style_url": lambda v: None if not v or re.fullmatch(r"https://[^\s/@?#]+(/[^\s#]*)?", v)
+    else "must be empty or an https:// URL without credentials",
 }
+# Settings never shown in a message or log.
+SECRET_SETTINGS = ("turn_shared_secret",)
 # QASID_* variables that are not settings: the config file's path, and the test harness's own.
 _NOT_SETTINGS = ("QASID_CONFIG",)
 _RESERVED_PREFIX = "QASID_TEST_"
@@ -145,7 +182,11 @@ def _parse(name: str, raw: Any, source: str, typed: bool) -> Any:
         if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
             raise SettingsError(f"{where}: {raw!r} is not a list of URLs")
         for item in items:
-            if not re.fullmatch(r"https?://[^\s/@?#]+(/[^\s?#]*)?", item):
+            if name == "turn_uris":
+                if not _TURN_URI.fullmatch(item):
+                    raise SettingsError(f"{where}: {item!r} is not a turn: or turns: URI"
+                                        " (e.g. turns:turn.gov.example:5349?transport=tcp)")
+            elif not re.fullmatch(r"https?://[^\s/@?#]+(/[^\s?#]*)?", item):
                 raise SettingsError(f"{where}: {item!r} is not an http:// or https:// base URL without credentials")
         value = tuple(items)
     else:
@@ -154,7 +195,8 @@ def _parse(name: str, raw: Any, source: str, typed: bool) -> Any:
         value = raw
         check = _TEXT_CHECKS.get(name)
         if check is not None and (problem := check(value)) is not None:
-            raise SettingsError(f"{where}: {value!r} {problem}")
+            shown = "the value" if name in SECRET_SETTINGS else repr(value)  # a secret is never echoed
+            raise SettingsError(f"{where}: {shown} {problem}")
     return value
 
 
@@ -225,6 +267,8 @@ def load_settings(
     settings = dataclasses.replace(Settings(), **parsed)
     if settings.argon2_memory_kib < 8 * settings.argon2_parallelism:
         raise SettingsError("argon2_memory_kib must be at least 8 times argon2_parallelism")
+    if bool(settings.turn_uris) != bool(settings.turn_shared_secret):
+        raise SettingsError("turn_uris and turn_shared_secret go together: set both (a TURN relay) or neither")
     return settings
 
 

@@ -165,6 +165,19 @@ def query_int(request: Request, name: str, default: int | None, lo: int = 0, hi:
     return max(lo, min(hi, value))
 
 
+DELAY_PARAM = "org.matrix.msc4140.delay"
+
+
+def delay_ms(request: Request) -> int | None:
+    """The MSC4140 delay asked for on /send or /state, in milliseconds, or None for an event sent now."""
+    raw = request.query_params.get(DELAY_PARAM)
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1 or len(raw) > 15:
+        raise MatrixError(400, "M_INVALID_PARAM", f"{DELAY_PARAM} must be a whole number of milliseconds above 0")
+    return int(raw)
+
+
 def client_ip(request: Request) -> str:
     """The peer address (a TLS-terminating proxy in front sets it through uvicorn's proxy headers)."""
     client = request.scope.get("client")

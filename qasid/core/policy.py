@@ -54,6 +54,11 @@ class Policy(Protocol):
         """Extra keys for /.well-known/matrix/client (the io.element.e2ee hints)."""
         ...
 
+    async def check_calls(self, user_id: str) -> None:
+        """Refuse (403 M_FORBIDDEN with the reason) a user who may not make calls: no TURN credentials,
+        no OpenID token for the call service."""
+        ...
+
 
 class OpenPolicy:
     """No organisational restrictions: what a plain homeserver does."""
@@ -87,3 +92,6 @@ class OpenPolicy:
 
     async def client_well_known(self) -> dict[str, Any]:
         return {"io.element.e2ee": {"default": True, "secure_backup_required": False}}
+
+    async def check_calls(self, user_id: str) -> None:
+        return None

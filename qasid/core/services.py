@@ -8,6 +8,7 @@ from signedjson.types import SigningKey
 
 from qasid.config import Settings, SettingsError
 from qasid.core.accounts import AccountService
+from qasid.core.calls import CallService
 from qasid.core.clock import Clock
 from qasid.core.e2ee import E2eeService
 from qasid.core.media import MediaService
@@ -60,6 +61,7 @@ class Services:
     pushers: PusherService
     push: PushService
     push_delivery: PushDelivery
+    calls: CallService
 
     def close(self) -> None:
         """Finish queued writes and close the store."""
@@ -102,6 +104,8 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
             "join": settings.rate_join,
             "invite": settings.rate_invite,
             "create_room": settings.rate_create_room,
+            "calls": settings.rate_calls,
+            "delayed_events": settings.rate_delayed_events,
         },
         enabled=settings.rate_limits_enabled,
     )
@@ -145,6 +149,7 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
         pushers=pushers,
         push=push,
         push_delivery=push_delivery,
+        calls=CallService(settings, store, clock, rooms),
     )
     fanout.services = services
     return services

@@ -72,6 +72,12 @@ class SyncRequest:
     include_leave: bool
     # The filter's room.timeline.unread_thread_notifications: counts per thread, main apart.
     unread_thread_notifications: bool = False
+    # MSC4222 (Element Call asks for it): `org.matrix.msc4222.state_after` replaces `state`, holding
+    # the state at the end of the timeline (changes since `since`, even those in the timeline).
+    use_state_after: bool = False
+
+
+STATE_AFTER = "org.matrix.msc4222.state_after"
 
 
 class SyncService:
@@ -260,7 +266,10 @@ class SyncService:
         start = visible[0].stream_ordering - 1 if visible else upto
         viewer = (request.user_id, request.device_id)
         timeline = [client_event(r, now, viewer, include_room_id=False) for r in visible]
-        if initial:
+        if request.use_state_after:
+            state_rows = [r for r in await self.store.events.state_at(room_id, upto)
+                          if initial or r.stream_ordering > since]
+        elif initial:
             state_rows = await self.store.events.state_at(room_id, start)
         elif limited:
             state_rows = [r for r in await self.store.events.state_at(room_id, start) if r.stream_ordering > since]
@@ -273,7 +282,7 @@ class SyncService:
         counts = await self.push.counts(room_id, request.user_id)
         section = {
             "timeline": {"events": timeline, "limited": limited, "prev_batch": f"t{start}"},
-            "state": {"events": [state_event(r, now) for r in state_rows]},
+            STATE_AFTER if request.use_state_after else "state": {"events": [state_event(r, now) for r in state_rows]},
             "summary": self._summary(room_id, request.user_id),
             "unread_notifications": counts.as_json(),
         }

@@ -17,6 +17,8 @@ from qasid.core.errors import MatrixError
 from qasid.core.pdu import compute_event_id
 from qasid.gov.org import Organisation
 from qasid.gov.rules import (
+    CALL_MEMBER_EVENT,
+    CALLS_OFF,
     MEGOLM,
     ROOM_POLICY_EVENT,
     check_encryption_change,
@@ -80,6 +82,10 @@ class GovPolicy:
                 problem = check_encryption_change(current["content"] if current else None, content)
                 if problem:
                     raise MatrixError(403, "M_FORBIDDEN", problem)
+            return
+        if event_type == CALL_MEMBER_EVENT and content:
+            # Joining a group call; leaving it (empty content) is always allowed.
+            await self.check_calls(sender)
             return
         if event_type == "m.room.member":
             # The one place every membership change passes: /invite, createRoom's invite list and
@@ -174,3 +180,8 @@ class GovPolicy:
         policy = self.org.policy_of_unit(None)
         return {"io.element.e2ee": {"default": policy["encryption_required"],
                                     "secure_backup_required": policy["secure_backup_required"]}}
+
+    async def check_calls(self, user_id: str) -> None:
+        """Refuse calls to an official whose unit's policy switches them off."""
+        if not self.org.policy_of_user(user_id)["calls_enabled"]:
+            raise MatrixError(403, "M_FORBIDDEN", CALLS_OFF)

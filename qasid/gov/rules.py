@@ -26,12 +26,15 @@ DEFAULTS: dict[str, Any] = {
     "password_require_symbol": False,
     "password_require_uppercase": False,
     "password_require_lowercase": False,
+    # Voice and video calls: off, /voip/turnServer and /openid/request_token refuse, and no
+    # MatrixRTC call membership may be joined.
+    "calls_enabled": True,
     # Keys the unit lets the units below it set looser than it has them (itself not inherited).
     "allow_loosening": [],
 }
 
 _BOOLS = {"encryption_required", "secure_backup_required", "password_require_digit",
-          "password_require_symbol", "password_require_uppercase", "password_require_lowercase"}
+          "password_require_symbol", "password_require_uppercase", "password_require_lowercase", "calls_enabled"}
 # Days may be fractional (a test, or a very strict unit, may keep minutes).
 _OPTIONAL_DAYS = {"device_inactive_days", "retention_days"}
 
@@ -45,6 +48,7 @@ class Order:
 
 
 TRUE_IS_STRICTER = Order("true", lambda v: float(bool(v)))
+FALSE_IS_STRICTER = Order("false", lambda v: -float(bool(v)))
 NARROWER_IS_STRICTER = Order("unit < ministry < anyone", lambda v: float(SCOPES[::-1].index(v)))
 LOWER_IS_STRICTER = Order("lower (null: no limit, loosest)", lambda v: -math.inf if v is None else -float(v))
 HIGHER_IS_STRICTER = Order("higher", float)
@@ -65,6 +69,7 @@ ORDER: dict[str, Order] = {
     "password_require_symbol": TRUE_IS_STRICTER,
     "password_require_uppercase": TRUE_IS_STRICTER,
     "password_require_lowercase": TRUE_IS_STRICTER,
+    "calls_enabled": FALSE_IS_STRICTER,
 }
 _TYPES = {
     **{key: "boolean" for key in _BOOLS},
@@ -183,6 +188,9 @@ CLEAR_EVENT_KEYS: dict[str, frozenset[str]] = {
 RELATION_KEYS = frozenset({"rel_type", "event_id", "key", "is_falling_back", "m.in_reply_to"})
 MEGOLM = "m.megolm.v1.aes-sha2"
 ROOM_POLICY_EVENT = "io.qasid.policy"
+# A MatrixRTC participant's state event (MSC3401/MSC4143); empty content means "left the call".
+CALL_MEMBER_EVENT = "org.matrix.msc3401.call.member"
+CALLS_OFF = "Your unit's policy does not allow calls"
 
 
 def check_encryption_change(current: dict[str, Any] | None, new: dict[str, Any]) -> str | None:

@@ -40,6 +40,10 @@ UNAUTHENTICATED = {
     ("GET", "/_matrix/media/r0/download/{serverName}/{mediaId}"): "always 404, as above",
     ("GET", "/_matrix/media/r0/download/{serverName}/{mediaId}/{fileName}"): "always 404, as above",
     ("GET", "/_matrix/media/r0/thumbnail/{serverName}/{mediaId}"): "always 404, as above",
+    ("GET", "/_matrix/federation/v1/openid/userinfo"): "the call service checks an OpenID token, not an access token",
+    ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}"):
+        "MSC4140: the delay_id is the permission, so a call service may hold it",
+    ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}/{action}"): "as above",
 }
 
 # Authenticated POST/PUT routes whose body is not JSON, and why.
@@ -231,6 +235,7 @@ PUSHER: dict[str, Any] = {**PUSHER_KEY, "app_display_name": "App", "device_displ
         ("POST", "/pushers/set", {**PUSHER, "data": {**PUSHER["data"], "pad": "x" * 5000}}, "M_INVALID_PARAM"),
         ("POST", "/pushers/set", {**PUSHER, "lang": 5}, "M_BAD_JSON"),
         ("POST", "/pushers/set", {**PUSHER, "profile_tag": "t" * 300}, "M_INVALID_PARAM"),
+        ("POST", "/user/{userId}/openid/request_token", [], "M_BAD_JSON"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
@@ -243,3 +248,73 @@ def test_wrong_types_and_missing_fields(
 
 def test_server_log_has_no_unhandled_errors(world: World) -> None:
     assert_no_unhandled_errors(world)
+
+
+# --- calls: delayed events and OpenID, which answer without an access token ---------------------
+
+DELAYED = "/_matrix/client/unstable/org.matrix.msc4140/delayed_events"
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("method", "path", "params", "body", "status", "errcode"),
+    [
+        ("PUT", V3 + "/rooms/{roomId}/send/m.room.message/{txnId}", {"org.matrix.msc4140.delay": "0"},
+         {"body": "x"}, 400, "M_INVALID_PARAM"),
+        ("PUT", V3 + "/rooms/{roomId}/send/m.room.message/{txnId}", {"org.matrix.msc4140.delay": "1e3"},
+         {"body": "x"}, 400, "M_INVALID_PARAM"),
+        ("PUT", V3 + "/rooms/{roomId}/send/m.room.message/{txnId}", {"org.matrix.msc4140.delay": "9" * 20},
+         {"body": "x"}, 400, "M_INVALID_PARAM"),
+        ("PUT", V3 + "/rooms/{roomId}/send/m.room.message/{txnId}", {"org.matrix.msc4140.delay": "999999999999"},
+         {"body": "x"}, 400, "M_MAX_DELAY_EXCEEDED"),
+        ("PUT", V3 + "/rooms/{roomId}/state/{eventType}/{stateKey}", {"org.matrix.msc4140.delay": "-1"},
+         {}, 400, "M_INVALID_PARAM"),
+        ("PUT", V3 + "/rooms/!nowhere:qasid.test/state/{eventType}/{stateKey}", {"org.matrix.msc4140.delay": "5"},
+         {}, 403, "M_FORBIDDEN"),
+        ("PUT", V3 + "/rooms/{roomId}/send/m.room.message/{txnId}", {"org.matrix.msc4140.delay": "5000"},
+         {"value": 1.5}, 400, "M_BAD_JSON"),
+        ("POST", V3 + "/user/@someone:qasid.test/openid/request_token", {}, {}, 403, "M_FORBIDDEN"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_delayed_and_openid_input(
+    world: World, method: str, path: str, params: dict[str, str], body: Any, status: int, errcode: str | None,
+) -> None:
+    response = world.request(method, world.fill(path), params=params, json=body)
+    if errcode is None:
+        assert response.status_code == status, response.text
+    else:
+        assert_error(response, status, errcode)
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("path", "body", "status", "errcode"),
+    [
+        (DELAYED + "/syd_unknown/cancel", None, 404, "M_NOT_FOUND"),
+        (DELAYED + "/syd_unknown/restart", None, 404, "M_NOT_FOUND"),
+        (DELAYED + "/syd_unknown/send", {}, 404, "M_NOT_FOUND"),
+        (DELAYED + "/syd_unknown/explode", {}, 404, "M_UNRECOGNIZED"),
+        (DELAYED + "/syd_unknown", {}, 400, "M_MISSING_PARAM"),
+        (DELAYED + "/syd_unknown", {"action": 5}, 400, "M_BAD_JSON"),
+        (DELAYED + "/syd_unknown", {"action": "explode"}, 400, "M_INVALID_PARAM"),
+        (DELAYED + "/syd_unknown", {"action": "cancel"}, 404, "M_NOT_FOUND"),
+        (DELAYED + "/syd_unknown", [], 400, "M_BAD_JSON"),
+        (DELAYED + "/syd_unknown/cancel", "not json", 400, "M_NOT_JSON"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_delayed_event_management_without_a_token(
+    world: World, path: str, body: Any, status: int, errcode: str,
+) -> None:
+    content = body.encode() if isinstance(body, str) else None
+    response = world.client.post(world.url(path), json=None if content else body, content=content)
+    assert_error(response, status, errcode)
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("token", [None, "", "random", "x" * 5000])
+def test_openid_userinfo_refuses_unknown_tokens(world: World, token: str | None) -> None:
+    params = {} if token is None else {"access_token": token}
+    response = world.client.get(world.url("/_matrix/federation/v1/openid/userinfo"), params=params)
+    assert_error(response, 401, "M_UNKNOWN_TOKEN")

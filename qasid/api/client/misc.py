@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from qasid.api.asgi import Request, Response
 from qasid.api.http import client_paths, json_response, requester, route
-from qasid.core.errors import not_found
 
 
 @route("GET", *client_paths("/thirdparty/protocols"))
@@ -15,18 +14,6 @@ async def get_thirdparty_protocols(request: Request) -> Response:
     """
     await requester(request)
     return json_response({})
-
-
-@route("GET", *client_paths("/voip/turnServer"))
-async def get_turn_server(request: Request) -> Response:
-    """GET /_matrix/client/v3/voip/turnServer
-
-    - 404 M_NOT_FOUND: no TURN server is configured. The spec's 200 body requires username,
-      password, uris and ttl, so `{}` would be malformed; js-sdk treats this error as
-      non-fatal and calls still work on networks where the peers reach each other directly.
-    """
-    await requester(request)
-    raise not_found("No TURN server is configured on this homeserver")
 
 
 @route("GET", *client_paths("/notifications"))

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from qasid.api.asgi import Request, Response
-from qasid.api.http import client_paths, json_body, json_response, optional, requester, route, services
+from qasid.api.http import (
+    client_paths,
+    delay_ms,
+    json_body,
+    json_response,
+    optional,
+    requester,
+    route,
+    services,
+)
 from qasid.core.rooms import Txn
 
 
@@ -15,12 +24,18 @@ async def send_event(request: Request) -> Response:
       is stored twice, across restarts too (the txn record commits with the event).
     - Refused with 403 M_FORBIDDEN when the sender is not joined or policy forbids the event;
       413 M_TOO_LARGE over 65,536 bytes; 400 M_BAD_JSON for floats or out-of-range integers.
+    - With `org.matrix.msc4140.delay` (ms): stored and sent that much later, answered with a delay_id
+      (MSC4140); 400 M_MAX_DELAY_EXCEEDED past max_delay_ms, 429 past the pending events a user may have.
     """
     who = await requester(request)
     svc = services(request)
     room_id, event_type = request.path_params["roomId"], request.path_params["eventType"]
+    delay = delay_ms(request)
     svc.ratelimiter.check("send", who.user_id)
     content = await json_body(request, allow_empty=False)
+    if delay is not None:
+        return json_response({"delay_id": await svc.calls.schedule(
+            who.user_id, who.device_id, room_id, event_type, None, content, delay)})
     txn = Txn(who.user_id, who.device_id, f"send/{room_id}/{event_type}", request.path_params["txnId"])
     await svc.rooms.require_joined(room_id, who.user_id)
     event_id = await svc.rooms.append(who.user_id, room_id, event_type, content, txn=txn)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qasid.api.asgi import Request, Response
-from qasid.api.http import client_paths, json_body, json_response, requester, route, services
+from qasid.api.http import client_paths, delay_ms, json_body, json_response, requester, route, services
 from qasid.core.errors import not_found
 from qasid.core.events import state_event
 
@@ -54,12 +54,18 @@ async def put_state_event(request: Request) -> Response:
 
     - Authorised by the room's power levels; a state key starting with '@' must be the sender.
     - Repeating the current content returns the current event ID and stores nothing.
+    - With `org.matrix.msc4140.delay` (ms): stored and sent that much later, answered with a delay_id (MSC4140).
     """
     who = await requester(request)
     svc = services(request)
     room_id = request.path_params["roomId"]
+    delay = delay_ms(request)
     content = await json_body(request)
     svc.ratelimiter.check("send", who.user_id)
+    if delay is not None:
+        return json_response({"delay_id": await svc.calls.schedule(
+            who.user_id, who.device_id, room_id, request.path_params["eventType"], _state_key(request), content,
+            delay)})
     await svc.rooms.require_joined(room_id, who.user_id)
     event_id = await svc.rooms.send_state(
         who.user_id, room_id, request.path_params["eventType"], _state_key(request), content)

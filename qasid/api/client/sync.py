@@ -59,6 +59,8 @@ async def sync(request: Request) -> Response:
     - Without `since`: an initial sync of current state and the latest events of every room.
     - With `since`: what is new after it; waits up to `timeout` ms (at most 60 s) when nothing is.
     - `filter` inline or by ID: room.timeline.limit, room.state.lazy_load_members, room.include_leave.
+    - `org.matrix.msc4222.use_state_after=true`: joined rooms carry the state at the end of the timeline
+      as `org.matrix.msc4222.state_after` instead of `state`.
     - To-device messages are deleted only once a later sync's `since` shows they were received.
     """
     who = await requester(request)
@@ -85,6 +87,7 @@ async def sync(request: Request) -> Response:
         lazy_load_members=bool(_section(room_filter, "state").get("lazy_load_members")),
         include_leave=bool(room_filter.get("include_leave")),
         unread_thread_notifications=timeline.get("unread_thread_notifications") is True,
+        use_state_after=params.get("org.matrix.msc4222.use_state_after", "false") == "true",
     )
     if sync_request.timeout_ms == 0:
         return json_response(await svc.sync.sync(sync_request))

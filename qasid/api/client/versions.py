@@ -15,6 +15,10 @@ UNSTABLE_FEATURES = {
     "org.matrix.e2e_cross_signing": True,
     # Simplified Sliding Sync (MSC4186): Element X refuses a server without it.
     "org.matrix.simplified_msc3575": True,
+    # Delayed events (MSC4140): MatrixRTC ends a call membership with one when a device vanishes.
+    "org.matrix.msc4140": True,
+    # state_after in /sync (MSC4222), which Element Call asks for.
+    "org.matrix.msc4222": True,
 }
 
 
