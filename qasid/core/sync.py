@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from qasid.config import Settings
@@ -17,11 +17,13 @@ from qasid.core.clock import Clock
 from qasid.core.device_lists import device_list_updates
 from qasid.core.e2ee import E2eeService
 from qasid.core.errors import MatrixError
-from qasid.core.events import client_event, state_event
+from qasid.core.filters import Filter
+from qasid.core.lazy_members import LazyMembers
 from qasid.core.membership import stripped_state
 from qasid.core.notifier import ClientGone, Notifier
 from qasid.core.push import PushService
 from qasid.core.rooms import RoomService
+from qasid.core.sync_rooms import RoomSections
 from qasid.core.userdata import UserDataService
 from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
@@ -68,10 +70,7 @@ class SyncRequest:
     timeout_ms: int
     full_state: bool
     timeline_limit: int
-    lazy_load_members: bool
-    include_leave: bool
-    # The filter's room.timeline.unread_thread_notifications: counts per thread, main apart.
-    unread_thread_notifications: bool = False
+    filter: Filter = field(default_factory=Filter)
 
 
 class SyncService:
@@ -91,6 +90,8 @@ class SyncService:
         self.userdata = userdata
         self.push = push
         self.visibility = visibility
+        self.lazy_members = LazyMembers()
+        self.sections = RoomSections(store, rooms, push, visibility, self.lazy_members)
         # (user, device) -> (the last complete token it was given, the user's notifier version
         # read before that answer was built)
         self._issued: dict[tuple[str, str], tuple[str, int]] = {}
@@ -185,38 +186,54 @@ class SyncService:
             await self.userdata.account_data_since(user_id, since.account_data if since else None)
             if since is None or since.account_data < upto.account_data else ([], {}))
 
+        viewer = (user_id, request.device_id)
+        sync_filter = request.filter
+        room_filter = sync_filter.room
+        if since is None or request.full_state or self._issued.get(viewer, ("",))[0] != since.encode():
+            # From scratch, or a retry of an older token whose answer may never have arrived.
+            self.lazy_members.forget_device(viewer)
         for room_id, membership, stream_ordering, forgotten in memberships:
+            if not room_filter.allows_room(room_id):
+                continue
             fresh = since is None or request.full_state or stream_ordering > since_events
             if membership == "join":
-                ephemeral = [e for e in (typing.get(room_id), receipts.get(room_id)) if e]
-                if room_id not in changed_rooms and not ephemeral and room_id not in room_data:
+                ephemeral = room_filter.ephemeral.apply(
+                    [e for e in (typing.get(room_id), receipts.get(room_id)) if e])
+                room_account_data = room_filter.account_data.apply(room_data.get(room_id, []))
+                if room_id not in changed_rooms and not ephemeral and not room_account_data:
                     continue
                 # A member event after `since` is a join only if the user was not joined then:
                 # a new display name or avatar is a join too, and must not resend the room.
                 newly_joined = since is not None and not request.full_state and stream_ordering > since_events \
                     and (await self.visibility.history(room_id, user_id)).membership_after(since_events) != "join"
-                section = await self._joined_room(request, room_id, since_events, upto, now,
-                                                  newly_joined=newly_joined, joined_at=stream_ordering)
+                from_scratch = since is None or request.full_state or newly_joined
+                section, shown = await self.sections.joined_room(
+                    viewer, sync_filter, request.timeline_limit, room_id, None if from_scratch else since_events,
+                    upto.events, now, stream_ordering, frozenset())
+                if not (from_scratch or shown or section["state"]["events"] or ephemeral or room_account_data):
+                    continue  # what changed is all filtered out
                 section["ephemeral"] = {"events": ephemeral}
-                section["account_data"] = {"events": room_data.get(room_id, [])}
+                section["account_data"] = {"events": room_account_data}
                 join[room_id] = section
                 if since is not None and (newly_joined or request.full_state):
                     newly_shared |= self.rooms.joined_members(room_id)
-                for event in section["timeline"]["events"]:
-                    if event["type"] == "m.room.member" and event["content"].get("membership") == "join":
-                        newly_shared.add(event["state_key"])
-                    elif event["type"] == "m.room.member":
-                        newly_left.add(event["state_key"])
+                for row in shown:
+                    if row.pdu["type"] == "m.room.member":
+                        joined_now = row.pdu["content"].get("membership") == "join"
+                        (newly_shared if joined_now else newly_left).add(row.pdu["state_key"])
             elif membership == "invite" and fresh:
                 room = await self.rooms.snapshot(room_id)
                 if room is not None:
                     invite[room_id] = {"invite_state": {"events": stripped_state(room, user_id)}}
             elif membership in ("leave", "ban") and not forgotten and (
                 (since is not None and stream_ordering > since_events)
-                or (request.include_leave and since is None)
+                or (room_filter.include_leave and since is None)
             ):
-                leave[room_id] = await self._left_room(request, room_id, since_events, stream_ordering, now)
+                leave[room_id] = await self.sections.left_room(
+                    viewer, sync_filter, request.timeline_limit, room_id, since_events, stream_ordering, now,
+                    frozenset())
                 newly_left |= await self._members_at(room_id, stream_ordering)
+        global_data = sync_filter.account_data.apply(global_data)
 
         to_device, to_device_pos = (
             await self.e2ee.to_device_for(user_id, request.device_id, since.to_device if since else 0,
@@ -241,74 +258,6 @@ class SyncService:
         has_news = bool(join or invite or leave or global_data or to_device
                         or device_lists["changed"] or device_lists["left"])
         return response, has_news
-
-    async def _joined_room(
-        self, request: SyncRequest, room_id: str, since: int, upto_token: SyncToken, now: int, newly_joined: bool,
-        joined_at: int,
-    ) -> dict[str, Any]:
-        limit = request.timeline_limit
-        upto = upto_token.events
-        initial = request.since is None or request.full_state or newly_joined
-        after = 0 if initial else since
-        rows = await self.store.events.room_events(room_id, after, upto, limit + 1, descending=True)
-        limited = len(rows) > limit
-        rows = list(reversed(rows[:limit]))
-        visible = await self.visibility.visible(room_id, request.user_id, rows, joined_since=joined_at)
-        # Hidden events leave a gap the client must not take for the room's whole history; the
-        # state is taken before the first event shown, so state changes hidden with them still count.
-        limited = limited or len(visible) < len(rows)
-        start = visible[0].stream_ordering - 1 if visible else upto
-        viewer = (request.user_id, request.device_id)
-        timeline = [client_event(r, now, viewer, include_room_id=False) for r in visible]
-        if initial:
-            state_rows = await self.store.events.state_at(room_id, start)
-        elif limited:
-            state_rows = [r for r in await self.store.events.state_at(room_id, start) if r.stream_ordering > since]
-        else:
-            state_rows = []
-        if request.lazy_load_members:
-            senders = {r.pdu["sender"] for r in visible} | {request.user_id}
-            state_rows = [r for r in state_rows
-                          if r.pdu["type"] != "m.room.member" or r.pdu["state_key"] in senders]
-        counts = await self.push.counts(room_id, request.user_id)
-        section = {
-            "timeline": {"events": timeline, "limited": limited, "prev_batch": f"t{start}"},
-            "state": {"events": [state_event(r, now) for r in state_rows]},
-            "summary": self._summary(room_id, request.user_id),
-            "unread_notifications": counts.as_json(),
-        }
-        if request.unread_thread_notifications:
-            section["unread_notifications"] = counts.main_json()
-            section["unread_thread_notifications"] = counts.threads_json()
-        return section
-
-    async def _left_room(
-        self, request: SyncRequest, room_id: str, since: int, left_at: int, now: int,
-    ) -> dict[str, Any]:
-        limit = request.timeline_limit
-        if not await self.store.events.was_joined_before(room_id, request.user_id, left_at):
-            # Never joined (banned first, or declined an invite): the leave itself, nothing of the room.
-            since = left_at - 1
-        rows = await self.store.events.room_events(room_id, since, left_at, limit + 1, descending=True)
-        limited = len(rows) > limit
-        fetched = list(reversed(rows[:limit]))
-        rows = await self.visibility.visible(room_id, request.user_id, fetched)
-        limited = limited or len(rows) < len(fetched)
-        start = rows[0].stream_ordering - 1 if rows else left_at
-        state_rows = await self.store.events.state_at(room_id, start) if limited or since == 0 else []
-        return {
-            "timeline": {"events": [client_event(r, now, include_room_id=False) for r in rows],
-                         "limited": limited, "prev_batch": f"t{start}"},
-            "state": {"events": [state_event(r, now) for r in state_rows]},
-            "account_data": {"events": []},
-        }
-
-    def _summary(self, room_id: str, user_id: str) -> dict[str, Any]:
-        joined = self.rooms.joined_members(room_id)
-        invited = self.rooms.invited_members(room_id)
-        heroes = sorted((joined | invited) - {user_id})[:5]
-        return {"m.joined_member_count": len(joined), "m.invited_member_count": len(invited),
-                "m.heroes": heroes}
 
     async def _members_at(self, room_id: str, stream_ordering: int) -> set[str]:
         rows = await self.store.events.state_at(room_id, stream_ordering)
