@@ -187,6 +187,9 @@ class SyncService:
             if since is None or since.account_data < upto.account_data else ([], {}))
 
         viewer = (user_id, request.device_id)
+        ignored = await self.userdata.ignored.of(user_id)
+        if ignored:
+            typing = _without_typists(typing, ignored)
         sync_filter = request.filter
         room_filter = sync_filter.room
         if since is None or request.full_state or self._issued.get(viewer, ("",))[0] != since.encode():
@@ -209,7 +212,7 @@ class SyncService:
                 from_scratch = since is None or request.full_state or newly_joined
                 section, shown = await self.sections.joined_room(
                     viewer, sync_filter, request.timeline_limit, room_id, None if from_scratch else since_events,
-                    upto.events, now, stream_ordering, frozenset())
+                    upto.events, now, stream_ordering, ignored)
                 if not (from_scratch or shown or section["state"]["events"] or ephemeral or room_account_data):
                     continue  # what changed is all filtered out
                 section["ephemeral"] = {"events": ephemeral}
@@ -223,7 +226,8 @@ class SyncService:
                         (newly_shared if joined_now else newly_left).add(row.pdu["state_key"])
             elif membership == "invite" and fresh:
                 room = await self.rooms.snapshot(room_id)
-                if room is not None:
+                invite_event = room.state.get(("m.room.member", user_id)) if room is not None else None
+                if room is not None and not (invite_event and invite_event.get("sender") in ignored):
                     invite[room_id] = {"invite_state": {"events": stripped_state(room, user_id)}}
             elif membership in ("leave", "ban") and not forgotten and (
                 (since is not None and stream_ordering > since_events)
@@ -231,7 +235,7 @@ class SyncService:
             ):
                 leave[room_id] = await self.sections.left_room(
                     viewer, sync_filter, request.timeline_limit, room_id, since_events, stream_ordering, now,
-                    frozenset())
+                    ignored)
                 newly_left |= await self._members_at(room_id, stream_ordering)
         global_data = sync_filter.account_data.apply(global_data)
 
@@ -272,3 +276,9 @@ class SyncService:
             return {"changed": [], "left": []}
         return await device_list_updates(self.e2ee, self.rooms, user_id, since.device_lists, upto.device_lists,
                                          newly_shared, newly_left)
+
+
+def _without_typists(typing: dict[str, dict[str, Any]], ignored: frozenset[str]) -> dict[str, dict[str, Any]]:
+    """Typing notifications with the ignored users taken out."""
+    return {room_id: {"type": "m.typing", "content": {"user_ids": [
+        u for u in event["content"]["user_ids"] if u not in ignored]}} for room_id, event in typing.items()}

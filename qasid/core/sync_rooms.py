@@ -41,27 +41,34 @@ def timeline_keep(room_id: str, timeline: EventFilter, ignored: frozenset[str]) 
     return keep
 
 
-async def read_timeline(
-    store: SqliteStore, room_id: str, after: int, upto: int, limit: int, keep: Keep | None,
+async def newest_rows(
+    store: SqliteStore, room_id: str, after: int, upto: int, count: int, keep: Keep | None,
 ) -> tuple[list[EventRow], bool]:
-    """The newest `limit` events in (after, upto] that `keep` accepts, oldest first, and whether more were left."""
+    """Up to `count` events in (after, upto] that `keep` accepts, newest first; and whether all were read."""
     if keep is None:
-        rows = await store.events.room_events(room_id, after, upto, limit + 1, descending=True)
-        return list(reversed(rows[:limit])), len(rows) > limit
+        return await store.events.room_events(room_id, after, upto, count, descending=True), True
     kept: list[EventRow] = []
-    batch = max(2 * limit, 20)
+    batch = max(2 * count, 20)
     top = upto
     for _ in range(MAX_FILTERED_PAGES):
         rows = await store.events.room_events(room_id, after, top, batch, descending=True)
         for row in rows:
             if keep(row):
                 kept.append(row)
-                if len(kept) > limit:
-                    return list(reversed(kept[:limit])), True
+                if len(kept) == count:
+                    return kept, True
         if len(rows) < batch:
-            return list(reversed(kept)), False
+            return kept, True
         top = rows[-1].stream_ordering
-    return list(reversed(kept)), True
+    return kept, False
+
+
+async def read_timeline(
+    store: SqliteStore, room_id: str, after: int, upto: int, limit: int, keep: Keep | None,
+) -> tuple[list[EventRow], bool]:
+    """The newest `limit` events in (after, upto] that `keep` accepts, oldest first, and whether more were left."""
+    rows, read_all = await newest_rows(store, room_id, after, upto, limit + 1, keep)
+    return list(reversed(rows[:limit])), len(rows) > limit or not read_all
 
 
 class RoomSections:
