@@ -13,6 +13,7 @@ from qasid.core.e2ee import E2eeService
 from qasid.core.media import MediaService
 from qasid.core.notifier import Notifier
 from qasid.core.policy import OpenPolicy, Policy
+from qasid.core.presence import PresenceService
 from qasid.core.push import PushService
 from qasid.core.push_delivery import PushDelivery
 from qasid.core.pushers import PusherService
@@ -60,6 +61,7 @@ class Services:
     pushers: PusherService
     push: PushService
     push_delivery: PushDelivery
+    presence: PresenceService
 
     def close(self) -> None:
         """Finish queued writes and close the store."""
@@ -145,6 +147,7 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
         pushers=pushers,
         push=push,
         push_delivery=push_delivery,
+        presence=sync.presence,
     )
     fanout.services = services
     return services

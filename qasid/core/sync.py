@@ -1,7 +1,8 @@
 """/sync: what a device has not yet seen, from every stream; it waits when there is nothing.
 
 A sync token is the tuple of stream positions the device has seen:
-`s{events}_{receipts}_{account_data}_{to_device}_{device_lists}_{typing}`.
+`s{events}_{receipts}_{account_data}_{to_device}_{device_lists}_{typing}_{presence}`
+(a token of the first six, issued before presence was a stream, still parses).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from qasid.core.filters import Filter
 from qasid.core.lazy_members import LazyMembers
 from qasid.core.membership import stripped_state
 from qasid.core.notifier import ClientGone, Notifier
+from qasid.core.presence import PresenceService
 from qasid.core.push import PushService
 from qasid.core.rooms import RoomService
 from qasid.core.sync_rooms import RoomSections
@@ -31,7 +33,7 @@ from qasid.store.sqlite import SqliteStore
 MAX_TIMEOUT_MS = 60_000
 MAX_POSITION = 2**63 - 1
 _POSITION = r"(0|[1-9][0-9]{0,18})"
-_SYNC_TOKEN = re.compile("s" + "_".join([_POSITION] * 6))
+_SYNC_TOKEN = re.compile("s" + "_".join([_POSITION] * 6) + f"(?:_{_POSITION})?")
 TO_DEVICE_LIMIT = 100
 
 
@@ -44,17 +46,18 @@ class SyncToken(NamedTuple):
     to_device: int = 0
     device_lists: int = 0
     typing: int = 0
+    presence: int = 0
 
     def encode(self) -> str:
         return (f"s{self.events}_{self.receipts}_{self.account_data}_{self.to_device}"
-                f"_{self.device_lists}_{self.typing}")
+                f"_{self.device_lists}_{self.typing}_{self.presence}")
 
 
 def parse_sync_token(token: str) -> SyncToken:
     """The positions in a token from `SyncToken.encode`; M_INVALID_PARAM otherwise."""
     match = _SYNC_TOKEN.fullmatch(token)
     # Positions go straight into SQL: beyond SQLite's integers they would fail there, not here.
-    parts = [int(p) for p in match.groups()] if match else []
+    parts = [int(p) for p in match.groups() if p is not None] if match else []
     if not parts or any(p > MAX_POSITION for p in parts):
         raise MatrixError(400, "M_INVALID_PARAM", "Invalid sync token")
     return SyncToken(*parts)
@@ -90,6 +93,7 @@ class SyncService:
         self.userdata = userdata
         self.push = push
         self.visibility = visibility
+        self.presence = PresenceService(store, clock, notifier, rooms, userdata)
         self.lazy_members = LazyMembers()
         self.sections = RoomSections(store, rooms, push, visibility, self.lazy_members)
         # (user, device) -> (the last complete token it was given, the user's notifier version
@@ -108,6 +112,7 @@ class SyncService:
             to_device=streams.to_device,
             device_lists=streams.device_lists,
             typing=self.userdata.typing_position(),
+            presence=streams.presence,
         )
 
     async def sync(self, request: SyncRequest, gone: asyncio.Future[Any] | None = None) -> dict[str, Any]:
@@ -238,6 +243,9 @@ class SyncService:
                     ignored)
                 newly_left |= await self._members_at(room_id, stream_ordering)
         global_data = sync_filter.account_data.apply(global_data)
+        presence = (await self.presence.events_since(user_id, joined, since.presence if since else None)
+                    if since is None or since.presence < upto.presence else [])
+        presence = sync_filter.presence.apply(presence)
 
         to_device, to_device_pos = (
             await self.e2ee.to_device_for(user_id, request.device_id, since.to_device if since else 0,
@@ -247,19 +255,19 @@ class SyncService:
         device_lists = await self._device_lists(user_id, since, upto, newly_shared, newly_left)
         next_token = SyncToken(
             events=upto.events, receipts=upto.receipts, account_data=upto.account_data,
-            to_device=to_device_pos, device_lists=upto.device_lists, typing=upto.typing,
+            to_device=to_device_pos, device_lists=upto.device_lists, typing=upto.typing, presence=upto.presence,
         )
         response: dict[str, Any] = {
             "next_batch": next_token.encode(),
             "rooms": {"join": join, "invite": invite, "leave": leave, "knock": {}},
-            "presence": {"events": []},
+            "presence": {"events": presence},
             "account_data": {"events": global_data},
             "to_device": {"events": to_device},
             "device_lists": device_lists,
             "device_one_time_keys_count": key_counts,
             "device_unused_fallback_key_types": fallback_types,
         }
-        has_news = bool(join or invite or leave or global_data or to_device
+        has_news = bool(join or invite or leave or global_data or to_device or presence
                         or device_lists["changed"] or device_lists["left"])
         return response, has_news
 

@@ -273,15 +273,6 @@ class UserDataService:
 
     # --- presence --------------------------------------------------------------------------
 
-    async def set_presence(self, requester_id: str, user_id: str, presence: str, status_msg: str | None) -> None:
-        """Record the requester's own presence."""
-        _check_own(requester_id, user_id, "presence")
-        if presence not in PRESENCE_STATES:
-            raise invalid_param(f"presence must be one of {', '.join(PRESENCE_STATES)}")
-        if status_msg is not None and len(status_msg) > MAX_PROFILE_FIELD_CHARS:
-            raise invalid_param("status_msg is too long")
-        await self.store.userdata.set_presence(user_id, presence, status_msg, self.clock.now_ms())
-
     async def get_presence(self, viewer: str, user_id: str) -> dict[str, Any]:
         """A local user's presence: offline if never set; M_NOT_FOUND for unknown users.
 
@@ -302,10 +293,6 @@ class UserDataService:
         if row.status_msg is not None:
             body["status_msg"] = row.status_msg
         return body
-
-    async def presence_since(self, user_ids: set[str], after: int) -> list[dict[str, Any]]:
-        """Presence events for sync; presence has no stream yet, so none are sent."""
-        return []
 
     # --- profiles --------------------------------------------------------------------------
 

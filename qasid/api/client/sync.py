@@ -66,6 +66,8 @@ async def sync(request: Request) -> Response:
     - With `since`: what is new after it; waits up to `timeout` ms (at most 60 s) when nothing is.
     - `filter` inline or by ID, the whole filter language (qasid/core/filters.py); a malformed one
       is 400 M_BAD_JSON (M_NOT_JSON if not JSON at all).
+    - `set_presence` (default online) marks the user online or unavailable; offline leaves
+      their presence alone. `presence` carries the presence of users the requester may see.
     - To-device messages are deleted only once a later sync's `since` shows they were received.
     """
     who = await requester(request)
@@ -87,6 +89,7 @@ async def sync(request: Request) -> Response:
         timeline_limit=min(limit, MAX_TIMELINE_LIMIT),
         filter=sync_filter,
     )
+    await svc.presence.synced(who.user_id, presence)
     if sync_request.timeout_ms == 0:
         return json_response(await svc.sync.sync(sync_request))
     # A long-poll whose client has gone must not keep waiting (and keep the server from stopping).
