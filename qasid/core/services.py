@@ -14,6 +14,7 @@ from qasid.core.e2ee import E2eeService
 from qasid.core.media import MediaService
 from qasid.core.notifier import Notifier
 from qasid.core.policy import OpenPolicy, Policy
+from qasid.core.presence import PresenceService
 from qasid.core.push import PushService
 from qasid.core.push_delivery import PushDelivery
 from qasid.core.pushers import PusherService
@@ -62,6 +63,7 @@ class Services:
     push: PushService
     push_delivery: PushDelivery
     calls: CallService
+    presence: PresenceService
 
     def close(self) -> None:
         """Finish queued writes and close the store."""
@@ -150,6 +152,7 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
         push=push,
         push_delivery=push_delivery,
         calls=CallService(settings, store, clock, rooms),
+        presence=sync.presence,
     )
     fanout.services = services
     return services

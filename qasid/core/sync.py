@@ -1,7 +1,8 @@
 """/sync: what a device has not yet seen, from every stream; it waits when there is nothing.
 
 A sync token is the tuple of stream positions the device has seen:
-`s{events}_{receipts}_{account_data}_{to_device}_{device_lists}_{typing}`.
+`s{events}_{receipts}_{account_data}_{to_device}_{device_lists}_{typing}_{presence}`
+(a token of the first six, issued before presence was a stream, still parses).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from qasid.config import Settings
@@ -17,11 +18,14 @@ from qasid.core.clock import Clock
 from qasid.core.device_lists import device_list_updates
 from qasid.core.e2ee import E2eeService
 from qasid.core.errors import MatrixError
-from qasid.core.events import client_event, state_event
+from qasid.core.filters import Filter
+from qasid.core.lazy_members import LazyMembers
 from qasid.core.membership import stripped_state
 from qasid.core.notifier import ClientGone, Notifier
+from qasid.core.presence import PresenceService
 from qasid.core.push import PushService
 from qasid.core.rooms import RoomService
+from qasid.core.sync_rooms import STATE_AFTER, RoomSections
 from qasid.core.userdata import UserDataService
 from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
@@ -29,7 +33,7 @@ from qasid.store.sqlite import SqliteStore
 MAX_TIMEOUT_MS = 60_000
 MAX_POSITION = 2**63 - 1
 _POSITION = r"(0|[1-9][0-9]{0,18})"
-_SYNC_TOKEN = re.compile("s" + "_".join([_POSITION] * 6))
+_SYNC_TOKEN = re.compile("s" + "_".join([_POSITION] * 6) + f"(?:_{_POSITION})?")
 TO_DEVICE_LIMIT = 100
 
 
@@ -42,17 +46,18 @@ class SyncToken(NamedTuple):
     to_device: int = 0
     device_lists: int = 0
     typing: int = 0
+    presence: int = 0
 
     def encode(self) -> str:
         return (f"s{self.events}_{self.receipts}_{self.account_data}_{self.to_device}"
-                f"_{self.device_lists}_{self.typing}")
+                f"_{self.device_lists}_{self.typing}_{self.presence}")
 
 
 def parse_sync_token(token: str) -> SyncToken:
     """The positions in a token from `SyncToken.encode`; M_INVALID_PARAM otherwise."""
     match = _SYNC_TOKEN.fullmatch(token)
     # Positions go straight into SQL: beyond SQLite's integers they would fail there, not here.
-    parts = [int(p) for p in match.groups()] if match else []
+    parts = [int(p) for p in match.groups() if p is not None] if match else []
     if not parts or any(p > MAX_POSITION for p in parts):
         raise MatrixError(400, "M_INVALID_PARAM", "Invalid sync token")
     return SyncToken(*parts)
@@ -68,16 +73,10 @@ class SyncRequest:
     timeout_ms: int
     full_state: bool
     timeline_limit: int
-    lazy_load_members: bool
-    include_leave: bool
-    # The filter's room.timeline.unread_thread_notifications: counts per thread, main apart.
-    unread_thread_notifications: bool = False
+    filter: Filter = field(default_factory=Filter)
     # MSC4222 (Element Call asks for it): `org.matrix.msc4222.state_after` replaces `state`, holding
     # the state at the end of the timeline (changes since `since`, even those in the timeline).
     use_state_after: bool = False
-
-
-STATE_AFTER = "org.matrix.msc4222.state_after"
 
 
 class SyncService:
@@ -97,6 +96,9 @@ class SyncService:
         self.userdata = userdata
         self.push = push
         self.visibility = visibility
+        self.presence = PresenceService(store, clock, notifier, rooms, userdata)
+        self.lazy_members = LazyMembers()
+        self.sections = RoomSections(store, rooms, push, visibility, self.lazy_members)
         # (user, device) -> (the last complete token it was given, the user's notifier version
         # read before that answer was built)
         self._issued: dict[tuple[str, str], tuple[str, int]] = {}
@@ -113,6 +115,7 @@ class SyncService:
             to_device=streams.to_device,
             device_lists=streams.device_lists,
             typing=self.userdata.typing_position(),
+            presence=streams.presence,
         )
 
     async def sync(self, request: SyncRequest, gone: asyncio.Future[Any] | None = None) -> dict[str, Any]:
@@ -191,38 +194,62 @@ class SyncService:
             await self.userdata.account_data_since(user_id, since.account_data if since else None)
             if since is None or since.account_data < upto.account_data else ([], {}))
 
+        viewer = (user_id, request.device_id)
+        ignored = await self.userdata.ignored.of(user_id)
+        if ignored:
+            typing = _without_typists(typing, ignored)
+        sync_filter = request.filter
+        room_filter = sync_filter.room
+        if since is None or request.full_state or self._issued.get(viewer, ("",))[0] != since.encode():
+            # From scratch, or a retry of an older token whose answer may never have arrived.
+            self.lazy_members.forget_device(viewer)
         for room_id, membership, stream_ordering, forgotten in memberships:
+            if not room_filter.allows_room(room_id):
+                continue
             fresh = since is None or request.full_state or stream_ordering > since_events
             if membership == "join":
-                ephemeral = [e for e in (typing.get(room_id), receipts.get(room_id)) if e]
-                if room_id not in changed_rooms and not ephemeral and room_id not in room_data:
+                ephemeral = room_filter.ephemeral.apply(
+                    [e for e in (typing.get(room_id), receipts.get(room_id)) if e])
+                room_account_data = room_filter.account_data.apply(room_data.get(room_id, []))
+                if room_id not in changed_rooms and not ephemeral and not room_account_data:
                     continue
                 # A member event after `since` is a join only if the user was not joined then:
                 # a new display name or avatar is a join too, and must not resend the room.
                 newly_joined = since is not None and not request.full_state and stream_ordering > since_events \
                     and (await self.visibility.history(room_id, user_id)).membership_after(since_events) != "join"
-                section = await self._joined_room(request, room_id, since_events, upto, now,
-                                                  newly_joined=newly_joined, joined_at=stream_ordering)
+                from_scratch = since is None or request.full_state or newly_joined
+                section, shown = await self.sections.joined_room(
+                    viewer, sync_filter, request.timeline_limit, room_id, None if from_scratch else since_events,
+                    upto.events, now, stream_ordering, ignored, state_after=request.use_state_after)
+                state_key = STATE_AFTER if request.use_state_after else "state"
+                if not (from_scratch or shown or section[state_key]["events"] or ephemeral or room_account_data):
+                    continue  # what changed is all filtered out
                 section["ephemeral"] = {"events": ephemeral}
-                section["account_data"] = {"events": room_data.get(room_id, [])}
+                section["account_data"] = {"events": room_account_data}
                 join[room_id] = section
                 if since is not None and (newly_joined or request.full_state):
                     newly_shared |= self.rooms.joined_members(room_id)
-                for event in section["timeline"]["events"]:
-                    if event["type"] == "m.room.member" and event["content"].get("membership") == "join":
-                        newly_shared.add(event["state_key"])
-                    elif event["type"] == "m.room.member":
-                        newly_left.add(event["state_key"])
+                for row in shown:
+                    if row.pdu["type"] == "m.room.member":
+                        joined_now = row.pdu["content"].get("membership") == "join"
+                        (newly_shared if joined_now else newly_left).add(row.pdu["state_key"])
             elif membership == "invite" and fresh:
                 room = await self.rooms.snapshot(room_id)
-                if room is not None:
+                invite_event = room.state.get(("m.room.member", user_id)) if room is not None else None
+                if room is not None and not (invite_event and invite_event.get("sender") in ignored):
                     invite[room_id] = {"invite_state": {"events": stripped_state(room, user_id)}}
             elif membership in ("leave", "ban") and not forgotten and (
                 (since is not None and stream_ordering > since_events)
-                or (request.include_leave and since is None)
+                or (room_filter.include_leave and since is None)
             ):
-                leave[room_id] = await self._left_room(request, room_id, since_events, stream_ordering, now)
+                leave[room_id] = await self.sections.left_room(
+                    viewer, sync_filter, request.timeline_limit, room_id, since_events, stream_ordering, now,
+                    ignored)
                 newly_left |= await self._members_at(room_id, stream_ordering)
+        global_data = sync_filter.account_data.apply(global_data)
+        presence = (await self.presence.events_since(user_id, joined, since.presence if since else None)
+                    if since is None or since.presence < upto.presence else [])
+        presence = sync_filter.presence.apply(presence)
 
         to_device, to_device_pos = (
             await self.e2ee.to_device_for(user_id, request.device_id, since.to_device if since else 0,
@@ -232,92 +259,21 @@ class SyncService:
         device_lists = await self._device_lists(user_id, since, upto, newly_shared, newly_left)
         next_token = SyncToken(
             events=upto.events, receipts=upto.receipts, account_data=upto.account_data,
-            to_device=to_device_pos, device_lists=upto.device_lists, typing=upto.typing,
+            to_device=to_device_pos, device_lists=upto.device_lists, typing=upto.typing, presence=upto.presence,
         )
         response: dict[str, Any] = {
             "next_batch": next_token.encode(),
             "rooms": {"join": join, "invite": invite, "leave": leave, "knock": {}},
-            "presence": {"events": []},
+            "presence": {"events": presence},
             "account_data": {"events": global_data},
             "to_device": {"events": to_device},
             "device_lists": device_lists,
             "device_one_time_keys_count": key_counts,
             "device_unused_fallback_key_types": fallback_types,
         }
-        has_news = bool(join or invite or leave or global_data or to_device
+        has_news = bool(join or invite or leave or global_data or to_device or presence
                         or device_lists["changed"] or device_lists["left"])
         return response, has_news
-
-    async def _joined_room(
-        self, request: SyncRequest, room_id: str, since: int, upto_token: SyncToken, now: int, newly_joined: bool,
-        joined_at: int,
-    ) -> dict[str, Any]:
-        limit = request.timeline_limit
-        upto = upto_token.events
-        initial = request.since is None or request.full_state or newly_joined
-        after = 0 if initial else since
-        rows = await self.store.events.room_events(room_id, after, upto, limit + 1, descending=True)
-        limited = len(rows) > limit
-        rows = list(reversed(rows[:limit]))
-        visible = await self.visibility.visible(room_id, request.user_id, rows, joined_since=joined_at)
-        # Hidden events leave a gap the client must not take for the room's whole history; the
-        # state is taken before the first event shown, so state changes hidden with them still count.
-        limited = limited or len(visible) < len(rows)
-        start = visible[0].stream_ordering - 1 if visible else upto
-        viewer = (request.user_id, request.device_id)
-        timeline = [client_event(r, now, viewer, include_room_id=False) for r in visible]
-        if request.use_state_after:
-            state_rows = [r for r in await self.store.events.state_at(room_id, upto)
-                          if initial or r.stream_ordering > since]
-        elif initial:
-            state_rows = await self.store.events.state_at(room_id, start)
-        elif limited:
-            state_rows = [r for r in await self.store.events.state_at(room_id, start) if r.stream_ordering > since]
-        else:
-            state_rows = []
-        if request.lazy_load_members:
-            senders = {r.pdu["sender"] for r in visible} | {request.user_id}
-            state_rows = [r for r in state_rows
-                          if r.pdu["type"] != "m.room.member" or r.pdu["state_key"] in senders]
-        counts = await self.push.counts(room_id, request.user_id)
-        section = {
-            "timeline": {"events": timeline, "limited": limited, "prev_batch": f"t{start}"},
-            STATE_AFTER if request.use_state_after else "state": {"events": [state_event(r, now) for r in state_rows]},
-            "summary": self._summary(room_id, request.user_id),
-            "unread_notifications": counts.as_json(),
-        }
-        if request.unread_thread_notifications:
-            section["unread_notifications"] = counts.main_json()
-            section["unread_thread_notifications"] = counts.threads_json()
-        return section
-
-    async def _left_room(
-        self, request: SyncRequest, room_id: str, since: int, left_at: int, now: int,
-    ) -> dict[str, Any]:
-        limit = request.timeline_limit
-        if not await self.store.events.was_joined_before(room_id, request.user_id, left_at):
-            # Never joined (banned first, or declined an invite): the leave itself, nothing of the room.
-            since = left_at - 1
-        rows = await self.store.events.room_events(room_id, since, left_at, limit + 1, descending=True)
-        limited = len(rows) > limit
-        fetched = list(reversed(rows[:limit]))
-        rows = await self.visibility.visible(room_id, request.user_id, fetched)
-        limited = limited or len(rows) < len(fetched)
-        start = rows[0].stream_ordering - 1 if rows else left_at
-        state_rows = await self.store.events.state_at(room_id, start) if limited or since == 0 else []
-        return {
-            "timeline": {"events": [client_event(r, now, include_room_id=False) for r in rows],
-                         "limited": limited, "prev_batch": f"t{start}"},
-            "state": {"events": [state_event(r, now) for r in state_rows]},
-            "account_data": {"events": []},
-        }
-
-    def _summary(self, room_id: str, user_id: str) -> dict[str, Any]:
-        joined = self.rooms.joined_members(room_id)
-        invited = self.rooms.invited_members(room_id)
-        heroes = sorted((joined | invited) - {user_id})[:5]
-        return {"m.joined_member_count": len(joined), "m.invited_member_count": len(invited),
-                "m.heroes": heroes}
 
     async def _members_at(self, room_id: str, stream_ordering: int) -> set[str]:
         rows = await self.store.events.state_at(room_id, stream_ordering)
@@ -332,3 +288,9 @@ class SyncService:
             return {"changed": [], "left": []}
         return await device_list_updates(self.e2ee, self.rooms, user_id, since.device_lists, upto.device_lists,
                                          newly_shared, newly_left)
+
+
+def _without_typists(typing: dict[str, dict[str, Any]], ignored: frozenset[str]) -> dict[str, dict[str, Any]]:
+    """Typing notifications with the ignored users taken out."""
+    return {room_id: {"type": "m.typing", "content": {"user_ids": [
+        u for u in event["content"]["user_ids"] if u not in ignored]}} for room_id, event in typing.items()}

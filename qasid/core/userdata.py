@@ -10,7 +10,9 @@ from qasid.core import push_rules
 from qasid.core.clock import Clock
 from qasid.core.directory import RoomDirectory
 from qasid.core.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
+from qasid.core.filters import parse_filter
 from qasid.core.ids import check_room_id, parse_user_id
+from qasid.core.ignored_users import IGNORED_USER_LIST, IgnoredUsers, check_ignored_user_list
 from qasid.core.notifier import Notifier
 from qasid.core.policy import Policy
 from qasid.core.typing import TypingState
@@ -44,6 +46,7 @@ class UserDataService:
         self.notifier = notifier
         self.rooms = rooms
         self.directory = RoomDirectory(settings, store, rooms)
+        self.ignored = IgnoredUsers(store)
         self.typing = TypingState(lambda room_id: self.notifier.notify(self.rooms.joined_members(room_id)))
 
     # --- stream positions (read by sync) ---------------------------------------------------
@@ -79,7 +82,12 @@ class UserDataService:
             raise MatrixError(405, "M_BAD_JSON", "m.push_rules is changed through the /pushrules API")
         if not type_ or len(type_.encode()) > 255:
             raise invalid_param("Account data type must be 1 to 255 bytes")
+        ignore_list = room_id is None and type_ == IGNORED_USER_LIST
+        if ignore_list:
+            check_ignored_user_list(content)
         await self.store.userdata.set_account_data(user_id, room_id or GLOBAL, type_, content)
+        if ignore_list:
+            self.ignored.changed(user_id, content)
         self.notifier.notify([user_id])
 
     async def account_data_since(
@@ -177,8 +185,9 @@ class UserDataService:
     # --- filters ---------------------------------------------------------------------------
 
     async def create_filter(self, requester_id: str, user_id: str, filter_json: dict[str, Any]) -> str:
-        """Store a filter as given; returns its ID."""
+        """Store a filter as given once it parses (M_BAD_JSON otherwise); returns its ID."""
         _check_own(requester_id, user_id, "filters")
+        parse_filter(filter_json)
         return str(await self.store.userdata.create_filter(user_id, filter_json))
 
     async def get_filter(self, requester_id: str, user_id: str, filter_id: str) -> dict[str, Any]:
@@ -264,15 +273,6 @@ class UserDataService:
 
     # --- presence --------------------------------------------------------------------------
 
-    async def set_presence(self, requester_id: str, user_id: str, presence: str, status_msg: str | None) -> None:
-        """Record the requester's own presence."""
-        _check_own(requester_id, user_id, "presence")
-        if presence not in PRESENCE_STATES:
-            raise invalid_param(f"presence must be one of {', '.join(PRESENCE_STATES)}")
-        if status_msg is not None and len(status_msg) > MAX_PROFILE_FIELD_CHARS:
-            raise invalid_param("status_msg is too long")
-        await self.store.userdata.set_presence(user_id, presence, status_msg, self.clock.now_ms())
-
     async def get_presence(self, viewer: str, user_id: str) -> dict[str, Any]:
         """A local user's presence: offline if never set; M_NOT_FOUND for unknown users.
 
@@ -293,10 +293,6 @@ class UserDataService:
         if row.status_msg is not None:
             body["status_msg"] = row.status_msg
         return body
-
-    async def presence_since(self, user_ids: set[str], after: int) -> list[dict[str, Any]]:
-        """Presence events for sync; presence has no stream yet, so none are sent."""
-        return []
 
     # --- profiles --------------------------------------------------------------------------
 

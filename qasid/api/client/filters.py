@@ -11,6 +11,7 @@ async def create_filter(request: Request) -> Response:
     """POST /_matrix/client/v3/user/{userId}/filter
 
     - Stores the filter object as given; returns {"filter_id"} (a string).
+    - A filter that does not follow the filter language is 400 M_BAD_JSON and is not stored.
     - Only for the requester's own user: 403 M_FORBIDDEN otherwise.
     """
     who = await requester(request)

@@ -38,7 +38,7 @@ async def set_presence(request: Request) -> Response:
     """
     who = await requester(request)
     body = await json_body(request)
-    await services(request).userdata.set_presence(
+    await services(request).presence.set_presence(
         who.user_id, request.path_params["userId"], require(body, "presence", str),
         optional(body, "status_msg", str))
     return empty()

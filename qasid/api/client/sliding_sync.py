@@ -26,7 +26,8 @@ async def sliding_sync(request: Request) -> Response:
     """
     who = await requester(request)
     params = request.query_params
-    if params.get("set_presence", "online") not in ("online", "offline", "unavailable"):
+    set_presence = params.get("set_presence", "online")
+    if set_presence not in ("online", "offline", "unavailable"):
         raise MatrixError(400, "M_INVALID_PARAM", "set_presence must be online, offline or unavailable")
     pos = params.get("pos")
     if pos is not None and len(pos) > 64:
@@ -34,6 +35,7 @@ async def sliding_sync(request: Request) -> Response:
     timeout_ms = query_int(request, "timeout", 0, 0, MAX_TIMEOUT_MS) or 0
     body = parse_request(await json_body(request, allow_empty=True), pos, timeout_ms)
     svc = services(request).sliding_sync
+    await services(request).presence.synced(who.user_id, set_presence)
     if timeout_ms == 0 or pos is None:
         return json_response(await svc.sliding_sync(who.user_id, who.device_id, body))
     # A long-poll whose client has gone must not keep waiting.

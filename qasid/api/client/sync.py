@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Any
 
 from qasid.api.asgi import Request, Response
 from qasid.api.http import (
@@ -18,38 +17,45 @@ from qasid.api.http import (
 )
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, not_found
+from qasid.core.filters import Filter, parse_filter
 from qasid.core.notifier import ClientGone
 from qasid.core.sync import MAX_TIMEOUT_MS, SyncRequest, parse_sync_token
 
 MAX_TIMELINE_LIMIT = 500
 
 
-async def _filter(request: Request, user_id: str) -> dict[str, Any]:
+async def _filter(request: Request, user_id: str) -> Filter:
     raw = request.query_params.get("filter")
     if not raw:
-        return {}
+        return NO_FILTER
     if raw.lstrip().startswith("{"):
-        value = _inline_filter(raw) if len(raw) <= 2048 else jsonutil.loads(raw)
-    else:
-        if not raw.isdigit():
-            raise MatrixError(400, "M_INVALID_PARAM", "filter must be a filter ID or a JSON object")
+        if len(raw) <= 2048:
+            return _inline_filter(raw)
+        return parse_filter(jsonutil.loads(raw))
+    if not raw.isdigit() or len(raw) > 18:
+        raise MatrixError(400, "M_INVALID_PARAM", "filter must be a filter ID or a JSON object")
+    key = (user_id, int(raw))
+    cached = _stored_filters.get(key)
+    if cached is None:
         value = await services(request).store.userdata.get_filter(user_id, int(raw))
         if value is None:
             raise not_found("Unknown filter")
-    if not isinstance(value, dict):
-        raise MatrixError(400, "M_BAD_JSON", "filter must be a JSON object")
-    return value
+        cached = parse_filter(value)
+        if len(_stored_filters) >= 1024:
+            _stored_filters.clear()
+        _stored_filters[key] = cached
+    return cached
+
+
+NO_FILTER = Filter()
+# Stored filters never change: each is parsed once (a bounded cache, emptied when full).
+_stored_filters: dict[tuple[str, int], Filter] = {}
 
 
 @functools.lru_cache(maxsize=256)
-def _inline_filter(raw: str) -> Any:
-    # A long-polling client sends the same filter every time; callers only read the result.
-    return jsonutil.loads(raw)
-
-
-def _section(value: Any, key: str) -> dict[str, Any]:
-    section = value.get(key) if isinstance(value, dict) else None
-    return section if isinstance(section, dict) else {}
+def _inline_filter(raw: str) -> Filter:
+    # A long-polling client sends the same filter every time; a Filter is immutable, so shared.
+    return parse_filter(jsonutil.loads(raw))
 
 
 @route("GET", *client_paths("/sync"))
@@ -58,7 +64,10 @@ async def sync(request: Request) -> Response:
 
     - Without `since`: an initial sync of current state and the latest events of every room.
     - With `since`: what is new after it; waits up to `timeout` ms (at most 60 s) when nothing is.
-    - `filter` inline or by ID: room.timeline.limit, room.state.lazy_load_members, room.include_leave.
+    - `filter` inline or by ID, the whole filter language (qasid/core/filters.py); a malformed one
+      is 400 M_BAD_JSON (M_NOT_JSON if not JSON at all).
+    - `set_presence` (default online) marks the user online or unavailable; offline leaves
+      their presence alone. `presence` carries the presence of users the requester may see.
     - `org.matrix.msc4222.use_state_after=true`: joined rooms carry the state at the end of the timeline
       as `org.matrix.msc4222.state_after` instead of `state`.
     - To-device messages are deleted only once a later sync's `since` shows they were received.
@@ -71,11 +80,7 @@ async def sync(request: Request) -> Response:
     if presence not in ("online", "offline", "unavailable"):
         raise MatrixError(400, "M_INVALID_PARAM", "set_presence must be online, offline or unavailable")
     sync_filter = await _filter(request, who.user_id)
-    room_filter = _section(sync_filter, "room")
-    timeline = _section(room_filter, "timeline")
-    limit = timeline.get("limit", svc.settings.sync_timeline_limit)
-    if not isinstance(limit, int) or isinstance(limit, bool):
-        raise MatrixError(400, "M_BAD_JSON", "timeline limit must be an integer")
+    limit = sync_filter.room.timeline.limit or svc.settings.sync_timeline_limit
     full_state = params.get("full_state", "false") == "true"
     sync_request = SyncRequest(
         user_id=who.user_id,
@@ -83,12 +88,11 @@ async def sync(request: Request) -> Response:
         since=parse_sync_token(since_raw) if since_raw else None,
         timeout_ms=query_int(request, "timeout", 0, 0, MAX_TIMEOUT_MS) or 0,
         full_state=full_state,
-        timeline_limit=max(1, min(limit, MAX_TIMELINE_LIMIT)),
-        lazy_load_members=bool(_section(room_filter, "state").get("lazy_load_members")),
-        include_leave=bool(room_filter.get("include_leave")),
-        unread_thread_notifications=timeline.get("unread_thread_notifications") is True,
+        timeline_limit=min(limit, MAX_TIMELINE_LIMIT),
+        filter=sync_filter,
         use_state_after=params.get("org.matrix.msc4222.use_state_after", "false") == "true",
     )
+    await svc.presence.synced(who.user_id, presence)
     if sync_request.timeout_ms == 0:
         return json_response(await svc.sync.sync(sync_request))
     # A long-poll whose client has gone must not keep waiting (and keep the server from stopping).

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from qasid.core.events import client_event, state_event
+from qasid.core.filters import OPEN
 from qasid.core.membership import stripped_state
 from qasid.core.rooms import RoomService, RoomSnapshot
 from qasid.core.sliding_sync.connection import MAX_LAZY_MEMBERS, RoomSent
 from qasid.core.sliding_sync.request import RoomConfig
 from qasid.core.sliding_sync.required_state import MEMBER, RequiredState
 from qasid.core.sliding_sync.room_list import RoomEntry
+from qasid.core.sync_rooms import newest_rows, timeline_keep
 from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.events import EventRow
@@ -31,6 +33,7 @@ class Viewer:
     since: int | None  # the events position of the connection's last response (None: its first)
     upto: int  # the events position this response is built up to
     now_ms: int
+    ignored: frozenset[str] = frozenset()  # whose non-state events the timeline leaves out
 
 
 class RoomResults:
@@ -59,14 +62,14 @@ class RoomResults:
         initial = prev is None or (joined and prev.membership != "join")
         after = 0 if initial or prev is None else prev.upto
         limit = config.timeline_limit
+        keep = timeline_keep(entry.room_id, OPEN, viewer.ignored)
         unchanged = prev is not None and not initial and not await self.store.events.rooms_with_events_after(
             [entry.room_id], after, room_upto)  # answered from memory: no read for a quiet room
-        newest = [] if unchanged else await self.store.events.room_events(
-            entry.room_id, after, room_upto, limit + 1, descending=True)
+        newest = [] if unchanged else (await newest_rows(self.store, entry.room_id, after, room_upto, limit + 1, keep))[0]
         expanded = False
         if prev is not None and not initial and limit > prev.timeline_limit and len(newest) < limit:
             # The client now wants more than it was given: send the latest `limit`, older ones too.
-            wider = await self.store.events.room_events(entry.room_id, 0, room_upto, limit + 1, descending=True)
+            wider, _ = await newest_rows(self.store, entry.room_id, 0, room_upto, limit + 1, keep)
             expanded = len(wider) > len(newest)
             newest = wider if expanded else newest
         if prev is not None and not initial and not newest and not recount and entry.membership == prev.membership \

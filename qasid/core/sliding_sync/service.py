@@ -89,7 +89,8 @@ class SlidingSyncService:
             configs[room_id].append(request.room_subscriptions[room_id])
 
         recount = await self._receipts_moved(user_id, since, upto, list(configs))
-        viewer = Viewer(user_id, device_id, since.events if since else None, upto.events, self.clock.now_ms())
+        viewer = Viewer(user_id, device_id, since.events if since else None, upto.events, self.clock.now_ms(),
+                        await self.sync.userdata.ignored.of(user_id))
         rooms_out: dict[str, Any] = {}
         sent_now: dict[str, RoomSent] = dict(previously)
         for room_id, room_configs in configs.items():
@@ -118,10 +119,13 @@ class SlidingSyncService:
         direct = await self.store.userdata.get_account_data(user_id, GLOBAL, "m.direct") or {}
         dm_rooms = {r for rooms in direct.values() if isinstance(rooms, list) for r in rooms if isinstance(r, str)}
         entries = []
+        ignored = await self.sync.userdata.ignored.of(user_id)
         for room_id, membership, position in listed:
             room = await self.rooms.snapshot(room_id)
             if room is None:
                 continue
+            if membership == "invite" and room.state.get(("m.room.member", user_id), {}).get("sender") in ignored:
+                continue  # invites from ignored users are never sent
             create = _content(room, "m.room.create")
             name = _content(room, "m.room.name").get("name")
             # A room the user is not in is ordered by when their membership changed (MSC4186).

@@ -15,6 +15,7 @@ class StreamPositions:
     account_data: int
     to_device: int
     device_lists: int
+    presence: int = 0
 
 
 class StreamStore:
@@ -29,5 +30,6 @@ class StreamStore:
             " (SELECT coalesce(max(stream_id), 0) FROM account_data),"
             # The to-device position never falls, even when messages are deleted.
             " (SELECT coalesce(max(position), 0) FROM to_device_stream WHERE id = 1),"
-            " (SELECT coalesce(max(stream_id), 0) FROM device_list_changes)")
-        return StreamPositions(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+            " (SELECT coalesce(max(stream_id), 0) FROM device_list_changes),"
+            " (SELECT coalesce(max(stream_id), 0) FROM presence)")
+        return StreamPositions(int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))

@@ -142,19 +142,46 @@ class UserDataStore:
 
     # --- presence -------------------------------------------------------------------------
 
-    async def set_presence(self, user_id: str, presence: str, status_msg: str | None, now_ms: int) -> None:
-        """Record the user's presence and that they were active now."""
-        await self.db.write(lambda c: c.execute(
-            "INSERT INTO presence (user_id, presence, status_msg, last_active_ts) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (user_id) DO UPDATE SET presence = excluded.presence,"
-            " status_msg = excluded.status_msg, last_active_ts = excluded.last_active_ts",
-            (user_id, presence, status_msg, now_ms)))
+    async def set_presence(
+        self, user_id: str, presence: str, status_msg: str | None, now_ms: int, announce: bool = True,
+    ) -> None:
+        """Record the user's presence and that they were active now.
+
+        `announce`: the change takes the next position of the presence stream, so syncs send it.
+        """
+        def txn(conn: sqlite3.Connection) -> None:
+            position = conn.execute("SELECT coalesce(max(stream_id), 0) + 1 FROM presence").fetchone()[0]
+            conn.execute(
+                "INSERT INTO presence (user_id, presence, status_msg, last_active_ts, stream_id)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET presence = excluded.presence,"
+                " status_msg = excluded.status_msg, last_active_ts = excluded.last_active_ts,"
+                " stream_id = CASE WHEN ? THEN excluded.stream_id ELSE presence.stream_id END",
+                (user_id, presence, status_msg, now_ms, position if announce else 0, announce))
+
+        await self.db.write(txn)
 
     async def get_presence(self, user_id: str) -> PresenceRow | None:
         """The user's last recorded presence, or None."""
         row = self.db.read_one(
             "SELECT user_id, presence, status_msg, last_active_ts FROM presence WHERE user_id = ?", (user_id,))
         return PresenceRow(*row) if row else None
+
+    async def presence_after(self, after: int, limit: int) -> list[PresenceRow]:
+        """Presence announced after position `after`, oldest first."""
+        rows = self.db.read(
+            "SELECT user_id, presence, status_msg, last_active_ts FROM presence WHERE stream_id > ?"
+            " ORDER BY stream_id LIMIT ?", (after, limit))
+        return [PresenceRow(*r) for r in rows]
+
+    async def presence_of(self, user_ids: list[str]) -> list[PresenceRow]:
+        """The recorded presence of these users (those who have one)."""
+        if not user_ids:
+            return []
+        marks = ",".join("?" * len(user_ids))
+        rows = self.db.read(
+            f"SELECT user_id, presence, status_msg, last_active_ts FROM presence WHERE user_id IN ({marks})",
+            user_ids)
+        return [PresenceRow(*r) for r in rows]
 
     # --- published room directory ---------------------------------------------------------
 
