@@ -60,6 +60,12 @@ class Page:
         assert self.session is not None
         return dataclasses.replace(self.session.scope, source_ip=client_ip(self.request))
 
+    @property
+    def back(self) -> str:
+        """Where the language form returns to: this page, or for a form's answer the page above it."""
+        path = self.request.path
+        return path if self.request.method == "GET" else path.rsplit("/", 1)[0]
+
     def render(self, template: str, status: int = 200, **context: Any) -> Response:
         """An HTML page, with the admin, the CSRF token and any notice in its context."""
         session = self.session
@@ -67,7 +73,7 @@ class Page:
         body = render(self.language, template, {
             "admin": session.user_id if session else None,
             "national": session.scope.is_national if session else False,
-            "csrf": session.csrf_secret if session else "", "prefix": PREFIX, "path": self.request.path,
+            "csrf": session.csrf_secret if session else "", "prefix": PREFIX, "path": self.back,
             **context})
         return html(body, status)
 
