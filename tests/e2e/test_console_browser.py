@@ -78,7 +78,7 @@ class Admin:
         self.page.wait_for_selector("#password")
 
     def foreign(self) -> list[str]:
-        return [url for url in self.loaded if not (url.startswith(self.base + "/") or url.startswith("data:"))]
+        return [url for url in self.loaded if not url.startswith((self.base + "/", "data:"))]
 
 
 def decode_qr(png: bytes) -> str:
