@@ -60,6 +60,12 @@ API_MODULES = [
     "qasid.api.admin.devices",
     "qasid.api.admin.openapi",
     "qasid.api.admin.audit",
+    # The console last: its routes are never tried before a Matrix route.
+    "qasid.api.console.auth",
+    "qasid.api.console.units",
+    "qasid.api.console.officials",
+    "qasid.api.console.tokens",
+    "qasid.api.console.audit",
 ]
 
 def load_routes() -> None:

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from qasid.core.clock import Clock
+from qasid.core.errors import forbidden
 from qasid.gov.audit_text import escape, escape_json, neutralise, neutralise_json
+from qasid.gov.scope import AdminScope
 from qasid.store.sqlite.audit import AuditEntry, AuditStore, HashedFields, NewAuditEntry, read_chain
 
 GENESIS_HASH = "0" * 64
@@ -33,6 +35,7 @@ GENESIS_HASH = "0" * 64
 HASH_VERSION = "qasid-audit-1"
 OPERATOR = "operator"
 MAX_LIMIT = 1000
+DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ class AuditLog:
     async def entries(
         self, *, unit_ids: frozenset[int] | None, after_seq: int = 0, limit: int = 100,
         action: str | None = None, actor: str | None = None, target: str | None = None,
-        unit_id: int | None = None,
+        unit_id: int | None = None, since_ts: int | None = None, until_ts: int | None = None,
     ) -> list[dict[str, Any]]:
         """Entries after `after_seq`, oldest first; `unit_ids` None reads all, else only those units'.
 
@@ -121,8 +124,24 @@ class AuditLog:
             return []
         rows = self.store.entries(
             after_seq=after_seq, limit=max(1, min(limit, MAX_LIMIT)), unit_ids=unit_ids,
-            action=_opt(action), actor=_opt(actor), target=_opt(target), unit_id=unit_id)
+            action=_opt(action), actor=_opt(actor), target=_opt(target), unit_id=unit_id,
+            since_ts=since_ts, until_ts=until_ts)
         return [render(row) for row in rows]
+
+    def counts_by_day(self, unit_ids: frozenset[int] | None, days: int) -> list[tuple[str, int]]:
+        """Entries per UTC day over the last `days` days (oldest first, zero days included): counts only."""
+        today = self.clock.now_ms() // DAY_MS
+        counts = self.store.counts_by_day((today - days + 1) * DAY_MS, unit_ids)
+        return [(iso_time(day * DAY_MS)[:10], counts.get(day, 0)) for day in range(today - days + 1, today + 1)]
+
+    async def verify_as(self, scope: AdminScope, anchor: tuple[int, str] | None = None) -> VerifyResult:
+        """Verify the whole chain for a national admin (403 for anyone else), recording the check."""
+        if not scope.is_national:
+            raise forbidden("Only a national admin can verify the whole audit chain")
+        result = await self.verify(anchor)
+        await self.record(actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
+                          action="audit.verify", details={"ok": result.ok, "first_broken_seq": result.first_broken_seq})
+        return result
 
     async def verify(self, anchor: tuple[int, str] | None = None) -> VerifyResult:
         """Recompute the whole chain from a consistent snapshot; check the head and an optional anchor."""

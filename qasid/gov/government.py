@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from qasid.core.services import Services
 from qasid.gov.audit import AuditLog
+from qasid.gov.console import ConsoleSessions
+from qasid.gov.dashboard import Dashboard
 from qasid.gov.enrollment import Enrollment
 from qasid.gov.hooks import GovPolicy
 from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.maintenance import Maintenance
-from qasid.gov.org import Organisation
+from qasid.gov.org import Organisation, unit_json
 from qasid.gov.scope import AdminScope
+from qasid.store.sqlite.gov import Unit
 
 
 class Government:
@@ -25,7 +30,35 @@ class Government:
         # Only a live server appends events; from the CLI, room leaves wait for the server.
         self.lifecycle = Lifecycle(self.org, services.accounts, services.rooms if live else None, self.audit)
         self.maintenance = Maintenance(services, self.org, self.lifecycle, self.audit)
+        self.console = ConsoleSessions(services.store.console, services.accounts, self.org, self.audit,
+                                       services.clock)
+        self.dashboard = Dashboard(self.org, self.lifecycle, self.enrollment, self.audit)
 
     async def admin_scope(self, user_id: str, *, is_server_admin: bool) -> AdminScope | None:
         """The admin's scope, or None if the user administers nothing."""
         return self.org.admin_scope(user_id, is_server_admin)
+
+    # The admin API and the console change the tree through these, so both audit alike.
+
+    async def create_unit(self, scope: AdminScope, parent_id: int | None, code: Any, name: Any) -> Unit:
+        """Create a unit (see Organisation.create_unit) and record it."""
+        unit = await self.org.create_unit(scope, parent_id, code, name)
+        await self._record(scope, "unit.create", unit, unit_json(unit))
+        return unit
+
+    async def update_unit(self, scope: AdminScope, unit_id: int, body: dict[str, Any]) -> Unit:
+        """Rename and/or move a unit (see Organisation.update_unit) and record it."""
+        unit = await self.org.update_unit(scope, unit_id, body)
+        await self._record(scope, "unit.update", unit, body)
+        return unit
+
+    async def set_unit_policy(self, scope: AdminScope, unit_id: int, values: Any) -> dict[str, Any]:
+        """Set policy keys on a unit (null: inherit again) and record it; returns the unit's own keys."""
+        unit = self.org.unit_in_scope(scope, unit_id)
+        own = await self.org.set_unit_policy(scope, unit.unit_id, values, replace=False)
+        await self._record(scope, "policy.change", unit, values)
+        return own
+
+    async def _record(self, scope: AdminScope, action: str, unit: Unit, details: dict[str, Any]) -> None:
+        await self.audit.record(actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
+                                action=action, target=unit.code, unit_id=unit.unit_id, details=details)

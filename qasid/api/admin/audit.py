@@ -64,12 +64,7 @@ async def verify(request: Request) -> Response:
     scope, body = await admin_request(request, with_body=True)
     if not scope.is_national:
         raise forbidden("Only a national admin can verify the whole audit chain")
-    anchor = _anchor(optional(body, "anchor", dict))
-    audit = government(request).audit
-    result: VerifyResult = await audit.verify(anchor)
-    await audit.record(actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
-                       action="audit.verify",
-                       details={"ok": result.ok, "first_broken_seq": result.first_broken_seq})
+    result: VerifyResult = await government(request).audit.verify_as(scope, _anchor(optional(body, "anchor", dict)))
     return json_response(result.to_json())
 
 

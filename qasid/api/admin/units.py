@@ -40,9 +40,7 @@ async def create_unit(request: Request) -> Response:
     parent_id = body.get("parent_id")
     if parent_id is not None and (not isinstance(parent_id, int) or isinstance(parent_id, bool)):
         raise MatrixError(400, "M_INVALID_PARAM", "parent_id must be an integer")
-    unit = await gov.org.create_unit(scope, parent_id, body.get("code"), body.get("name"))
-    await gov.audit.record(actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
-                           action="unit.create", target=unit.code, unit_id=unit.unit_id, details=unit_json(unit))
+    unit = await gov.create_unit(scope, parent_id, body.get("code"), body.get("name"))
     return json_response(unit_json(unit))
 
 
@@ -64,9 +62,7 @@ async def update_unit(request: Request) -> Response:
     """
     scope, body = await admin_request(request, with_body=True)
     gov = government(request)
-    unit = await gov.org.update_unit(scope, path_int(request, "unit_id"), body)
-    await gov.audit.record(actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
-                           action="unit.update", target=unit.code, unit_id=unit.unit_id, details=body)
+    unit = await gov.update_unit(scope, path_int(request, "unit_id"), body)
     return json_response(unit_json(unit))
 
 
@@ -96,9 +92,7 @@ async def set_policy(request: Request) -> Response:
     scope, body = await admin_request(request, with_body=True)
     gov = government(request)
     unit = gov.org.unit_in_scope(scope, path_int(request, "unit_id"))
-    own = await gov.org.set_unit_policy(scope, unit.unit_id, body, replace=False)
-    await gov.audit.record(actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
-                           action="policy.change", target=unit.code, unit_id=unit.unit_id, details=body)
+    own = await gov.set_unit_policy(scope, unit.unit_id, body)
     return json_response({"own": own, "effective": gov.org.policy_of_unit(unit.unit_id)})
 
 

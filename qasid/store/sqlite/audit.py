@@ -91,9 +91,12 @@ class AuditStore:
     def entries(
         self, *, after_seq: int, limit: int, unit_ids: frozenset[int] | None = None,
         action: str | None = None, actor: str | None = None, target: str | None = None,
-        unit_id: int | None = None,
+        unit_id: int | None = None, since_ts: int | None = None, until_ts: int | None = None,
     ) -> list[AuditEntry]:
-        """Entries after `after_seq`, oldest first, matching every filter given (stored values, exactly)."""
+        """Entries after `after_seq`, oldest first, matching every filter given (stored values, exactly).
+
+        `since_ts` and `until_ts` bound the time (ms, inclusive start, exclusive end).
+        """
         where: list[str] = ["seq > ?"]
         params: list[Any] = [after_seq]
         if unit_ids is not None:
@@ -108,11 +111,28 @@ class AuditStore:
         if unit_id is not None:
             where.append("unit_id = ?")
             params.append(unit_id)
+        if since_ts is not None:
+            where.append("ts >= ?")
+            params.append(since_ts)
+        if until_ts is not None:
+            where.append("ts < ?")
+            params.append(until_ts)
         params.append(limit)
         rows = self.db.read(
             f"SELECT {_COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
             params)
         return [AuditEntry._make(row) for row in rows]
+
+    def counts_by_day(self, since_ts: int, unit_ids: frozenset[int] | None = None) -> dict[int, int]:
+        """The number of entries per UTC day (keyed by the day's number since the epoch) from `since_ts`."""
+        where, params = "ts >= ?", [since_ts]
+        if unit_ids is not None:
+            if not unit_ids:
+                return {}
+            where += f" AND unit_id IN ({','.join('?' * len(unit_ids))})"
+            params.extend(sorted(unit_ids))
+        rows = self.db.read(f"SELECT ts / 86400000, count(*) FROM audit_log WHERE {where} GROUP BY 1", params)
+        return {int(r[0]): int(r[1]) for r in rows}
 
     def read_chain(self, check: Callable[[tuple[int, str] | None, Iterator[AuditEntry]], T]) -> T:
         """`check(head, rows)` over one snapshot of the whole log; blocking, so run it off the event loop."""

@@ -1,0 +1,1 @@
+"""The admin console: server-rendered pages over the government layer, at /_qasid/admin/."""
