@@ -105,7 +105,9 @@ class AccountStore:
         self, user_id: str, device_id: str, display_name: str | None, token_hash: bytes,
         ip: str, now_ms: int,
     ) -> bool:
-        """Create (or reuse) the device and give it a new token; True if the device is new."""
+        """Create (or reuse) the device and give it a new token; True if the device is new.
+
+        A new device is recorded as a device-list change in the same transaction."""
 
         def txn(conn: sqlite3.Connection) -> bool:
             existing = conn.execute(
@@ -125,6 +127,11 @@ class AccountStore:
                     " created_ts) VALUES (?, ?, ?, ?, ?, ?)",
                     (user_id, device_id, display_name, ip, now_ms, now_ms),
                 )
+                # A new device is a device-list change at once, before it uploads any keys:
+                # other clients then know to query it (and that it has none yet).
+                stream_id = self.db.next_id(conn, "device_list_changes", "stream_id")
+                conn.execute(
+                    "INSERT INTO device_list_changes (stream_id, user_id) VALUES (?, ?)", (stream_id, user_id))
             conn.execute(
                 "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES (?, ?, ?, ?)",
                 (token_hash, user_id, device_id, now_ms),
