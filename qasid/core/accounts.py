@@ -18,7 +18,7 @@ from qasid.core.errors import MatrixError, bad_json, forbidden, missing_param
 from qasid.core.ids import make_user_id, parse_user_id
 from qasid.core.policy import OpenPolicy, Policy
 from qasid.core.ratelimit import RateLimiter
-from qasid.core.uia import UiaChallenge, UiaSessions, next_flow_complete
+from qasid.core.uia import UiaChallenge, UiaOperation, UiaSessions, next_flow_complete
 from qasid.store.sqlite.accounts import AccountStore, TokenUnavailable
 
 REGISTRATION_FLOWS = [["m.login.registration_token", "m.login.dummy"]]
@@ -255,6 +255,12 @@ class AccountService:
             return user.lower()
         return f"@{user.lower()}:{self.settings.server_name}"
 
+    def _resolves_to(self, user: str) -> str | None:
+        try:
+            return self.resolve_user(user)
+        except MatrixError:
+            return None
+
     async def _new_session(
         self, user_id: str, device_id: str | None, display_name: str | None, ip: str
     ) -> dict[str, Any]:
@@ -330,21 +336,27 @@ class AccountService:
 
     # --- user-interactive auth with a password ---------------------------------------------
 
-    async def require_password_uia(self, requester: Requester, auth: Any, purpose: str) -> None:
-        """Ask for, then check, the user's password before a sensitive action."""
-        scoped = f"{purpose}:{requester.user_id}"
+    async def require_password_uia(self, requester: Requester, operation: UiaOperation) -> None:
+        """Ask for, then check, the user's password before a sensitive action.
+
+        The session is bound to the user and to the request that began it (method, path, body
+        without `auth`): completing it for another request is 403 M_FORBIDDEN.
+        """
+        auth = operation.body.get("auth")
         if auth is not None and not isinstance(auth, dict):
             raise MatrixError(400, "M_BAD_JSON", "auth must be an object")
         session_id = auth.get("session") if auth else None
-        session = self.uia.get_or_create(session_id if isinstance(session_id, str) else None, scoped)
+        session = self.uia.get_or_create(session_id if isinstance(session_id, str) else None,
+                                         operation.bound_to(requester.user_id))
         if not auth or auth.get("type") != "m.login.password":
             raise UiaChallenge(PASSWORD_FLOWS, session)
         self.ratelimiter.check("login", requester.user_id)
         identifier = auth.get("identifier") or {}
         claimed = identifier.get("user") if isinstance(identifier, dict) else None
         claimed = claimed or auth.get("user") or requester.user_id
-        if not isinstance(claimed, str) or self.resolve_user(claimed) != requester.user_id:
-            raise UiaChallenge(PASSWORD_FLOWS, session, forbidden("Password must be the requester's own"))
+        if not isinstance(claimed, str) or not claimed or self._resolves_to(claimed) != requester.user_id:
+            # Not a failed stage the client may retry: a user proves only who they are.
+            raise forbidden("The password must be the requester's own")
         password = auth.get("password")
         user = await self.store.get_user(requester.user_id)
         if not isinstance(password, str) or user is None or not await self._verify_password(
@@ -353,14 +365,15 @@ class AccountService:
             raise UiaChallenge(PASSWORD_FLOWS, session, forbidden("Invalid password"))
         self.uia.finish(session)
 
-    async def change_password(self, requester: Requester, body: dict[str, Any]) -> None:
+    async def change_password(self, requester: Requester, operation: UiaOperation) -> None:
         """POST /account/password: UIA with the old password, then optionally sign out other devices."""
+        body = operation.body
         new_password = body.get("new_password")
         if new_password is None:
             raise missing_param("new_password is required")
         self.check_password_shape(new_password)
         await self.policy.check_password(new_password, user_id=requester.user_id, registration_token=None)
-        await self.require_password_uia(requester, body.get("auth"), "password")
+        await self.require_password_uia(requester, operation)
         await self.store.set_password_hash(requester.user_id, await self.hash_password(new_password))
         if body.get("logout_devices", True):
             devices = await self.store.list_devices(requester.user_id)

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from qasid.api.asgi import Request, Response
-from qasid.api.http import client_paths, empty, json_body, json_response, requester, route, services
+from qasid.api.http import (
+    client_paths,
+    empty,
+    json_body,
+    json_response,
+    requester,
+    route,
+    services,
+    uia_operation,
+)
 
 
 @route("GET", *client_paths("/account/whoami"))
@@ -25,5 +34,5 @@ async def change_password(request: Request) -> Response:
     """
     who = await requester(request)
     body = await json_body(request)
-    await services(request).accounts.change_password(who, body)
+    await services(request).accounts.change_password(who, uia_operation(request, body))
     return empty()
