@@ -143,7 +143,7 @@ class AccountService:
             if not isinstance(token, str) or not await self.token_valid(token):
                 raise UiaChallenge(REGISTRATION_FLOWS, session,
                                    MatrixError(401, "M_FORBIDDEN", "Invalid registration token"))
-            session.params["_token"] = token
+            session.registration_token = token
             if stage not in session.completed:
                 session.completed.append(stage)
         elif stage == "m.login.dummy":
@@ -157,14 +157,17 @@ class AccountService:
         # All stages done: the account is created, and the token consumed, in one transaction.
         if not isinstance(password, str):
             raise missing_param("password is required")
+        token = session.registration_token
+        if token is None:  # the flow's first stage stores it; never absent once the flow is complete
+            raise UiaChallenge(REGISTRATION_FLOWS, session)
         if user_id is None:
             user_id = make_user_id(random_string(12).lower(), self.settings.server_name)
-        await self.policy.check_password(password, user_id=None, registration_token=session.params["_token"])
+        await self.policy.check_password(password, user_id=None, registration_token=token)
         password_hash = await self.hash_password(password)
         try:
             created = await self.store.create_user(
                 user_id, password_hash, False, self.clock.now_ms(),
-                registration_token_hash=hash_token(session.params["_token"]),
+                registration_token_hash=hash_token(token),
             )
         except TokenUnavailable:
             self.uia.finish(session)
@@ -172,10 +175,10 @@ class AccountService:
         if not created:
             raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
         self.uia.finish(session)
-        await self.policy.after_registration(user_id, session.params["_token"])
+        await self.policy.after_registration(user_id, token)
         await self.audit.record(
             actor=user_id, action="registration_token.redeemed", target=user_id, source_ip=ip,
-            details={"token": token_fingerprint(session.params["_token"])})
+            details={"token": token_fingerprint(token)})
         if body.get("inhibit_login"):
             return {"user_id": user_id}
         return await self._new_session(

@@ -35,7 +35,8 @@ class UiaSession:
     session_id: str
     purpose: str  # what the session may authorise: "register", or one user's one request (UiaOperation)
     completed: list[str] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # sent to the client: nothing secret here
+    registration_token: str | None = None  # kept server-side, never part of a response
     created: float = field(default_factory=time.monotonic)
 
 
