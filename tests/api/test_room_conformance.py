@@ -1,0 +1,96 @@
+"""Room endpoints against the spec over HTTP: former members' state, membership through the API,
+validation of state and push rules, and the routes clients call for aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.hardening.client import User, error, new_user
+from tests.server import ServerProcess
+
+GHOST = "$doesnotexist0000000000000000000000000000000"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path_factory.mktemp("rooms") / "data")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+_count = 0
+
+
+def users(server: ServerProcess, *names: str) -> list[User]:
+    global _count
+    _count += 1
+    return [new_user(server, f"{name}{_count}") for name in names]
+
+
+def shared_room(owner: User, *others: User, **body: object) -> str:
+    room_id = owner.create_room(preset="public_chat", **body)
+    for other in others:
+        other.join(room_id)
+    return room_id
+
+
+# --- a former member reads the state as it was when they left (item 9) ----------------------
+
+
+def test_a_former_member_reads_the_state_as_at_their_leave(server: ServerProcess) -> None:
+    owner, leaver, stranger = users(server, "owner", "leaver", "stranger")
+    room_id = shared_room(owner, leaver, name="Before")
+    assert leaver.post(f"/rooms/{room_id}/leave").status_code == 200
+    assert owner.put(f"/rooms/{room_id}/state/m.room.name", {"name": "After"}).status_code == 200
+    assert owner.put(f"/rooms/{room_id}/state/m.room.topic", {"topic": "later"}).status_code == 200
+
+    state = leaver.get(f"/rooms/{room_id}/state")
+    assert state.status_code == 200, state.text
+    by_key = {(e["type"], e["state_key"]): e for e in state.json()}
+    assert by_key[("m.room.name", "")]["content"] == {"name": "Before"}
+    assert by_key[("m.room.member", leaver.user_id)]["content"]["membership"] == "leave"
+    assert ("m.room.topic", "") not in by_key
+    assert all(e["room_id"] == room_id for e in state.json())
+
+    name = leaver.get(f"/rooms/{room_id}/state/m.room.name/")
+    assert name.status_code == 200 and name.json() == {"name": "Before"}
+    assert error(leaver.get(f"/rooms/{room_id}/state/m.room.topic/")) == (404, "M_NOT_FOUND")
+    # The members still there read the current state.
+    assert owner.get(f"/rooms/{room_id}/state/m.room.name/").json() == {"name": "After"}
+    # Someone never in the room reads nothing.
+    assert error(stranger.get(f"/rooms/{room_id}/state")) == (403, "M_FORBIDDEN")
+    assert error(stranger.get(f"/rooms/{room_id}/state/m.room.name/")) == (403, "M_FORBIDDEN")
+
+
+# --- status codes and formats (item 11) ------------------------------------------------------
+
+
+def test_an_event_of_a_room_never_joined_is_not_found_like_a_missing_one(server: ServerProcess) -> None:
+    owner, stranger = users(server, "owner", "stranger")
+    room_id = owner.create_room(preset="private_chat")
+    event_id = owner.send(room_id, "t1", {"msgtype": "m.text", "body": "hello"})
+    hidden = stranger.get(f"/rooms/{room_id}/event/{event_id}")
+    missing = stranger.get(f"/rooms/{room_id}/event/{GHOST}")
+    assert error(hidden) == error(missing) == (404, "M_NOT_FOUND")
+    assert hidden.json() == missing.json()
+
+
+def test_format_event_gives_the_whole_state_event(server: ServerProcess) -> None:
+    owner, leaver = users(server, "owner", "leaver")
+    room_id = shared_room(owner, leaver, name="Named")
+    content = owner.get(f"/rooms/{room_id}/state/m.room.name/", format="content")
+    assert content.json() == {"name": "Named"}
+    whole = owner.get(f"/rooms/{room_id}/state/m.room.name/", format="event")
+    assert whole.status_code == 200, whole.text
+    event = whole.json()
+    assert event["type"] == "m.room.name" and event["state_key"] == "" and event["content"] == {"name": "Named"}
+    assert event["room_id"] == room_id and event["sender"] == owner.user_id and event["event_id"].startswith("$")
+    assert leaver.post(f"/rooms/{room_id}/leave").status_code == 200
+    member = leaver.get(f"/rooms/{room_id}/state/m.room.member/{leaver.user_id}", format="event")
+    assert member.json()["content"]["membership"] == "leave"
+    assert error(owner.get(f"/rooms/{room_id}/state/m.room.name/", format="xml")) == (400, "M_INVALID_PARAM")
