@@ -15,7 +15,7 @@ from qasid.config import Settings
 from qasid.core.audit_sink import AuditSink, NullAuditSink, token_fingerprint, token_id_prefix
 from qasid.core.clock import Clock, new_access_token, random_string
 from qasid.core.errors import MatrixError, bad_json, forbidden, missing_param
-from qasid.core.ids import make_user_id, parse_user_id
+from qasid.core.ids import default_displayname, make_user_id, parse_user_id
 from qasid.core.policy import OpenPolicy, Policy
 from qasid.core.ratelimit import RateLimiter
 from qasid.core.uia import UiaChallenge, UiaOperation, UiaSessions, next_flow_complete
@@ -106,7 +106,8 @@ class AccountService:
         """Create an account directly (operator CLI, admin API)."""
         user_id = make_user_id(localpart, self.settings.server_name)
         password_hash = await self.hash_password(self.check_password_shape(password)) if password else None
-        if not await self.store.create_user(user_id, password_hash, is_admin, self.clock.now_ms()):
+        if not await self.store.create_user(user_id, password_hash, is_admin, self.clock.now_ms(),
+                                            displayname=default_displayname(user_id)):
             raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
         return user_id
 
@@ -176,6 +177,8 @@ class AccountService:
             raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
         self.uia.finish(session)
         await self.policy.after_registration(user_id, token)
+        # After the policy: a name an enrollment token carries wins over the default.
+        await self.store.set_displayname_if_unset(user_id, default_displayname(user_id))
         await self.audit.record(
             actor=user_id, action="registration_token.redeemed", target=user_id, source_ip=ip,
             details={"token": token_fingerprint(token)})

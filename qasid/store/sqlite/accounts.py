@@ -56,7 +56,7 @@ class AccountStore:
     # users
     async def create_user(
         self, user_id: str, password_hash: str | None, is_admin: bool, now_ms: int,
-        registration_token_hash: bytes | None = None,
+        registration_token_hash: bytes | None = None, displayname: str | None = None,
     ) -> bool:
         """Create the user; False if the ID is taken. Consumes a registration token (by hash) atomically."""
 
@@ -66,8 +66,8 @@ class AccountStore:
             if registration_token_hash is not None and not _consume_token(conn, registration_token_hash, now_ms):
                 raise TokenUnavailable()
             conn.execute(
-                "INSERT INTO users (user_id, password_hash, is_admin, created_ts) VALUES (?, ?, ?, ?)",
-                (user_id, password_hash, int(is_admin), now_ms),
+                "INSERT INTO users (user_id, password_hash, is_admin, displayname, created_ts) VALUES (?, ?, ?, ?, ?)",
+                (user_id, password_hash, int(is_admin), displayname, now_ms),
             )
             return True
 
@@ -90,6 +90,11 @@ class AccountStore:
         assert field in ("displayname", "avatar_url")
         await self.db.write(lambda c: c.execute(
             f"UPDATE users SET {field} = ? WHERE user_id = ?", (value, user_id)))
+
+    async def set_displayname_if_unset(self, user_id: str, name: str) -> None:
+        """Give the account this display name unless it already has one."""
+        await self.db.write(lambda c: c.execute(
+            "UPDATE users SET displayname = ? WHERE user_id = ? AND displayname IS NULL", (name, user_id)))
 
     async def search_users(self, term: str, limit: int) -> list[UserRow]:
         like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
