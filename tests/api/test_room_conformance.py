@@ -94,3 +94,43 @@ def test_format_event_gives_the_whole_state_event(server: ServerProcess) -> None
     member = leaver.get(f"/rooms/{room_id}/state/m.room.member/{leaver.user_id}", format="event")
     assert member.json()["content"]["membership"] == "leave"
     assert error(owner.get(f"/rooms/{room_id}/state/m.room.name/", format="xml")) == (400, "M_INVALID_PARAM")
+
+
+# --- membership through the API (item 10) ----------------------------------------------------
+
+
+def test_a_kick_of_a_banned_user_is_refused_and_keeps_the_ban(server: ServerProcess) -> None:
+    owner, member = users(server, "owner", "member")
+    room_id = shared_room(owner, member)
+    assert owner.post(f"/rooms/{room_id}/ban", {"user_id": member.user_id}).status_code == 200
+    kicked = owner.post(f"/rooms/{room_id}/kick", {"user_id": member.user_id, "reason": "again"})
+    assert error(kicked) == (403, "M_FORBIDDEN")
+    assert "banned" in kicked.json()["error"]
+    state = owner.get(f"/rooms/{room_id}/state/m.room.member/{member.user_id}").json()
+    assert state["membership"] == "ban"
+    assert error(member.post(f"/rooms/{room_id}/join")) == (403, "M_FORBIDDEN")
+
+
+def test_joining_by_putting_one_s_own_member_event(server: ServerProcess) -> None:
+    owner, joiner, invitee, outsider = users(server, "owner", "joiner", "invitee", "outsider")
+    public = owner.create_room(preset="public_chat")
+    put = joiner.put(f"/rooms/{public}/state/m.room.member/{joiner.user_id}", {"membership": "join"})
+    assert put.status_code == 200, put.text
+    member = owner.get(f"/rooms/{public}/state/m.room.member/{joiner.user_id}", format="event").json()
+    assert member["event_id"] == put.json()["event_id"]
+    assert member["content"]["membership"] == "join"
+    assert member["content"]["displayname"]  # filled from the profile, as /join does
+    assert public in joiner.get("/joined_rooms").json()["joined_rooms"]
+
+    private = owner.create_room(preset="private_chat")
+    refused = outsider.put(f"/rooms/{private}/state/m.room.member/{outsider.user_id}", {"membership": "join"})
+    assert error(refused) == (403, "M_FORBIDDEN")
+    assert private not in outsider.get("/joined_rooms").json()["joined_rooms"]
+    assert owner.post(f"/rooms/{private}/invite", {"user_id": invitee.user_id}).status_code == 200
+    invited = invitee.put(f"/rooms/{private}/state/m.room.member/{invitee.user_id}",
+                          {"membership": "join", "displayname": "Chosen"})
+    assert invited.status_code == 200, invited.text
+    assert owner.get(f"/rooms/{private}/state/m.room.member/{invitee.user_id}").json()["displayname"] == "Chosen"
+    # Another user's member event is still only for the room's members to send.
+    other = outsider.put(f"/rooms/{public}/state/m.room.member/{joiner.user_id}", {"membership": "leave"})
+    assert error(other) == (403, "M_FORBIDDEN")

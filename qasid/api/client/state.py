@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qasid.api.asgi import Request, Response
 from qasid.api.http import client_paths, json_body, json_response, requester, route, services
+from qasid.core import membership
 from qasid.core.errors import invalid_param, not_found
 from qasid.core.events import state_event
 
@@ -58,6 +59,8 @@ async def put_state_event(request: Request) -> Response:
     """PUT /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}
 
     - Authorised by the room's power levels; a state key starting with '@' must be the sender.
+    - A user's own m.room.member while not joined: a join acts as /join where the join rules
+      allow it (an invite, a public room); otherwise the member must be joined (403).
     - Repeating the current content returns the current event ID and stores nothing.
     """
     who = await requester(request)
@@ -65,7 +68,11 @@ async def put_state_event(request: Request) -> Response:
     room_id = request.path_params["roomId"]
     content = await json_body(request)
     svc.ratelimiter.check("send", who.user_id)
-    await svc.rooms.require_joined(room_id, who.user_id)
-    event_id = await svc.rooms.send_state(
-        who.user_id, room_id, request.path_params["eventType"], _state_key(request), content)
+    event_type, state_key = request.path_params["eventType"], _state_key(request)
+    if event_type == "m.room.member" and state_key == who.user_id and not await svc.rooms.is_joined(
+            room_id, who.user_id):
+        event_id = await membership.set_own_member_state(svc.rooms, who.user_id, room_id, content)
+    else:
+        await svc.rooms.require_joined(room_id, who.user_id)
+        event_id = await svc.rooms.send_state(who.user_id, room_id, event_type, state_key, content)
     return json_response({"event_id": event_id})
