@@ -4,6 +4,7 @@ validation of state and push rules, and the routes clients call for aliases."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
@@ -134,3 +135,59 @@ def test_joining_by_putting_one_s_own_member_event(server: ServerProcess) -> Non
     # Another user's member event is still only for the room's members to send.
     other = outsider.put(f"/rooms/{public}/state/m.room.member/{joiner.user_id}", {"membership": "leave"})
     assert error(other) == (403, "M_FORBIDDEN")
+
+
+# --- validation (item 11) -----------------------------------------------------------------------
+
+
+def test_a_canonical_alias_must_point_to_the_room(server: ServerProcess) -> None:
+    owner, = users(server, "owner")
+    room_id, other_room = owner.create_room(preset="private_chat"), owner.create_room(preset="private_chat")
+    mine, theirs = f"#mine{_count}:qasid.test", f"#theirs{_count}:qasid.test"
+    assert owner.put(f"/directory/room/{quote(mine)}", {"room_id": room_id}).status_code == 200
+    assert owner.put(f"/directory/room/{quote(theirs)}", {"room_id": other_room}).status_code == 200
+    path = f"/rooms/{room_id}/state/m.room.canonical_alias/"
+    for content, errcode in (
+        ({"alias": theirs}, "M_BAD_ALIAS"),
+        ({"alias": f"#nowhere{_count}:qasid.test"}, "M_BAD_ALIAS"),
+        ({"alias": mine, "alt_aliases": [theirs]}, "M_BAD_ALIAS"),
+        ({"alias": "#elsewhere:remote.example"}, "M_BAD_ALIAS"),
+        ({"alias": "not an alias"}, "M_INVALID_PARAM"),
+        ({"alias": mine, "alt_aliases": [5]}, "M_INVALID_PARAM"),
+        ({"alias": mine, "alt_aliases": mine}, "M_BAD_JSON"),
+    ):
+        assert error(owner.put(path, content)) == (400, errcode), content
+    assert owner.get(path).status_code == 404  # none of them was stored
+    assert owner.put(path, {"alias": mine, "alt_aliases": [mine]}).status_code == 200
+    assert owner.put(path, {}).status_code == 200  # removing the aliases is always allowed
+
+
+def test_a_push_rule_with_an_unknown_action_is_refused(server: ServerProcess) -> None:
+    owner, = users(server, "owner")
+    path = "/pushrules/global/override/probe"
+    conditions = [{"kind": "event_match", "key": "type", "pattern": "m.room.message"}]
+    refused = owner.put(path, {"conditions": conditions, "actions": ["notify", "explode"]})
+    assert error(refused) == (400, "M_INVALID_PARAM")
+    assert error(owner.get(path)) == (404, "M_NOT_FOUND")
+    assert error(owner.put("/pushrules/global/override/.m.rule.master/actions", {"actions": ["explode"]})) == \
+        (400, "M_INVALID_PARAM")
+    assert owner.put(path, {"conditions": conditions, "actions": ["notify", "dont_notify"]}).status_code == 200
+
+
+# --- routes clients call (item 15) --------------------------------------------------------------
+
+
+def test_local_aliases_of_a_room(server: ServerProcess) -> None:
+    owner, member, stranger = users(server, "owner", "member", "stranger")
+    room_id = shared_room(owner, member)
+    aliases = [f"#b{_count}:qasid.test", f"#a{_count}:qasid.test"]
+    for alias in aliases:
+        assert owner.put(f"/directory/room/{quote(alias)}", {"room_id": room_id}).status_code == 200
+    listed = member.get(f"/rooms/{room_id}/aliases")
+    assert listed.status_code == 200 and listed.json() == {"aliases": sorted(aliases)}
+    assert error(stranger.get(f"/rooms/{room_id}/aliases")) == (403, "M_FORBIDDEN")
+    assert error(stranger.get("/rooms/!unknown:qasid.test/aliases")) == (403, "M_FORBIDDEN")
+    assert owner.get(f"/rooms/{owner.create_room()}/aliases").json() == {"aliases": []}
+    readable = owner.create_room(preset="public_chat", initial_state=[
+        {"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": "world_readable"}}])
+    assert stranger.get(f"/rooms/{readable}/aliases").json() == {"aliases": []}

@@ -61,6 +61,8 @@ async def put_state_event(request: Request) -> Response:
     - Authorised by the room's power levels; a state key starting with '@' must be the sender.
     - A user's own m.room.member while not joined: a join acts as /join where the join rules
       allow it (an invite, a public room); otherwise the member must be joined (403).
+    - m.room.canonical_alias: each alias added must point to this room (400 M_BAD_ALIAS) and be
+      valid (400 M_INVALID_PARAM).
     - Repeating the current content returns the current event ID and stores nothing.
     """
     who = await requester(request)
@@ -74,5 +76,7 @@ async def put_state_event(request: Request) -> Response:
         event_id = await membership.set_own_member_state(svc.rooms, who.user_id, room_id, content)
     else:
         await svc.rooms.require_joined(room_id, who.user_id)
+        if event_type == "m.room.canonical_alias" and state_key == "":
+            await svc.userdata.directory.check_canonical_alias(room_id, content)
         event_id = await svc.rooms.send_state(who.user_id, room_id, event_type, state_key, content)
     return json_response({"event_id": event_id})
