@@ -54,6 +54,10 @@ class Policy(Protocol):
         """Extra keys for /.well-known/matrix/client (the io.element.e2ee hints)."""
         ...
 
+    async def administers(self, admin: str, is_server_admin: bool, user_id: str) -> bool:
+        """Whether `admin` may read `user_id`'s devices and sessions (GET /admin/whois)."""
+        ...
+
 
 class OpenPolicy:
     """No organisational restrictions: what a plain homeserver does."""
@@ -87,3 +91,6 @@ class OpenPolicy:
 
     async def client_well_known(self) -> dict[str, Any]:
         return {"io.element.e2ee": {"default": True, "secure_backup_required": False}}
+
+    async def administers(self, admin: str, is_server_admin: bool, user_id: str) -> bool:
+        return is_server_admin

@@ -15,6 +15,7 @@ from typing import Any
 from qasid.core.accounts import hash_token
 from qasid.core.errors import MatrixError
 from qasid.core.pdu import compute_event_id
+from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.org import Organisation
 from qasid.gov.rules import (
     MEGOLM,
@@ -32,8 +33,9 @@ SCOPE_WORDS = {"unit": "their own unit", "ministry": "their own ministry"}
 class GovPolicy:
     """Implements core's Policy from the organisation tree and its per-unit policies."""
 
-    def __init__(self, org: Organisation) -> None:
+    def __init__(self, org: Organisation, lifecycle: Lifecycle) -> None:
         self.org = org
+        self.lifecycle = lifecycle
 
     # --- rooms -----------------------------------------------------------------------------
 
@@ -174,3 +176,15 @@ class GovPolicy:
         policy = self.org.policy_of_unit(None)
         return {"io.element.e2ee": {"default": policy["encryption_required"],
                                     "secure_backup_required": policy["secure_backup_required"]}}
+
+    async def administers(self, admin: str, is_server_admin: bool, user_id: str) -> bool:
+        """A national admin administers everyone; a unit admin the officials official_in_scope
+        lets them reach (in their units, below their rank); anyone else nobody."""
+        scope = self.org.admin_scope(admin, is_server_admin)
+        if scope is None:
+            return False
+        try:
+            await self.lifecycle.official_in_scope(scope, user_id, acting=False)
+        except MatrixError:
+            return False
+        return True

@@ -13,6 +13,7 @@ from qasid.api.http import (
     services,
     uia_operation,
 )
+from qasid.core.whois import whois
 
 
 @route("GET", *client_paths("/account/whoami"))
@@ -36,3 +37,15 @@ async def change_password(request: Request) -> Response:
     body = await json_body(request)
     await services(request).accounts.change_password(who, uia_operation(request, body))
     return empty()
+
+
+@route("GET", *client_paths("/admin/whois/{userId}"))
+async def get_whois(request: Request) -> Response:
+    """GET /_matrix/client/v3/admin/whois/{userId}
+
+    - The user's devices, each with one session and its last-seen address and time.
+    - For the user themselves, a national admin, or a unit admin for the officials they
+      administer; 403 M_FORBIDDEN for anyone else, whether or not the user exists.
+    """
+    who = await requester(request)
+    return json_response(await whois(services(request).accounts, who, request.path_params["userId"]))
