@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from qasid.api.asgi import ClientDisconnect, Handler, Request, Response, Route
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, missing_param, too_large
+from qasid.core.uia import UiaOperation
 
 if TYPE_CHECKING:
     from qasid.core.services import Services
@@ -127,6 +128,11 @@ async def json_body(request: Request, *, allow_empty: bool = False) -> dict[str,
     if not isinstance(value, dict):
         raise MatrixError(400, "M_BAD_JSON", "The body must be a JSON object")
     return value
+
+
+def uia_operation(request: Request, body: dict[str, Any]) -> UiaOperation:
+    """This request as user-interactive auth binds a session to it: method, path and body."""
+    return UiaOperation(request.method, request.path, body)
 
 
 def require(body: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:

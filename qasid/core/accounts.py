@@ -15,10 +15,10 @@ from qasid.config import Settings
 from qasid.core.audit_sink import AuditSink, NullAuditSink, token_fingerprint, token_id_prefix
 from qasid.core.clock import Clock, new_access_token, random_string
 from qasid.core.errors import MatrixError, bad_json, forbidden, missing_param
-from qasid.core.ids import make_user_id, parse_user_id
+from qasid.core.ids import default_displayname, make_user_id, parse_user_id
 from qasid.core.policy import OpenPolicy, Policy
 from qasid.core.ratelimit import RateLimiter
-from qasid.core.uia import UiaChallenge, UiaSessions, next_flow_complete
+from qasid.core.uia import UiaChallenge, UiaOperation, UiaSessions, next_flow_complete
 from qasid.store.sqlite.accounts import AccountStore, TokenUnavailable, UserRow
 
 REGISTRATION_FLOWS = [["m.login.registration_token", "m.login.dummy"]]
@@ -106,7 +106,8 @@ class AccountService:
         """Create an account directly (operator CLI, admin API)."""
         user_id = make_user_id(localpart, self.settings.server_name)
         password_hash = await self.hash_password(self.check_password_shape(password)) if password else None
-        if not await self.store.create_user(user_id, password_hash, is_admin, self.clock.now_ms()):
+        if not await self.store.create_user(user_id, password_hash, is_admin, self.clock.now_ms(),
+                                            displayname=default_displayname(user_id)):
             raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
         return user_id
 
@@ -143,7 +144,7 @@ class AccountService:
             if not isinstance(token, str) or not await self.token_valid(token):
                 raise UiaChallenge(REGISTRATION_FLOWS, session,
                                    MatrixError(401, "M_FORBIDDEN", "Invalid registration token"))
-            session.params["_token"] = token
+            session.registration_token = token
             if stage not in session.completed:
                 session.completed.append(stage)
         elif stage == "m.login.dummy":
@@ -157,14 +158,17 @@ class AccountService:
         # All stages done: the account is created, and the token consumed, in one transaction.
         if not isinstance(password, str):
             raise missing_param("password is required")
+        token = session.registration_token
+        if token is None:  # the flow's first stage stores it; never absent once the flow is complete
+            raise UiaChallenge(REGISTRATION_FLOWS, session)
         if user_id is None:
             user_id = make_user_id(random_string(12).lower(), self.settings.server_name)
-        await self.policy.check_password(password, user_id=None, registration_token=session.params["_token"])
+        await self.policy.check_password(password, user_id=None, registration_token=token)
         password_hash = await self.hash_password(password)
         try:
             created = await self.store.create_user(
                 user_id, password_hash, False, self.clock.now_ms(),
-                registration_token_hash=hash_token(session.params["_token"]),
+                registration_token_hash=hash_token(token),
             )
         except TokenUnavailable:
             self.uia.finish(session)
@@ -172,10 +176,12 @@ class AccountService:
         if not created:
             raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
         self.uia.finish(session)
-        await self.policy.after_registration(user_id, session.params["_token"])
+        await self.policy.after_registration(user_id, token)
+        # After the policy: a name an enrollment token carries wins over the default.
+        await self.store.set_displayname_if_unset(user_id, default_displayname(user_id))
         await self.audit.record(
             actor=user_id, action="registration_token.redeemed", target=user_id, source_ip=ip,
-            details={"token": token_fingerprint(session.params["_token"])})
+            details={"token": token_fingerprint(token)})
         if body.get("inhibit_login"):
             return {"user_id": user_id}
         return await self._new_session(
@@ -265,6 +271,12 @@ class AccountService:
             return user.lower()
         return f"@{user.lower()}:{self.settings.server_name}"
 
+    def _resolves_to(self, user: str) -> str | None:
+        try:
+            return self.resolve_user(user)
+        except MatrixError:
+            return None
+
     async def _new_session(
         self, user_id: str, device_id: str | None, display_name: str | None, ip: str
     ) -> dict[str, Any]:
@@ -340,21 +352,27 @@ class AccountService:
 
     # --- user-interactive auth with a password ---------------------------------------------
 
-    async def require_password_uia(self, requester: Requester, auth: Any, purpose: str) -> None:
-        """Ask for, then check, the user's password before a sensitive action."""
-        scoped = f"{purpose}:{requester.user_id}"
+    async def require_password_uia(self, requester: Requester, operation: UiaOperation) -> None:
+        """Ask for, then check, the user's password before a sensitive action.
+
+        The session is bound to the user and to the request that began it (method, path, body
+        without `auth`): completing it for another request is 403 M_FORBIDDEN.
+        """
+        auth = operation.body.get("auth")
         if auth is not None and not isinstance(auth, dict):
             raise MatrixError(400, "M_BAD_JSON", "auth must be an object")
         session_id = auth.get("session") if auth else None
-        session = self.uia.get_or_create(session_id if isinstance(session_id, str) else None, scoped)
+        session = self.uia.get_or_create(session_id if isinstance(session_id, str) else None,
+                                         operation.bound_to(requester.user_id))
         if not auth or auth.get("type") != "m.login.password":
             raise UiaChallenge(PASSWORD_FLOWS, session)
         self.ratelimiter.check("login", requester.user_id)
         identifier = auth.get("identifier") or {}
         claimed = identifier.get("user") if isinstance(identifier, dict) else None
         claimed = claimed or auth.get("user") or requester.user_id
-        if not isinstance(claimed, str) or self.resolve_user(claimed) != requester.user_id:
-            raise UiaChallenge(PASSWORD_FLOWS, session, forbidden("Password must be the requester's own"))
+        if not isinstance(claimed, str) or not claimed or self._resolves_to(claimed) != requester.user_id:
+            # Not a failed stage the client may retry: a user proves only who they are.
+            raise forbidden("The password must be the requester's own")
         password = auth.get("password")
         user = await self.store.get_user(requester.user_id)
         if not isinstance(password, str) or user is None or not await self._verify_password(
@@ -363,14 +381,15 @@ class AccountService:
             raise UiaChallenge(PASSWORD_FLOWS, session, forbidden("Invalid password"))
         self.uia.finish(session)
 
-    async def change_password(self, requester: Requester, body: dict[str, Any]) -> None:
+    async def change_password(self, requester: Requester, operation: UiaOperation) -> None:
         """POST /account/password: UIA with the old password, then optionally sign out other devices."""
+        body = operation.body
         new_password = body.get("new_password")
         if new_password is None:
             raise missing_param("new_password is required")
         self.check_password_shape(new_password)
         await self.policy.check_password(new_password, user_id=requester.user_id, registration_token=None)
-        await self.require_password_uia(requester, body.get("auth"), "password")
+        await self.require_password_uia(requester, operation)
         await self.store.set_password_hash(requester.user_id, await self.hash_password(new_password))
         if body.get("logout_devices", True):
             devices = await self.store.list_devices(requester.user_id)

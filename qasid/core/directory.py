@@ -60,6 +60,35 @@ class RoomDirectory:
         if not await self.store.events.delete_alias(alias):
             raise not_found("Room alias not found")
 
+    async def local_aliases(self, user_id: str, room_id: str) -> list[str]:
+        """GET /rooms/{roomId}/aliases: for the room's members, or anyone if it is world_readable."""
+        check_room_id(room_id)
+        room = await self.rooms.snapshot(room_id)
+        if room is None:
+            raise forbidden("You are not a member of this room")
+        visibility = room.state.get(("m.room.history_visibility", ""), {}).get("content", {})
+        if room.membership(user_id) != "join" and visibility.get("history_visibility") != "world_readable":
+            raise forbidden("You are not a member of this room")
+        return await self.store.events.aliases_of_room(room_id)
+
+    async def check_canonical_alias(self, room_id: str, content: dict[str, Any]) -> None:
+        """Each alias an m.room.canonical_alias adds must be valid (M_INVALID_PARAM) and point to
+        this room (M_BAD_ALIAS); those the current event already names stay allowed."""
+        room = await self.rooms.snapshot(room_id)
+        current = room.state.get(("m.room.canonical_alias", ""), {}).get("content", {}) if room else {}
+        alt_aliases = content.get("alt_aliases")
+        if alt_aliases is not None and not isinstance(alt_aliases, list):
+            raise MatrixError(400, "M_BAD_JSON", "alt_aliases must be a list of room aliases")
+        known = {current.get("alias"), *(current.get("alt_aliases") or [])}
+        for alias in [content.get("alias"), *(alt_aliases or [])]:
+            if alias is None or alias in known:
+                continue
+            if not isinstance(alias, str):
+                raise invalid_param("Room aliases must be strings")
+            self._check_alias(alias)
+            if await self.store.events.resolve_alias(alias) != room_id:
+                raise MatrixError(400, "M_BAD_ALIAS", f"The alias {alias} does not point to this room")
+
     async def get_visibility(self, room_id: str) -> str:
         """'public' or 'private'; M_NOT_FOUND for unknown rooms."""
         published = await self.store.userdata.room_published(room_id)

@@ -33,6 +33,12 @@ def parse_user_id(user_id: str) -> tuple[str, str]:
     return localpart, server_name
 
 
+def default_displayname(user_id: str) -> str:
+    """A new account's display name when it was given none: its localpart (clients otherwise
+    show the whole user ID everywhere)."""
+    return parse_user_id(user_id)[0]
+
+
 def is_user_id(value: object) -> bool:
     """True for a syntactically valid user ID."""
     try:

@@ -193,6 +193,11 @@ async def set_membership(
     if room is None:
         raise forbidden("You are not a member of this room") if actor == target else not_found("Unknown room")
     current = room.membership(target)
+    if membership == "kick":
+        # A kick of a banned user would lift the ban (both are a 'leave'): only /unban does that.
+        if current == "ban":
+            raise forbidden(f"{target} is banned from this room; unban them instead")
+        membership = "leave"
     if membership == "leave" and actor == target and current == "leave":
         return  # leaving a room you have already left changes nothing
     if actor != target and membership == "leave" and current not in ("join", "invite", "knock", "ban"):
@@ -215,6 +220,18 @@ async def forget(rooms: RoomService, user_id: str, room_id: str) -> None:
     if room.membership(user_id) in ("join", "invite"):
         raise MatrixError(400, "M_UNKNOWN", "Leave the room before forgetting it")
     await rooms.store.events.forget(room_id, user_id)
+
+
+async def set_own_member_state(rooms: RoomService, user_id: str, room_id: str, content: dict[str, Any]) -> str:
+    """PUT /state/m.room.member/{own ID} by a user not joined: a join acts as /join does (the join
+    rules and the policy decide, the profile fills what the client left out); others as leave."""
+    room = await rooms.snapshot(room_id)
+    if room is None:
+        raise forbidden("You are not a member of this room")
+    if content.get("membership") == "join":
+        rooms.ratelimiter.check("join", user_id)
+        content = {**await member_profile(rooms, user_id), **content}
+    return await rooms.send_state(user_id, room_id, "m.room.member", user_id, content)
 
 
 def stripped_state(room: RoomSnapshot, invitee: str) -> list[dict[str, Any]]:

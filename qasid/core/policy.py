@@ -59,6 +59,10 @@ class Policy(Protocol):
         no OpenID token for the call service."""
         ...
 
+    async def administers(self, admin: str, is_server_admin: bool, user_id: str) -> bool:
+        """Whether `admin` may read `user_id`'s devices and sessions (GET /admin/whois)."""
+        ...
+
 
 class OpenPolicy:
     """No organisational restrictions: what a plain homeserver does."""
@@ -95,3 +99,6 @@ class OpenPolicy:
 
     async def check_calls(self, user_id: str) -> None:
         return None
+
+    async def administers(self, admin: str, is_server_admin: bool, user_id: str) -> bool:
+        return is_server_admin

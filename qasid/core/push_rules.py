@@ -136,11 +136,17 @@ def check_kind(kind: str) -> None:
         raise invalid_param(f"Unknown push rule kind: {kind}")
 
 
+KNOWN_ACTIONS = ("notify", "dont_notify", "coalesce")
+
+
 def _check_actions(actions: Any) -> list[Any]:
     if not isinstance(actions, list):
         raise MatrixError(400, "M_BAD_JSON", "actions must be an array")
     for action in actions:
         if isinstance(action, str):
+            # dont_notify and coalesce are deprecated no-ops that older clients still send.
+            if action not in KNOWN_ACTIONS:
+                raise invalid_param(f"Unknown push rule action: {action}")
             continue
         if not (isinstance(action, dict) and isinstance(action.get("set_tweak"), str)):
             raise MatrixError(400, "M_BAD_JSON", "Each action is a string or a set_tweak object")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from qasid.core.clock import random_string
 from qasid.core.errors import MatrixError
@@ -12,12 +15,28 @@ from qasid.core.errors import MatrixError
 SESSION_TTL_S = 15 * 60
 
 
+@dataclass(frozen=True)
+class UiaOperation:
+    """The request a session was opened for: the session completes this request and no other."""
+
+    method: str
+    path: str
+    body: dict[str, Any]
+
+    def bound_to(self, user_id: str) -> str:
+        """What a session opened by `user_id` for this request is bound to (the body without `auth`)."""
+        rest = {key: value for key, value in self.body.items() if key != "auth"}
+        digest = hashlib.sha256(orjson.dumps(rest, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        return f"{user_id} {self.method} {self.path} {digest}"
+
+
 @dataclass
 class UiaSession:
     session_id: str
-    purpose: str  # what the session may authorise: "register", "delete_devices:@u:x", ...
+    purpose: str  # what the session may authorise: "register", or one user's one request (UiaOperation)
     completed: list[str] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # sent to the client: nothing secret here
+    registration_token: str | None = None  # kept server-side, never part of a response
     created: float = field(default_factory=time.monotonic)
 
 
@@ -53,14 +72,19 @@ class UiaSessions:
             if not isinstance(session_id, str):
                 raise MatrixError(400, "M_BAD_JSON", "auth.session must be a string")
             session = self._sessions.get(session_id)
-            if session is None or session.purpose != purpose:
+            if session is None:
                 raise MatrixError(400, "M_UNKNOWN", "Unknown or expired authentication session")
+            if session.purpose != purpose:
+                # Completing one request's stages must not authorise another (another device, body or user).
+                raise MatrixError(403, "M_FORBIDDEN",
+                                  "This authentication session was begun for a different request")
             return session
         session = UiaSession(random_string(24), purpose)
         self._sessions[session.session_id] = session
         return session
 
     def finish(self, session: UiaSession) -> None:
+        """The session's request is done: its session cannot be used again."""
         self._sessions.pop(session.session_id, None)
 
     def _expire(self) -> None:

@@ -131,11 +131,34 @@ class HistoryVisibility:
     async def readable_upto(self, room_id: str, user_id: str) -> int:
         """How far into the room's history the user may page: the end while joined (or for anyone
         when the room is world_readable), up to leaving for a past member; others get 403."""
+        left_at = await self._left_at(room_id, user_id)
+        return self.store.events.max_stream_ordering() if left_at is None else left_at
+
+    async def readable_state(self, room_id: str, user_id: str) -> list[EventRow]:
+        """The room state the user may read: current while joined (or world_readable), as it was
+        when they left for a past member; others get 403."""
+        left_at = await self._left_at(room_id, user_id)
+        if left_at is None:
+            return await self.store.events.current_state(room_id)
+        return await self.store.events.state_at(room_id, left_at)
+
+    async def readable_state_event(self, room_id: str, user_id: str, key: tuple[str, str]) -> EventRow | None:
+        """One event of `readable_state` (None when the state has none at `key`)."""
+        left_at = await self._left_at(room_id, user_id)
+        if left_at is None:
+            room = await self.rooms.snapshot(room_id)
+            event_id = room.state_ids.get(key) if room is not None else None
+            return await self.store.events.get_event(event_id) if event_id else None
+        rows = await self.store.events.state_at(room_id, left_at)
+        return next((r for r in rows if (r.pdu["type"], r.pdu.get("state_key")) == key), None)
+
+    async def _left_at(self, room_id: str, user_id: str) -> int | None:
+        # None: the user reads the room as it is now.
         room = await self.rooms.snapshot(room_id)
         if room is not None:
             setting = room.state.get((_HISTORY_VISIBILITY, ""), {}).get("content", {}).get("history_visibility")
             if room.membership(user_id) == "join" or setting == "world_readable":
-                return self.store.events.max_stream_ordering()
+                return None
         for other_room, state, stream_ordering, _ in await self.store.events.memberships_of_user(user_id):
             # Only a past *member*: someone banned before joining, or who declined an invite, saw nothing.
             if other_room == room_id and state in ("leave", "ban") and await self.store.events.was_joined_before(

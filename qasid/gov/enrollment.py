@@ -10,7 +10,7 @@ from typing import Any
 from qasid.core.accounts import AccountService, hash_token
 from qasid.core.audit_sink import token_id, token_id_prefix
 from qasid.core.errors import MatrixError
-from qasid.core.ids import make_user_id
+from qasid.core.ids import default_displayname, make_user_id
 from qasid.gov.audit import AuditLog
 from qasid.gov.org import Organisation
 from qasid.gov.rules import password_problem
@@ -106,7 +106,7 @@ class Enrollment:
         username = _text(body.get("username"), "username", required=True) or ""
         user_id = make_user_id(username.lower(), self.accounts.settings.server_name)
         designation = _text(body.get("designation"), "designation") or ""
-        displayname = _text(body.get("displayname"), "displayname")
+        displayname = _text(body.get("displayname"), "displayname") or default_displayname(user_id)
         password = body.get("password")
         password_hash = None
         if password is not None:
@@ -174,7 +174,7 @@ class Enrollment:
                 refused.append({"line": line, "user_id": user_id,
                                 "reason": "username taken by an account outside this unit"})
             else:
-                to_create.append((user_id, unit.unit_id, designation_v, name_v))
+                to_create.append((user_id, unit.unit_id, designation_v, name_v or default_displayname(user_id)))
                 created.append({"line": line, "user_id": user_id, "unit_id": unit.unit_id})
         withheld: list[dict[str, Any]] = []
         if all_or_nothing and refused:

@@ -25,10 +25,10 @@ class Government:
         self.store = services.store.gov
         self.audit = AuditLog(services.store.audit, services.clock)
         self.org = Organisation(self.store, services.clock)
-        self.policy = GovPolicy(self.org)
         self.enrollment = Enrollment(self.org, services.accounts, self.audit)
         # Only a live server appends events; from the CLI, room leaves wait for the server.
         self.lifecycle = Lifecycle(self.org, services.accounts, services.rooms if live else None, self.audit)
+        self.policy = GovPolicy(self.org, self.lifecycle)
         self.maintenance = Maintenance(services, self.org, self.lifecycle, self.audit)
         self.console = ConsoleSessions(services.store.console, services.accounts, self.org, self.audit,
                                        services.clock)

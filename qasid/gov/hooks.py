@@ -15,6 +15,7 @@ from typing import Any
 from qasid.core.accounts import hash_token
 from qasid.core.errors import MatrixError
 from qasid.core.pdu import compute_event_id
+from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.org import Organisation
 from qasid.gov.rules import (
     CALL_MEMBER_EVENT,
@@ -34,8 +35,9 @@ SCOPE_WORDS = {"unit": "their own unit", "ministry": "their own ministry"}
 class GovPolicy:
     """Implements core's Policy from the organisation tree and its per-unit policies."""
 
-    def __init__(self, org: Organisation) -> None:
+    def __init__(self, org: Organisation, lifecycle: Lifecycle) -> None:
         self.org = org
+        self.lifecycle = lifecycle
 
     # --- rooms -----------------------------------------------------------------------------
 
@@ -185,3 +187,15 @@ class GovPolicy:
         """Refuse calls to an official whose unit's policy switches them off."""
         if not self.org.policy_of_user(user_id)["calls_enabled"]:
             raise MatrixError(403, "M_FORBIDDEN", CALLS_OFF)
+
+    async def administers(self, admin: str, is_server_admin: bool, user_id: str) -> bool:
+        """A national admin administers everyone; a unit admin the officials official_in_scope
+        lets them reach (in their units, below their rank); anyone else nobody."""
+        scope = self.org.admin_scope(admin, is_server_admin)
+        if scope is None:
+            return False
+        try:
+            await self.lifecycle.official_in_scope(scope, user_id, acting=False)
+        except MatrixError:
+            return False
+        return True

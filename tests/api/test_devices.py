@@ -82,10 +82,10 @@ def test_delete_devices_removes_keys_and_announces_it(server: ServerProcess) -> 
     share_room(alice, bob)
     since = bob.sync()["next_batch"]
 
-    ids = [d.device_id for d in others]
+    ids = [d.device_id for d in others] + ["NEVER-EXISTED"]
     challenge = alice.post("/delete_devices", {"devices": ids})
     assert challenge.status_code == 401
-    done = alice.post("/delete_devices", {"devices": ids + ["NEVER-EXISTED"],
+    done = alice.post("/delete_devices", {"devices": ids,
                                           "auth": password_auth(alice.user_id, challenge.json()["session"])})
     assert done.status_code == 200 and done.json() == {}
 
@@ -101,3 +101,46 @@ def test_rename_shows_in_key_query(server: ServerProcess) -> None:
     alice.put(f"/devices/{alice.device_id}", {"display_name": "Desk"})
     info = alice.post("/keys/query", {"device_keys": {alice.user_id: []}}).json()
     assert info["device_keys"][alice.user_id][alice.device_id]["unsigned"] == {"device_display_name": "Desk"}
+
+
+def test_uia_session_completes_only_the_request_that_began_it(server: ServerProcess) -> None:
+    alice = Device(server, server.register("alice"))
+    first, second = (Device(server, login(server, "alice")) for _ in range(2))
+    session = delete_with_body(alice, f"/devices/{first.device_id}", {}).json()["session"]
+
+    other_device = delete_with_body(alice, f"/devices/{second.device_id}",
+                                    {"auth": password_auth(alice.user_id, session)})
+    assert other_device.status_code == 403 and other_device.json()["errcode"] == "M_FORBIDDEN"
+    other_route = alice.post("/delete_devices", {"devices": [second.device_id],
+                                                 "auth": password_auth(alice.user_id, session)})
+    assert other_route.status_code == 403 and other_route.json()["errcode"] == "M_FORBIDDEN"
+    listed = {d["device_id"] for d in alice.get("/devices").json()["devices"]}
+    assert listed == {alice.device_id, first.device_id, second.device_id}
+
+    bulk = alice.post("/delete_devices", {"devices": [first.device_id]}).json()["session"]
+    other_body = alice.post("/delete_devices", {"devices": [second.device_id],
+                                                "auth": password_auth(alice.user_id, bulk)})
+    assert other_body.status_code == 403 and other_body.json()["errcode"] == "M_FORBIDDEN"
+    assert second.get("/devices").status_code == 200
+
+    # The session still completes the request it was begun for.
+    done = delete_with_body(alice, f"/devices/{first.device_id}", {"auth": password_auth(alice.user_id, session)})
+    assert done.status_code == 200
+
+
+def test_uia_session_of_another_user_and_password_of_another_user(server: ServerProcess) -> None:
+    alice = Device(server, server.register("alice"))
+    bob = Device(server, server.register("bob"))
+    spare = Device(server, login(server, "alice"))
+    body = {"devices": [bob.device_id]}
+    bobs_session = bob.post("/delete_devices", body).json()["session"]
+    # Bob's session is bound to Bob: Alice cannot complete it, even with the same path and body.
+    stolen = alice.post("/delete_devices", body | {"auth": password_auth(alice.user_id, bobs_session)})
+    assert stolen.status_code == 403 and stolen.json()["errcode"] == "M_FORBIDDEN"
+    assert bob.get("/devices").status_code == 200
+
+    session = delete_with_body(alice, f"/devices/{spare.device_id}", {}).json()["session"]
+    as_bob = delete_with_body(alice, f"/devices/{spare.device_id}", {"auth": password_auth(bob.user_id, session)})
+    assert as_bob.status_code == 403 and as_bob.json()["errcode"] == "M_FORBIDDEN"
+    assert "flows" not in as_bob.json()
+    assert spare.get("/devices").status_code == 200

@@ -234,6 +234,20 @@ def test_key_changes_between_sync_tokens(server: ServerProcess) -> None:
     assert error(bob.get("/keys/changes", **{"from": "garbage", "to": after})) == (400, "M_INVALID_PARAM")
 
 
+
+def test_a_new_login_is_a_device_list_change_before_any_key_upload(server: ServerProcess) -> None:
+    alice, bob = new_device(server, "alice"), new_device(server, "bob")
+    share_room(alice, bob)
+    before = bob.sync()["next_batch"]
+    own_before = alice.sync()["next_batch"]
+    login(server, "alice")  # no keys uploaded by the new device
+    synced = bob.sync(before)
+    assert alice.user_id in synced["device_lists"]["changed"]
+    changes = bob.get("/keys/changes", **{"from": before, "to": synced["next_batch"]})
+    assert alice.user_id in changes.json()["changed"]
+    # Alice's own other devices learn of it too.
+    assert alice.user_id in alice.sync(own_before)["device_lists"]["changed"]
+
 # --- to-device --------------------------------------------------------------------------------
 
 

@@ -173,4 +173,8 @@ def test_a_stranger_reads_a_world_readable_room_only(server: ServerProcess) -> N
     assert stranger.get(f"/rooms/{readable}/event/{said['world_readable']}").status_code == 200
     closed = rooms["shared"]
     assert error(stranger.get(f"/rooms/{closed}/messages")) == (403, "M_FORBIDDEN")
-    assert error(stranger.get(f"/rooms/{closed}/event/{said['shared']}")) == (403, "M_FORBIDDEN")
+    # The same answer as for an event that does not exist: nothing to tell the two apart.
+    hidden = stranger.get(f"/rooms/{closed}/event/{said['shared']}")
+    ghost = stranger.get(f"/rooms/{closed}/event/$doesnotexist0000000000000000000000000000000")
+    assert error(hidden) == error(ghost) == (404, "M_NOT_FOUND")
+    assert hidden.json() == ghost.json()

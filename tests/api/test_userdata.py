@@ -149,7 +149,8 @@ def test_push_rules_defaults_and_changes(server: ServerProcess) -> None:
 
 def test_profile(server: ServerProcess) -> None:
     alice, bob = Client(server, "alice"), Client(server, "bob")
-    assert alice.http.get(f"/profile/{alice.user_id}").json() == {}
+    # A new account is named by its localpart until the user chooses a name.
+    assert alice.http.get(f"/profile/{alice.user_id}").json() == {"displayname": "alice"}
     assert alice.http.put(f"/profile/{alice.user_id}/displayname",
                           json={"displayname": "Alice A."}).json() == {}
     assert alice.http.put(f"/profile/{alice.user_id}/avatar_url",
@@ -161,7 +162,7 @@ def test_profile(server: ServerProcess) -> None:
     assert alice.http.put(f"/profile/{alice.user_id}/avatar_url",
                           json={"avatar_url": "https://evil"}).status_code == 400
     assert alice.http.get("/profile/@nobody:qasid.test").json()["errcode"] == "M_NOT_FOUND"
-    assert alice.http.get(f"/profile/{bob.user_id}/displayname").status_code == 404
+    assert alice.http.get(f"/profile/{bob.user_id}/avatar_url").status_code == 404  # a field never set
     assert alice.http.delete(f"/profile/{alice.user_id}/avatar_url").json() == {}
     assert alice.http.get(f"/profile/{alice.user_id}").json() == {"displayname": "Alice A."}
     # Directory search finds her by display name.

@@ -78,4 +78,5 @@ def test_profile_and_presence_outside_the_directory_scope_need_a_shared_room(gov
     for path in profile_paths(unknown):
         response = gov.client("GET", path, operator)
         assert response.status_code == 404 and response.json()["errcode"] == "M_NOT_FOUND", (path, response.text)
-    assert gov.client("GET", f"/profile/{operator.user_id}", operator).json() == {}
+    # No unit or designation: only the display name every new account gets (its localpart).
+    assert gov.client("GET", f"/profile/{operator.user_id}", operator).json() == {"displayname": "operator"}

@@ -116,3 +116,15 @@ def test_an_existing_username_cannot_be_registered_again(server: ServerProcess) 
     assert sorted(r.status_code for r in asyncio.run(both())) == [200, 400]
     assert users(server) == ["@alice:qasid.test", "@bob:qasid.test"]
     assert query_db(server, "SELECT completed FROM registration_tokens WHERE token_hash = ?", (sha256(token),)) == [(1,)]
+
+
+def test_the_registration_token_is_never_sent_back(server: ServerProcess) -> None:
+    token = server.create_token(uses=1)
+    with httpx.Client(base_url=server.base_url, timeout=60) as http:
+        session = start(http, "carol")
+        passed = stage(http, "carol", session, {"type": "m.login.registration_token", "token": token})
+        assert passed.status_code == 401 and passed.json()["completed"] == ["m.login.registration_token"]
+        assert token not in passed.text
+        assert passed.json()["params"] == {}
+        done = stage(http, "carol", session, {"type": "m.login.dummy"})
+        assert done.status_code == 200 and token not in done.text

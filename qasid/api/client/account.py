@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from qasid.api.asgi import Request, Response
-from qasid.api.http import client_paths, empty, json_body, json_response, requester, route, services
+from qasid.api.http import (
+    client_paths,
+    empty,
+    json_body,
+    json_response,
+    requester,
+    route,
+    services,
+    uia_operation,
+)
+from qasid.core.whois import whois
 
 
 @route("GET", *client_paths("/account/whoami"))
@@ -25,5 +35,17 @@ async def change_password(request: Request) -> Response:
     """
     who = await requester(request)
     body = await json_body(request)
-    await services(request).accounts.change_password(who, body)
+    await services(request).accounts.change_password(who, uia_operation(request, body))
     return empty()
+
+
+@route("GET", *client_paths("/admin/whois/{userId}"))
+async def get_whois(request: Request) -> Response:
+    """GET /_matrix/client/v3/admin/whois/{userId}
+
+    - The user's devices, each with one session and its last-seen address and time.
+    - For the user themselves, a national admin, or a unit admin for the officials they
+      administer; 403 M_FORBIDDEN for anyone else, whether or not the user exists.
+    """
+    who = await requester(request)
+    return json_response(await whois(services(request).accounts, who, request.path_params["userId"]))

@@ -14,6 +14,7 @@ from qasid.api.http import (
     require,
     route,
     services,
+    uia_operation,
 )
 from qasid.core.errors import bad_json
 
@@ -66,7 +67,7 @@ async def delete_device(request: Request) -> Response:
     svc = services(request)
     device_id = request.path_params["deviceId"]
     await svc.e2ee.get_device(who.user_id, device_id)
-    await svc.accounts.require_password_uia(who, body.get("auth"), "delete_devices")
+    await svc.accounts.require_password_uia(who, uia_operation(request, body))
     await svc.accounts.delete_devices(who.user_id, [device_id], source_ip=client_ip(request))
     return empty()
 
@@ -84,6 +85,6 @@ async def delete_devices(request: Request) -> Response:
     if not all(isinstance(d, str) for d in device_ids):
         raise bad_json("devices must be a list of device IDs")
     svc = services(request)
-    await svc.accounts.require_password_uia(who, body.get("auth"), "delete_devices")
+    await svc.accounts.require_password_uia(who, uia_operation(request, body))
     await svc.accounts.delete_devices(who.user_id, device_ids, source_ip=client_ip(request))
     return empty()

@@ -134,3 +134,15 @@ def _local_only(request: Request) -> None:
     server = request.query_params.get("server")
     if server and server != services(request).settings.server_name:
         raise not_found("Only this server's room directory is available")
+
+
+@route("GET", *client_paths("/rooms/{roomId}/aliases"))
+async def get_local_aliases(request: Request) -> Response:
+    """GET /_matrix/client/v3/rooms/{roomId}/aliases
+
+    - The room's local aliases (this server's only; no federation), for its joined members or
+      anyone when its history is world_readable; 403 M_FORBIDDEN otherwise, unknown rooms included.
+    """
+    who = await requester(request)
+    directory = services(request).userdata.directory
+    return json_response({"aliases": await directory.local_aliases(who.user_id, request.path_params["roomId"])})

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from qasid.api.asgi import Request, Response
-from qasid.api.http import client_paths, empty, json_body, json_response, requester, route, services
+from qasid.api.http import (
+    client_paths,
+    empty,
+    json_body,
+    json_response,
+    requester,
+    route,
+    services,
+    uia_operation,
+)
 from qasid.core.errors import missing_param
 
 
@@ -75,7 +84,7 @@ async def upload_cross_signing_keys(request: Request) -> Response:
     svc = services(request)
 
     async def authorize() -> None:
-        await svc.accounts.require_password_uia(who, body.get("auth"), "device_signing")
+        await svc.accounts.require_password_uia(who, uia_operation(request, body))
 
     await svc.e2ee.upload_cross_signing_keys(who, body, authorize)
     return empty()

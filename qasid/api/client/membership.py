@@ -88,8 +88,9 @@ async def kick(request: Request) -> Response:
     """POST /_matrix/client/v3/rooms/{roomId}/kick
 
     - Needs the kick power level and a level above the target's.
+    - A banned user is refused with 403 M_FORBIDDEN: kicking them would lift the ban.
     """
-    return await _moderate(request, "leave")
+    return await _moderate(request, "kick")
 
 
 @route("POST", *client_paths("/rooms/{roomId}/ban"))

@@ -177,12 +177,17 @@ async def get_event(request: Request) -> Response:
     """GET /_matrix/client/v3/rooms/{roomId}/event/{eventId}
 
     - 404 M_NOT_FOUND unless the event is in that room and visible to the requester: the same
-      answer whether it is hidden by history visibility or does not exist.
+      answer whether it is hidden by history visibility, the requester was never in the room,
+      or it does not exist.
     """
     who = await requester(request)
     svc = services(request)
     room_id = request.path_params["roomId"]
-    ceiling = await svc.visibility.readable_upto(room_id, who.user_id)
+    try:
+        ceiling = await svc.visibility.readable_upto(room_id, who.user_id)
+    except MatrixError as e:
+        # Someone never in the room gets what a missing event gets: 403 would confirm the room exists.
+        raise not_found("Event not found") from e
     row = await svc.store.events.get_event(request.path_params["eventId"])
     if row is None or row.pdu["room_id"] != room_id or row.stream_ordering > ceiling or not await \
             svc.visibility.visible(room_id, who.user_id, [row]):

@@ -56,7 +56,7 @@ class AccountStore:
     # users
     async def create_user(
         self, user_id: str, password_hash: str | None, is_admin: bool, now_ms: int,
-        registration_token_hash: bytes | None = None,
+        registration_token_hash: bytes | None = None, displayname: str | None = None,
     ) -> bool:
         """Create the user; False if the ID is taken. Consumes a registration token (by hash) atomically."""
 
@@ -66,8 +66,8 @@ class AccountStore:
             if registration_token_hash is not None and not _consume_token(conn, registration_token_hash, now_ms):
                 raise TokenUnavailable()
             conn.execute(
-                "INSERT INTO users (user_id, password_hash, is_admin, created_ts) VALUES (?, ?, ?, ?)",
-                (user_id, password_hash, int(is_admin), now_ms),
+                "INSERT INTO users (user_id, password_hash, is_admin, displayname, created_ts) VALUES (?, ?, ?, ?, ?)",
+                (user_id, password_hash, int(is_admin), displayname, now_ms),
             )
             return True
 
@@ -91,6 +91,11 @@ class AccountStore:
         await self.db.write(lambda c: c.execute(
             f"UPDATE users SET {field} = ? WHERE user_id = ?", (value, user_id)))
 
+    async def set_displayname_if_unset(self, user_id: str, name: str) -> None:
+        """Give the account this display name unless it already has one."""
+        await self.db.write(lambda c: c.execute(
+            "UPDATE users SET displayname = ? WHERE user_id = ? AND displayname IS NULL", (name, user_id)))
+
     async def search_users(self, term: str, limit: int) -> list[UserRow]:
         like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self.db.read(
@@ -105,7 +110,9 @@ class AccountStore:
         self, user_id: str, device_id: str, display_name: str | None, token_hash: bytes,
         ip: str, now_ms: int,
     ) -> bool:
-        """Create (or reuse) the device and give it a new token; True if the device is new."""
+        """Create (or reuse) the device and give it a new token; True if the device is new.
+
+        A new device is recorded as a device-list change in the same transaction."""
 
         def txn(conn: sqlite3.Connection) -> bool:
             existing = conn.execute(
@@ -125,6 +132,11 @@ class AccountStore:
                     " created_ts) VALUES (?, ?, ?, ?, ?, ?)",
                     (user_id, device_id, display_name, ip, now_ms, now_ms),
                 )
+                # A new device is a device-list change at once, before it uploads any keys:
+                # other clients then know to query it (and that it has none yet).
+                stream_id = self.db.next_id(conn, "device_list_changes", "stream_id")
+                conn.execute(
+                    "INSERT INTO device_list_changes (stream_id, user_id) VALUES (?, ?)", (stream_id, user_id))
             conn.execute(
                 "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES (?, ?, ?, ?)",
                 (token_hash, user_id, device_id, now_ms),

@@ -355,6 +355,11 @@ class EventStore:
 
         return await self.db.write(txn)
 
+    async def aliases_of_room(self, room_id: str) -> list[str]:
+        """The room's local aliases, sorted."""
+        rows = self.db.read("SELECT room_alias FROM room_aliases WHERE room_id = ? ORDER BY room_alias", (room_id,))
+        return [r[0] for r in rows]
+
     async def resolve_alias(self, alias: str) -> str | None:
         row = self.db.read_one("SELECT room_id FROM room_aliases WHERE room_alias = ?", (alias,))
         return row[0] if row else None
