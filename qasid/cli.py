@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import ctypes
 import dataclasses
-import secrets
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from qasid.config import Settings, SettingsError, describe_settings, load_settings
+from qasid.core.clock import new_registration_token
 from qasid.core.errors import MatrixError
 
 
@@ -116,7 +116,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         raise SettingsError(f"--uses must be at least 1 (got {args.uses}): a token nobody can use is no token")
     if args.expiry_days < 0:
         raise SettingsError(f"--expiry-days must be 0 (never expires) or more (got {args.expiry_days})")
-    token = args.token or secrets.token_urlsafe(18)
+    token = args.token or new_registration_token()
     expiry = int((time.time() + args.expiry_days * 86400) * 1000) if args.expiry_days else None
 
     async def work(store: Any, accounts: Any) -> bool:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
 from typing import Any
 
 from qasid.core.accounts import AccountService, hash_token
 from qasid.core.audit_sink import token_id, token_id_prefix
+from qasid.core.clock import new_registration_token
 from qasid.core.errors import MatrixError
 from qasid.core.ids import make_user_id
 from qasid.gov.audit import AuditLog
@@ -67,7 +67,7 @@ class Enrollment:
             raise MatrixError(400, "M_INVALID_PARAM", f"expiry_days must be a number above 0, at most {MAX_EXPIRY_DAYS}")
         person = _text(body.get("person_name"), "person_name")
         designation = _text(body.get("designation"), "designation")
-        token = secrets.token_urlsafe(18)
+        token = new_registration_token()
         token_hash = hash_token(token)
         now = self.org.clock.now_ms()
         await self.store.create_enrollment_token(
