@@ -54,6 +54,10 @@ class Policy(Protocol):
         """Extra keys for /.well-known/matrix/client (the io.element.e2ee hints)."""
         ...
 
+    async def encryption_forced(self) -> bool:
+        """Whether every account on the server must encrypt every room (/versions' e2ee_forced flags)."""
+        ...
+
 
 class OpenPolicy:
     """No organisational restrictions: what a plain homeserver does."""
@@ -87,3 +91,6 @@ class OpenPolicy:
 
     async def client_well_known(self) -> dict[str, Any]:
         return {"io.element.e2ee": {"default": True, "secure_backup_required": False}}
+
+    async def encryption_forced(self) -> bool:
+        return False

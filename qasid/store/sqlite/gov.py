@@ -109,6 +109,12 @@ class GovStore:
             " ORDER BY user_id", unit_ids) if unit_ids else []
         return [Official(r[0], r[1], r[2]) for r in rows]
 
+    def active_accounts_outside_tree(self) -> int:
+        """How many accounts that are not deactivated belong to no unit."""
+        r = self.db.read_one("SELECT COUNT(*) FROM users u WHERE u.deactivated = 0"
+                             " AND NOT EXISTS (SELECT 1 FROM officials o WHERE o.user_id = u.user_id)")
+        return int(r[0]) if r else 0
+
     def account_states(self, user_ids: list[str]) -> dict[str, str]:
         """Each account's state: active, suspended or offboarded (deactivated, whether or not locked)."""
         states: dict[str, str] = {}
