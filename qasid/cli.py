@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import ctypes
 import dataclasses
-import secrets
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from qasid.config import Settings, SettingsError, describe_settings, load_settings
+from qasid.core.clock import new_registration_token
 from qasid.core.errors import MatrixError
 
 
@@ -119,17 +119,18 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         raise SettingsError(f"--uses must be at least 1 (got {args.uses}): a token nobody can use is no token")
     if args.expiry_days < 0:
         raise SettingsError(f"--expiry-days must be 0 (never expires) or more (got {args.expiry_days})")
-    token = args.token or secrets.token_urlsafe(18)
+    token = args.token or new_registration_token()
     expiry = int((time.time() + args.expiry_days * 86400) * 1000) if args.expiry_days else None
 
     async def work(store: Any, accounts: Any) -> bool:
+        issued = _operator_entry(store, "registration_token.issued", hash_token(token), uses=args.uses,
+                                 expiry_ts=expiry)
         return await store.accounts.create_registration_token(  # type: ignore[no-any-return]
-            hash_token(token), args.uses, expiry, int(time.time() * 1000))
+            hash_token(token), args.uses, expiry, int(time.time() * 1000), also=[issued])
 
     if not asyncio.run(_with_store(_settings(args), work)):
         print("error: that token already exists", file=sys.stderr)
         return 1
-    _audit_operator(args, "registration_token.issued", hash_token(token), uses=args.uses, expiry_ts=expiry)
     # The only time the token is shown: the database keeps its hash.
     print(token)
     return 0
@@ -150,7 +151,8 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     async def work(store: Any, accounts: Any) -> bytes | None:
         token_hash: bytes | None = await accounts.registration_token_hash(args.token)
-        if token_hash is None or not await store.accounts.delete_registration_token(token_hash):
+        if token_hash is None or not await store.accounts.delete_registration_token(
+                token_hash, also=[_operator_entry(store, "registration_token.revoked", token_hash)]):
             return None
         return token_hash
 
@@ -158,7 +160,6 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     if token_hash is None:
         print("error: no such token", file=sys.stderr)
         return 1
-    _audit_operator(args, "registration_token.revoked", token_hash)
     print(f"revoked {_token_id(token_hash)}")
     return 0
 
@@ -169,15 +170,13 @@ def _token_id(token_hash: bytes) -> str:
     return token_id(token_hash)
 
 
-def _audit_operator(args: argparse.Namespace, action: str, token_hash: bytes, **details: Any) -> None:
+def _operator_entry(store: Any, action: str, token_hash: bytes, **details: Any) -> Any:
+    """The operator's audit entry for a token action, to commit in the action's own transaction."""
     from qasid.core.clock import Clock
     from qasid.gov.audit import OPERATOR, AuditLog
 
-    async def work(store: Any, accounts: Any) -> None:
-        await AuditLog(store.audit, Clock()).record(
-            actor=OPERATOR, action=action, details={"token": _token_id(token_hash), **details})
-
-    asyncio.run(_with_store(_settings(args), work))
+    return AuditLog(store.audit, Clock()).prepare(
+        actor=OPERATOR, action=action, details={"token": _token_id(token_hash), **details})
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:

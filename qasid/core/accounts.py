@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -12,7 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from qasid.config import Settings
-from qasid.core.audit_sink import AuditSink, NullAuditSink, token_fingerprint, token_id_prefix
+from qasid.core.audit_sink import AuditAppend, AuditSink, NullAuditSink, token_fingerprint, token_id_prefix
 from qasid.core.clock import Clock, new_access_token, random_string
 from qasid.core.errors import MatrixError, bad_json, forbidden, missing_param
 from qasid.core.ids import default_displayname, make_user_id, parse_user_id
@@ -169,6 +170,9 @@ class AccountService:
             created = await self.store.create_user(
                 user_id, password_hash, False, self.clock.now_ms(),
                 registration_token_hash=hash_token(token),
+                also=[self.audit.prepare(
+                    actor=user_id, action="registration_token.redeemed", target=user_id, source_ip=ip,
+                    details={"token": token_fingerprint(token)})],
             )
         except TokenUnavailable:
             self.uia.finish(session)
@@ -179,9 +183,6 @@ class AccountService:
         await self.policy.after_registration(user_id, token)
         # After the policy: a name an enrollment token carries wins over the default.
         await self.store.set_displayname_if_unset(user_id, default_displayname(user_id))
-        await self.audit.record(
-            actor=user_id, action="registration_token.redeemed", target=user_id, source_ip=ip,
-            details={"token": token_fingerprint(token)})
         if body.get("inhibit_login"):
             return {"user_id": user_id}
         return await self._new_session(
@@ -240,11 +241,8 @@ class AccountService:
         device_id = _opt_str(body, "device_id")
         if device_id is None or await self.store.get_device(user_id, device_id) is None:
             await self.policy.check_new_device(user_id, len(await self.store.list_devices(user_id)))
-        session = await self._new_session(
-            user_id, _opt_str(body, "device_id"), _opt_str(body, "initial_device_display_name"), ip)
-        await self.audit.record(actor=user_id, actor_device=session["device_id"], action="login",
-                                target=user_id, source_ip=ip)
-        return session
+        return await self._new_session(
+            user_id, _opt_str(body, "device_id"), _opt_str(body, "initial_device_display_name"), ip, login=True)
 
     async def check_credentials(self, user: str, password: str, ip: str, via: str = "login") -> UserRow:
         """The account `user` names, if `password` is its password and it isn't offboarded; 403 otherwise.
@@ -278,18 +276,21 @@ class AccountService:
             return None
 
     async def _new_session(
-        self, user_id: str, device_id: str | None, display_name: str | None, ip: str
+        self, user_id: str, device_id: str | None, display_name: str | None, ip: str, login: bool = False,
     ) -> dict[str, Any]:
         device_id = device_id or random_string(10).upper()
         token = new_access_token()
         # Logging in again as an existing device replaces its old session (the store drops its token).
+        # The audit entries commit in the same transaction as the device and its token.
+        added = self.audit.prepare(actor=user_id, actor_device=device_id, action="device.added", target=user_id,
+                                   source_ip=ip, details={"device_id": device_id, "display_name": display_name})
+        logged_in = [self.audit.prepare(actor=user_id, actor_device=device_id, action="login", target=user_id,
+                                        source_ip=ip)] if login else []
         is_new = await self.store.add_device_with_token(
-            user_id, device_id, display_name, hash_token(token), ip, self.clock.now_ms())
+            user_id, device_id, display_name, hash_token(token), ip, self.clock.now_ms(),
+            also_if_new=[added], also=logged_in)
         if is_new:
             self.device_listener.devices_changed(user_id)
-            await self.audit.record(actor=user_id, actor_device=device_id, action="device.added",
-                                    target=user_id, source_ip=ip, details={"device_id": device_id,
-                                                                           "display_name": display_name})
         return {
             "user_id": user_id,
             "access_token": token,
@@ -336,18 +337,20 @@ class AccountService:
 
     async def delete_devices(
         self, user_id: str, device_ids: list[str], *, actor: str | None = None,
-        source_ip: str | None = None, reason: str = "deleted",
+        source_ip: str | None = None, reason: str = "deleted", also: Sequence[AuditAppend] = (),
     ) -> list[str]:
         """Delete devices, their tokens and keys; other users' clients learn of the change.
 
-        `actor` is who asked (the user themselves unless given, e.g. an admin); each removal is audited.
+        `actor` is who asked (the user themselves unless given, e.g. an admin); each removal is audited,
+        and `also` recorded if any was deleted, in the deletion's own transaction.
         """
-        deleted = await self.store.delete_devices(user_id, device_ids)
+        def removed(device_id: str) -> AuditAppend:
+            return self.audit.prepare(actor=actor or user_id, action="device.removed", target=user_id,
+                                      source_ip=source_ip, details={"device_id": device_id, "reason": reason})
+
+        deleted = await self.store.delete_devices(user_id, device_ids, also_each=removed, also=also)
         if deleted:
             self.device_listener.devices_changed(user_id)
-        for device_id in deleted:
-            await self.audit.record(actor=actor or user_id, action="device.removed", target=user_id,
-                                    source_ip=source_ip, details={"device_id": device_id, "reason": reason})
         return deleted
 
     # --- user-interactive auth with a password ---------------------------------------------

@@ -7,7 +7,12 @@ audit log is plugged in (tests of core alone, the CLI's short-lived services).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any, Protocol
+
+# One prepared audit entry, appended on the writer's connection inside the audited action's own
+# transaction (so the action and its record commit together or not at all); returns its seq.
+AuditAppend = Callable[[Any], int]
 
 
 class AuditSink(Protocol):
@@ -21,6 +26,14 @@ class AuditSink(Protocol):
         """Append the entry durably; return its sequence number."""
         ...
 
+    def prepare(
+        self, *, actor: str, action: str, target: str | None = None, source_ip: str | None = None,
+        unit_id: int | None = None, details: dict[str, Any] | None = None,
+        actor_device: str | None = None,
+    ) -> AuditAppend:
+        """The entry as a function of the writer's connection, for the store to run in the action's transaction."""
+        ...
+
 
 class NullAuditSink:
     """Records nothing: what a plain homeserver without the government layer does."""
@@ -32,6 +45,14 @@ class NullAuditSink:
     ) -> int:
         """Drop the entry; 0 is never a real sequence number."""
         return 0
+
+    def prepare(
+        self, *, actor: str, action: str, target: str | None = None, source_ip: str | None = None,
+        unit_id: int | None = None, details: dict[str, Any] | None = None,
+        actor_device: str | None = None,
+    ) -> AuditAppend:
+        """An append that appends nothing."""
+        return lambda conn: 0
 
 
 TOKEN_ID_PREFIX = "sha256:"

@@ -21,6 +21,17 @@ def random_string(length: int, alphabet: str = _ALPHABET) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
+def new_registration_token() -> str:
+    """144 bits from the CSPRNG, URL-safe, for registration and enrollment tokens.
+
+    Never begins with "-", so it can be passed to a command line without being read as an option.
+    """
+    while True:
+        token = secrets.token_urlsafe(18)
+        if not token.startswith("-"):
+            return token
+
+
 def new_access_token() -> str:
     """256 bits from the CSPRNG, URL-safe."""
     return "qat_" + secrets.token_urlsafe(32)

@@ -63,6 +63,10 @@ class Policy(Protocol):
         """Whether `admin` may read `user_id`'s devices and sessions (GET /admin/whois)."""
         ...
 
+    async def encryption_forced(self) -> bool:
+        """Whether every account on the server must encrypt every room (/versions' e2ee_forced flags)."""
+        ...
+
 
 class OpenPolicy:
     """No organisational restrictions: what a plain homeserver does."""
@@ -102,3 +106,6 @@ class OpenPolicy:
 
     async def administers(self, admin: str, is_server_admin: bool, user_id: str) -> bool:
         return is_server_admin
+
+    async def encryption_forced(self) -> bool:
+        return False

@@ -24,11 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qasid.core.audit_sink import AuditAppend
 from qasid.core.clock import Clock
 from qasid.core.errors import forbidden
 from qasid.gov.audit_text import escape, escape_json, neutralise, neutralise_json
 from qasid.gov.scope import AdminScope
-from qasid.store.sqlite.audit import AuditEntry, AuditStore, HashedFields, NewAuditEntry, read_chain
+from qasid.store.sqlite.audit import (
+    AuditEntry,
+    AuditStore,
+    HashedFields,
+    NewAuditEntry,
+    append_entry,
+    read_chain,
+)
 
 GENESIS_HASH = "0" * 64
 # Bumped if the serialisation ever changes; part of every hashed entry.
@@ -98,17 +106,24 @@ class AuditLog:
         unit_id: int | None = None, details: dict[str, Any] | None = None,
         actor_device: str | None = None,
     ) -> int:
-        """Append one entry durably and return its seq. Metadata only: never pass message content.
+        """Append one entry durably, in a transaction of its own, and return its seq: for an entry that is
+        itself the event (a failed login). Metadata only: never pass message content.
 
         With no unit_id, an entry whose target is an official is filed under that official's unit,
         so their unit's admins see their logins and devices.
         """
-        stored_details = json.dumps(escape_json(details or {}), ensure_ascii=False,
-                                    separators=(",", ":"), sort_keys=True)
-        official = target if target and target.startswith("@") else None
-        entry = NewAuditEntry(escape(actor), _opt(actor_device), escape(action), _opt(target), _opt(source_ip),
-                              unit_id, official, stored_details)
+        entry = _new_entry(actor, action, target, source_ip, unit_id, details, actor_device)
         return await self.store.append(entry, self.clock.now_ms, _hash_fields)
+
+    def prepare(
+        self, *, actor: str, action: str, target: str | None = None, source_ip: str | None = None,
+        unit_id: int | None = None, details: dict[str, Any] | None = None,
+        actor_device: str | None = None,
+    ) -> AuditAppend:
+        """The entry as a function of the writer's connection: the store runs it inside the audited
+        action's own transaction, so both commit or neither does."""
+        entry = _new_entry(actor, action, target, source_ip, unit_id, details, actor_device)
+        return lambda conn: append_entry(conn, entry, self.clock.now_ms, _hash_fields)
 
     async def entries(
         self, *, unit_ids: frozenset[int] | None, after_seq: int = 0, limit: int = 100,
@@ -229,6 +244,16 @@ def format_line(entry: dict[str, Any]) -> str:
               entry["source_ip"] or "-", "-" if entry["unit_id"] is None else str(entry["unit_id"]),
               neutralise(details)]
     return "\t".join(fields)
+
+
+def _new_entry(
+    actor: str, action: str, target: str | None, source_ip: str | None, unit_id: int | None,
+    details: dict[str, Any] | None, actor_device: str | None,
+) -> NewAuditEntry:
+    stored_details = json.dumps(escape_json(details or {}), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    official = target if target and target.startswith("@") else None
+    return NewAuditEntry(escape(actor), _opt(actor_device), escape(action), _opt(target), _opt(source_ip),
+                         unit_id, official, stored_details)
 
 
 def _opt(value: str | None) -> str | None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
 from typing import Any
 
 from qasid.core.accounts import AccountService, hash_token
 from qasid.core.audit_sink import token_id, token_id_prefix
+from qasid.core.clock import new_registration_token
 from qasid.core.errors import MatrixError
 from qasid.core.ids import default_displayname, make_user_id
 from qasid.gov.audit import AuditLog
@@ -67,15 +67,16 @@ class Enrollment:
             raise MatrixError(400, "M_INVALID_PARAM", f"expiry_days must be a number above 0, at most {MAX_EXPIRY_DAYS}")
         person = _text(body.get("person_name"), "person_name")
         designation = _text(body.get("designation"), "designation")
-        token = secrets.token_urlsafe(18)
+        token = new_registration_token()
         token_hash = hash_token(token)
         now = self.org.clock.now_ms()
-        await self.store.create_enrollment_token(
-            token_hash, unit.unit_id, person, designation, scope.user_id, uses, now + int(days * 86_400_000), now)
-        await self.audit.record(
+        issued = self.audit.prepare(
             actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
             action="enrollment_token.issue", target=token_id(token_hash), unit_id=unit.unit_id,
             details={"uses_allowed": uses, "expiry_days": days, "person_name": person, "designation": designation})
+        await self.store.create_enrollment_token(
+            token_hash, unit.unit_id, person, designation, scope.user_id, uses, now + int(days * 86_400_000), now,
+            also=[issued])
         return token, self.store.enrollment_tokens(token_hash)[0]
 
     def list_tokens(self, scope: AdminScope) -> list[EnrollmentToken]:
@@ -95,10 +96,9 @@ class Enrollment:
     async def revoke_token(self, scope: AdminScope, token_or_id: str) -> None:
         """The token can't be redeemed any more (a registration already under way fails too)."""
         found = self.get_token(scope, token_or_id)
-        await self.store.delete_enrollment_token(found.token_hash)
-        await self.audit.record(
+        await self.store.delete_enrollment_token(found.token_hash, also=[self.audit.prepare(
             actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
-            action="enrollment_token.revoke", target=token_id(found.token_hash), unit_id=found.unit_id)
+            action="enrollment_token.revoke", target=token_id(found.token_hash), unit_id=found.unit_id)])
 
     async def create_official(self, scope: AdminScope, body: dict[str, Any]) -> str:
         """Create an account directly in a unit; without a password, it is set later by reset."""

@@ -1,7 +1,9 @@
 """The government's answers to core's policy hooks (qasid.core.policy.Policy).
 
 Policy governs officials (accounts placed in a unit). Accounts outside the tree — the
-operator's own — behave as on a plain homeserver: their rooms carry no policy marker.
+operator's own — behave as on a plain homeserver: their rooms carry no policy marker. An
+official's own policy goes with them into such rooms: who must encrypt sends no plaintext
+and joins no unencrypted room, whoever created it.
 
 Rooms carry the policy they were created under as an `io.qasid.policy` state event
 (`encryption_required`, `retention_seconds`): fixed at creation, visible to clients, and
@@ -20,8 +22,10 @@ from qasid.gov.org import Organisation
 from qasid.gov.rules import (
     CALL_MEMBER_EVENT,
     CALLS_OFF,
+    DEFAULTS,
     MEGOLM,
     ROOM_POLICY_EVENT,
+    UNIT_REQUIRES,
     check_encryption_change,
     password_policy_json,
     password_problem,
@@ -91,17 +95,47 @@ class GovPolicy:
             return
         if event_type == "m.room.member":
             # The one place every membership change passes: /invite, createRoom's invite list and
-            # initial_state, a raw PUT of the member state, and any route added later.
+            # initial_state, a raw PUT of the member state, /join, and any route added later.
             if content.get("membership") == "invite" and state_key is not None and state_key != sender:
                 await self._check_invite(sender, state_key)
+            if content.get("membership") == "join" and state_key == sender and current is None:
+                self._check_join_unencrypted(sender, room_state)
             return
         if event_type == "m.room.redaction":
             protected = {compute_event_id(pdu) for pdu in (marker, current) if pdu is not None}
             if content.get("redacts") in protected:
                 raise MatrixError(403, "M_FORBIDDEN", "The room's encryption and policy can't be redacted")
-        required = bool(marker and marker["content"].get("encryption_required"))
-        if required and state_key is None and (problem := plaintext_problem(event_type, content)):
+        if state_key is not None:
+            return
+        # Encryption follows the room (its marker) and the official (their unit's policy), whoever made the room.
+        room_requires = bool(marker and marker["content"].get("encryption_required"))
+        if room_requires and (problem := plaintext_problem(event_type, content)):
             raise MatrixError(403, "M_FORBIDDEN", problem)
+        if self._must_encrypt(sender) and (problem := plaintext_problem(event_type, content, UNIT_REQUIRES)):
+            raise MatrixError(403, "M_FORBIDDEN", problem)
+
+    def _must_encrypt(self, user_id: str) -> bool:
+        """Whether `user_id` is an official whose unit's policy requires end-to-end encryption."""
+        return self.org.store.official(user_id) is not None and bool(
+            self.org.policy_of_user(user_id)["encryption_required"])
+
+    def _check_join_unencrypted(self, user_id: str, room_state: StateMap) -> None:
+        """An official who must encrypt can't join a room without m.room.encryption (a membership they
+        already hold, e.g. a profile change, is not a join)."""
+        if room_state.get(("m.room.member", user_id), {}).get("content", {}).get("membership") == "join":
+            return
+        if set(room_state) == {("m.room.create", "")}:
+            return  # the creator's own join in createRoom: check_create_room adds the encryption after it
+        if self._must_encrypt(user_id):
+            raise MatrixError(403, "M_FORBIDDEN",
+                              f"{UNIT_REQUIRES}: this room is not encrypted, so you can't join it")
+
+    async def encryption_forced(self) -> bool:
+        """True only if every account must encrypt: no active account outside the tree (those are not
+        governed) and every unit's policy requires encryption."""
+        if not DEFAULTS["encryption_required"] or self.org.store.active_accounts_outside_tree():
+            return False
+        return all(self.org.policy_of_unit(unit_id)["encryption_required"] for unit_id in self.org.store.units())
 
     # --- people ----------------------------------------------------------------------------
 

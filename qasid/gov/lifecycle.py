@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from qasid.core.accounts import AccountService
+from qasid.core.audit_sink import AuditAppend
 from qasid.core.errors import MatrixError
 from qasid.core.ids import is_user_id
 from qasid.core.membership import set_membership
@@ -36,10 +37,11 @@ class Lifecycle:
         self.rooms = rooms
         self.audit = audit
 
-    async def _record(self, scope: AdminScope, action: str, target: str, unit_id: int | None,
-                      details: dict[str, Any] | None = None) -> None:
-        await self.audit.record(actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
-                                action=action, target=target, unit_id=unit_id, details=details)
+    def _entry(self, scope: AdminScope, action: str, target: str, unit_id: int | None,
+               details: dict[str, Any] | None = None) -> list[AuditAppend]:
+        """The admin's audit entry, for the store to commit in the action's own transaction."""
+        return [self.audit.prepare(actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
+                                   action=action, target=target, unit_id=unit_id, details=details)]
 
     async def official_in_scope(
         self, scope: AdminScope, user_id: Any, *, acting: bool = True,
@@ -97,9 +99,9 @@ class Lifecycle:
             raise MatrixError(400, "M_MISSING_PARAM", "unit_id is required for an account outside any unit")
         new_unit = unit_id if unit_id is not None else official.unit_id  # type: ignore[union-attr]
         new_designation = designation if designation is not None else (official.designation if official else "")
-        await self.store.set_official(user_id, new_unit, new_designation, self.org.clock.now_ms())
-        await self._record(scope, "official.update", user_id, new_unit,
-                           {"from_unit_id": official.unit_id if official else None, "designation": new_designation})
+        await self.store.set_official(user_id, new_unit, new_designation, self.org.clock.now_ms(), also=self._entry(
+            scope, "official.update", user_id, new_unit,
+            {"from_unit_id": official.unit_id if official else None, "designation": new_designation}))
         return await self.describe(scope, user_id)
 
     async def set_admin_role(self, scope: AdminScope, user_id: Any, unit_id: Any, granted: bool) -> None:
@@ -107,8 +109,8 @@ class Lifecycle:
         unit = self.org.unit_in_scope(scope, unit_id)
         self.org.check_may_appoint(scope, unit)
         user_id, _ = await self.official_in_scope(scope, user_id)
-        await self.store.set_admin_role(user_id, unit.unit_id, granted)
-        await self._record(scope, "admin_role.grant" if granted else "admin_role.revoke", user_id, unit.unit_id)
+        await self.store.set_admin_role(user_id, unit.unit_id, granted, also=self._entry(
+            scope, "admin_role.grant" if granted else "admin_role.revoke", user_id, unit.unit_id))
 
     async def set_password(self, scope: AdminScope, user_id: Any, password: Any) -> None:
         """Give an official (for example an imported one) a password, checked against their unit's rules."""
@@ -118,8 +120,8 @@ class Lifecycle:
         user = await self.accounts.store.get_user(user_id)
         if user is None or user.deactivated:
             raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} has been offboarded")
-        await self.accounts.store.set_password_hash(user_id, await self.accounts.hash_password(password))
-        await self._record(scope, "account.password_set", user_id, official.unit_id if official else None)
+        await self.accounts.store.set_password_hash(user_id, await self.accounts.hash_password(password), also=self._entry(
+            scope, "account.password_set", user_id, official.unit_id if official else None))
 
     # --- devices ---------------------------------------------------------------------------
 
@@ -133,10 +135,10 @@ class Lifecycle:
         """Delete one device with its tokens and keys: it is signed out on its next request."""
         user_id, official = await self.official_in_scope(scope, user_id)
         if not isinstance(device_id, str) or not await self.accounts.delete_devices(
-                user_id, [device_id], actor=scope.user_id, source_ip=scope.source_ip, reason="signed_out_by_admin"):
+                user_id, [device_id], actor=scope.user_id, source_ip=scope.source_ip, reason="signed_out_by_admin",
+                also=self._entry(scope, "device.sign_out", user_id, official.unit_id if official else None,
+                                 {"device_id": device_id})):
             raise MatrixError(404, "M_NOT_FOUND", f"Unknown device {device_id}")
-        await self._record(scope, "device.sign_out", user_id, official.unit_id if official else None,
-                           {"device_id": device_id})
 
     # --- suspension and offboarding --------------------------------------------------------
 
@@ -146,20 +148,20 @@ class Lifecycle:
         user = await self.accounts.store.get_user(user_id)
         if user is None or user.deactivated:
             raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} has been offboarded")
-        await self.store.set_locked(user_id, suspended)
-        await self._record(scope, "account.suspend" if suspended else "account.unsuspend", user_id,
-                           official.unit_id if official else None)
+        await self.store.set_locked(user_id, suspended, also=self._entry(
+            scope, "account.suspend" if suspended else "account.unsuspend", user_id,
+            official.unit_id if official else None))
 
     async def offboard(self, scope: AdminScope, user_id: Any) -> dict[str, Any]:
         """Revoke every token, delete every device and its keys, leave every room, never log in again."""
         user_id, official = await self.official_in_scope(scope, user_id)
-        if not await self.store.deactivate(user_id, scope.user_id, self.org.clock.now_ms()):
-            raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} has already been offboarded")
         devices = await self.accounts.store.list_devices(user_id)
+        if not await self.store.deactivate(user_id, scope.user_id, self.org.clock.now_ms(), also=self._entry(
+                scope, "account.offboard", user_id, official.unit_id if official else None,
+                {"devices_deleted": len(devices)})):
+            raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} has already been offboarded")
         await self.accounts.delete_devices(user_id, [d.device_id for d in devices], actor=scope.user_id,
                                            source_ip=scope.source_ip, reason="offboarded")
-        await self._record(scope, "account.offboard", user_id, official.unit_id if official else None,
-                           {"devices_deleted": len(devices)})
         left = await self.finish_offboarding(user_id, scope.user_id) if self.rooms is not None else None
         return {"user_id": user_id, "devices_deleted": len(devices), "rooms_left": left,
                 "rooms_pending": left is None}

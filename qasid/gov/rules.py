@@ -207,26 +207,31 @@ def check_encryption_change(current: dict[str, Any] | None, new: dict[str, Any])
     return None
 
 
-def plaintext_problem(event_type: str, content: dict[str, Any]) -> str | None:
-    """Why a non-state event would put readable content into a room that requires encryption, or None."""
+ROOM_REQUIRES = "This room requires end-to-end encryption"
+UNIT_REQUIRES = "Your unit's policy requires end-to-end encryption"
+
+
+def plaintext_problem(event_type: str, content: dict[str, Any], why: str = ROOM_REQUIRES) -> str | None:
+    """Why a non-state event would put readable content into a room that requires encryption (or from a
+    sender who must encrypt, `why` then saying so), or None."""
     allowed = CLEAR_EVENT_KEYS.get(event_type)
     if allowed is None:
-        return f"This room requires end-to-end encryption: {event_type} must be sent encrypted"
+        return f"{why}: {event_type} must be sent encrypted"
     extra = sorted(set(content) - allowed)
     if extra:
-        return f"This room requires end-to-end encryption: {event_type} may not carry {', '.join(extra)}"
+        return f"{why}: {event_type} may not carry {', '.join(extra)}"
     if event_type == "m.room.encrypted":
         if content.get("algorithm") != MEGOLM:
-            return f"This room requires end-to-end encryption: m.room.encrypted must use {MEGOLM}"
+            return f"{why}: m.room.encrypted must use {MEGOLM}"
         if not all(isinstance(content.get(key), str) and content[key] for key in ("ciphertext", "session_id")):
             return "m.room.encrypted needs a ciphertext and a session_id"
     relation = content.get("m.relates_to")
     if relation is not None:
         if not isinstance(relation, dict) or set(relation) - RELATION_KEYS:
-            return f"This room requires end-to-end encryption: m.relates_to may carry only {', '.join(sorted(RELATION_KEYS))}"
+            return f"{why}: m.relates_to may carry only {', '.join(sorted(RELATION_KEYS))}"
         reply = relation.get("m.in_reply_to")
         if reply is not None and (not isinstance(reply, dict) or set(reply) - {"event_id"}):
-            return "This room requires end-to-end encryption: m.in_reply_to may carry only event_id"
+            return f"{why}: m.in_reply_to may carry only event_id"
         if event_type == "m.reaction" and relation.get("rel_type") != "m.annotation":
             return "A reaction's m.relates_to must be an m.annotation"
     elif event_type == "m.reaction":

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from qasid.api.asgi import Request, Response
-from qasid.api.http import json_response, route
+from qasid.api.http import json_response, route, services
 
 SPEC_VERSIONS = [f"v1.{minor}" for minor in range(1, 14)] + ["r0.6.1"]
 
-# Element reads these to know that encryption is forced and cannot be switched off.
+# Element reads these to know that encryption is forced and cannot be switched off: so they are
+# true only when policy forces it for every account (see Policy.encryption_forced).
+E2EE_FORCED = ("io.element.e2ee_forced.public", "io.element.e2ee_forced.private",
+               "io.element.e2ee_forced.trusted_private")
 UNSTABLE_FEATURES = {
-    "io.element.e2ee_forced.public": True,
-    "io.element.e2ee_forced.private": True,
-    "io.element.e2ee_forced.trusted_private": True,
     "org.matrix.e2e_cross_signing": True,
     # Simplified Sliding Sync (MSC4186): Element X refuses a server without it.
     "org.matrix.simplified_msc3575": True,
@@ -27,8 +27,11 @@ async def get_versions(request: Request) -> Response:
     """GET /_matrix/client/versions
 
     - Unauthenticated; lists v1.1 to v1.13.
+    - The io.element.e2ee_forced.* flags are true only if policy forces encryption on every account.
     """
-    return json_response({"versions": SPEC_VERSIONS, "unstable_features": UNSTABLE_FEATURES})
+    forced = await services(request).policy.encryption_forced()
+    features = {**{flag: forced for flag in E2EE_FORCED}, **UNSTABLE_FEATURES}
+    return json_response({"versions": SPEC_VERSIONS, "unstable_features": features})
 
 
 @route("GET", "/_matrix/client/v1/auth_metadata", "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qasid.store.sqlite.engine import Database
+from qasid.store.sqlite.engine import Also, Database, with_also
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,10 @@ class AccountStore:
     # users
     async def create_user(
         self, user_id: str, password_hash: str | None, is_admin: bool, now_ms: int,
-        registration_token_hash: bytes | None = None, displayname: str | None = None,
+        registration_token_hash: bytes | None = None, displayname: str | None = None, also: Sequence[Also] = (),
     ) -> bool:
-        """Create the user; False if the ID is taken. Consumes a registration token (by hash) atomically."""
+        """Create the user; False if the ID is taken. Consumes a registration token (by hash) atomically;
+        `also` runs in the same transaction when the user is created."""
 
         def txn(conn: sqlite3.Connection) -> bool:
             if conn.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone():
@@ -69,6 +71,8 @@ class AccountStore:
                 "INSERT INTO users (user_id, password_hash, is_admin, displayname, created_ts) VALUES (?, ?, ?, ?, ?)",
                 (user_id, password_hash, int(is_admin), displayname, now_ms),
             )
+            for write in also:
+                write(conn)
             return True
 
         return await self.db.write(txn)
@@ -82,9 +86,10 @@ class AccountStore:
             return None
         return UserRow(row[0], row[1], bool(row[2]), bool(row[3]), row[4], row[5], bool(row[6]))
 
-    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
-        await self.db.write(lambda c: c.execute(
-            "UPDATE users SET password_hash = ? WHERE user_id = ?", (password_hash, user_id)))
+    async def set_password_hash(self, user_id: str, password_hash: str, also: Sequence[Also] = ()) -> None:
+        """Replace the password hash; `also` in the same transaction."""
+        await self.db.write(with_also(lambda c: c.execute(
+            "UPDATE users SET password_hash = ? WHERE user_id = ?", (password_hash, user_id)), also))
 
     async def set_profile_field(self, user_id: str, field: str, value: str | None) -> None:
         assert field in ("displayname", "avatar_url")
@@ -108,11 +113,12 @@ class AccountStore:
     # devices and tokens
     async def add_device_with_token(
         self, user_id: str, device_id: str, display_name: str | None, token_hash: bytes,
-        ip: str, now_ms: int,
+        ip: str, now_ms: int, also_if_new: Sequence[Also] = (), also: Sequence[Also] = (),
     ) -> bool:
         """Create (or reuse) the device and give it a new token; True if the device is new.
 
-        A new device is recorded as a device-list change in the same transaction."""
+        A new device is recorded as a device-list change in the same transaction; `also_if_new` (when
+        the device is new), then `also`, run in that transaction too."""
 
         def txn(conn: sqlite3.Connection) -> bool:
             existing = conn.execute(
@@ -141,6 +147,8 @@ class AccountStore:
                 "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES (?, ?, ?, ?)",
                 (token_hash, user_id, device_id, now_ms),
             )
+            for write in ([] if existing else list(also_if_new)) + list(also):
+                write(conn)
             return not existing
 
         return await self.db.write(txn)
@@ -183,8 +191,13 @@ class AccountStore:
             "UPDATE devices SET last_seen_ip = ?, last_seen_ts = ? WHERE user_id = ? AND device_id = ?",
             (ip, now_ms, user_id, device_id)))
 
-    async def delete_devices(self, user_id: str, device_ids: list[str]) -> list[str]:
-        """Delete devices with their tokens and E2EE keys, record a device-list change; returns those that existed."""
+    async def delete_devices(
+        self, user_id: str, device_ids: list[str], also_each: Callable[[str], Also] | None = None,
+        also: Sequence[Also] = (),
+    ) -> list[str]:
+        """Delete devices with their tokens and E2EE keys, record a device-list change; returns those that existed.
+
+        `also_each(device_id)` runs in the same transaction for each device deleted."""
 
         def txn(conn: sqlite3.Connection) -> list[str]:
             deleted = []
@@ -195,13 +208,15 @@ class AccountStore:
                     conn.execute(f"DELETE FROM {table} WHERE user_id = ? AND device_id = ?", (user_id, device_id))
                 if cur.rowcount:
                     deleted.append(device_id)
+                    if also_each is not None:
+                        also_each(device_id)(conn)
             if deleted:
                 stream_id = self.db.next_id(conn, "device_list_changes", "stream_id")
                 conn.execute(
                     "INSERT INTO device_list_changes (stream_id, user_id) VALUES (?, ?)", (stream_id, user_id))
             return deleted
 
-        return await self.db.write(txn)
+        return await self.db.write(with_also(txn, also, when=bool))
 
     async def delete_other_tokens(self, user_id: str, keep_device_id: str | None) -> None:
         await self.db.write(lambda c: c.execute(
@@ -209,8 +224,10 @@ class AccountStore:
 
     # registration tokens
     async def create_registration_token(
-        self, token_hash: bytes, uses_allowed: int | None, expiry_time: int | None, now_ms: int
+        self, token_hash: bytes, uses_allowed: int | None, expiry_time: int | None, now_ms: int,
+        also: Sequence[Also] = (),
     ) -> bool:
+        """A new registration token (False if it exists); `also` runs in the same transaction when created."""
         def txn(conn: sqlite3.Connection) -> bool:
             try:
                 conn.execute(
@@ -218,6 +235,8 @@ class AccountStore:
                     " VALUES (?, ?, ?, ?)", (token_hash, uses_allowed, expiry_time, now_ms))
             except sqlite3.IntegrityError:
                 return False
+            for write in also:
+                write(conn)
             return True
 
         return await self.db.write(txn)
@@ -240,10 +259,14 @@ class AccountStore:
             " ORDER BY created_ts")
         return [RegistrationTokenRow(*r) for r in rows]
 
-    async def delete_registration_token(self, token_hash: bytes) -> bool:
+    async def delete_registration_token(self, token_hash: bytes, also: Sequence[Also] = ()) -> bool:
+        """Delete the token (False if there was none); `also` runs in the same transaction when deleted."""
         def txn(conn: sqlite3.Connection) -> bool:
-            return conn.execute(
+            deleted = conn.execute(
                 "DELETE FROM registration_tokens WHERE token_hash = ?", (token_hash,)).rowcount > 0
+            for write in also if deleted else ():
+                write(conn)
+            return deleted
 
         return await self.db.write(txn)
 

@@ -67,21 +67,8 @@ class AuditStore:
     async def append(
         self, entry: NewAuditEntry, now_ms: Callable[[], int], entry_hash: Callable[[HashedFields], str],
     ) -> int:
-        """Append after the head in one writer transaction, hashed by `entry_hash`; returns its seq."""
-
-        def txn(conn: sqlite3.Connection) -> int:
-            head = conn.execute("SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
-            seq, prev_hash = int(head[0]) + 1, str(head[1])
-            unit = entry.unit_id if entry.unit_id is not None else _unit_of(conn, entry.official)
-            fields: HashedFields = (seq, now_ms(), entry.actor, entry.actor_device, entry.action,
-                                    entry.target, entry.source_ip, unit, entry.details, prev_hash)
-            digest = entry_hash(fields)
-            conn.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                         (*fields, digest))
-            conn.execute("UPDATE audit_head SET seq = ?, entry_hash = ? WHERE id = 1", (seq, digest))
-            return seq
-
-        return await self.db.write(txn)
+        """Append after the head in one writer transaction of its own; returns its seq."""
+        return await self.db.write(lambda conn: append_entry(conn, entry, now_ms, entry_hash))
 
     def head(self) -> tuple[int, str] | None:
         """The newest (seq, entry_hash) recorded as written, or None if the head row is gone."""
@@ -137,6 +124,23 @@ class AuditStore:
     def read_chain(self, check: Callable[[tuple[int, str] | None, Iterator[AuditEntry]], T]) -> T:
         """`check(head, rows)` over one snapshot of the whole log; blocking, so run it off the event loop."""
         return read_chain(self.db.path, check)
+
+
+def append_entry(
+    conn: sqlite3.Connection, entry: NewAuditEntry, now_ms: Callable[[], int],
+    entry_hash: Callable[[HashedFields], str],
+) -> int:
+    """Append after the head inside the caller's writer transaction (the head is read and moved in it,
+    so the chain can't fork); returns the new seq."""
+    head = conn.execute("SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
+    seq, prev_hash = int(head[0]) + 1, str(head[1])
+    unit = entry.unit_id if entry.unit_id is not None else _unit_of(conn, entry.official)
+    fields: HashedFields = (seq, now_ms(), entry.actor, entry.actor_device, entry.action,
+                            entry.target, entry.source_ip, unit, entry.details, prev_hash)
+    digest = entry_hash(fields)
+    conn.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", (*fields, digest))
+    conn.execute("UPDATE audit_head SET seq = ?, entry_hash = ? WHERE id = 1", (seq, digest))
+    return seq
 
 
 def read_chain(path: Path, check: Callable[[tuple[int, str] | None, Iterator[AuditEntry]], T]) -> T:

@@ -16,7 +16,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +27,24 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 512
 
 OnCommit = Callable[[Any], None]
+# A write to run inside another write's transaction (an audit entry beside the action it records),
+# so that both commit or neither does.
+Also = Callable[[sqlite3.Connection], object]
 _Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop, OnCommit | None]
+
+
+def with_also(fn: Callable[[sqlite3.Connection], T], also: Sequence[Also],
+              when: Callable[[T], bool] = lambda result: True) -> Callable[[sqlite3.Connection], T]:
+    """`fn`, then each of `also` if `when(fn's result)`, as one write: they commit together or not at all."""
+
+    def txn(conn: sqlite3.Connection) -> T:
+        result = fn(conn)
+        if when(result):
+            for write in also:
+                write(conn)
+        return result
+
+    return txn
 
 
 def _connect(path: Path) -> sqlite3.Connection:

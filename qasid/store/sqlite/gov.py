@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qasid.store.sqlite.engine import Database
+from qasid.store.sqlite.engine import Also, Database, with_also
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,12 @@ class GovStore:
             " ORDER BY user_id", unit_ids) if unit_ids else []
         return [Official(r[0], r[1], r[2]) for r in rows]
 
+    def active_accounts_outside_tree(self) -> int:
+        """How many accounts that are not deactivated belong to no unit."""
+        r = self.db.read_one("SELECT COUNT(*) FROM users u WHERE u.deactivated = 0"
+                             " AND NOT EXISTS (SELECT 1 FROM officials o WHERE o.user_id = u.user_id)")
+        return int(r[0]) if r else 0
+
     def account_states(self, user_ids: list[str]) -> dict[str, str]:
         """Each account's state: active, suspended or offboarded (deactivated, whether or not locked)."""
         states: dict[str, str] = {}
@@ -120,12 +127,14 @@ class GovStore:
                 states[user_id] = "offboarded" if deactivated else "suspended" if locked else "active"
         return states
 
-    async def set_official(self, user_id: str, unit_id: int, designation: str, now_ms: int) -> None:
-        """Place an account in a unit with a designation (replacing any earlier placement)."""
-        await self.db.write(lambda c: c.execute(
+    async def set_official(
+        self, user_id: str, unit_id: int, designation: str, now_ms: int, also: Sequence[Also] = (),
+    ) -> None:
+        """Place an account in a unit with a designation (replacing any earlier placement); `also` with it."""
+        await self.db.write(with_also(lambda c: c.execute(
             "INSERT INTO officials (user_id, unit_id, designation, created_ts) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (user_id) DO UPDATE SET unit_id = excluded.unit_id,"
-            " designation = excluded.designation", (user_id, unit_id, designation, now_ms)))
+            " designation = excluded.designation", (user_id, unit_id, designation, now_ms)), also))
 
     async def create_official(
         self, user_id: str, password_hash: str | None, unit_id: int, designation: str,
@@ -175,16 +184,16 @@ class GovStore:
         """The national admins' user IDs."""
         return {r[0] for r in self.db.read("SELECT user_id FROM users WHERE is_admin = 1")}
 
-    async def set_admin_role(self, user_id: str, unit_id: int, granted: bool) -> None:
-        """Grant or revoke a unit admin role."""
+    async def set_admin_role(self, user_id: str, unit_id: int, granted: bool, also: Sequence[Also] = ()) -> None:
+        """Grant or revoke a unit admin role; `also` in the same transaction."""
         sql = ("INSERT OR IGNORE INTO admin_roles (user_id, unit_id) VALUES (?, ?)" if granted
                else "DELETE FROM admin_roles WHERE user_id = ? AND unit_id = ?")
-        await self.db.write(lambda c: c.execute(sql, (user_id, unit_id)))
+        await self.db.write(with_also(lambda c: c.execute(sql, (user_id, unit_id)), also))
 
-    async def set_locked(self, user_id: str, locked: bool) -> None:
-        """Suspend (or lift the suspension of) an account."""
-        await self.db.write(lambda c: c.execute(
-            "UPDATE users SET locked = ? WHERE user_id = ?", (int(locked), user_id)))
+    async def set_locked(self, user_id: str, locked: bool, also: Sequence[Also] = ()) -> None:
+        """Suspend (or lift the suspension of) an account; `also` in the same transaction."""
+        await self.db.write(with_also(lambda c: c.execute(
+            "UPDATE users SET locked = ? WHERE user_id = ?", (int(locked), user_id)), also))
 
     def is_locked(self, user_id: str) -> bool:
         """True if the account is suspended."""
@@ -195,9 +204,9 @@ class GovStore:
 
     async def create_enrollment_token(
         self, token_hash: bytes, unit_id: int, person_name: str | None, designation: str | None,
-        issued_by: str, uses_allowed: int, expiry_time: int, now_ms: int,
+        issued_by: str, uses_allowed: int, expiry_time: int, now_ms: int, also: Sequence[Also] = (),
     ) -> None:
-        """Core's registration token and its unit binding, in one transaction (by the token's hash)."""
+        """Core's registration token and its unit binding, and `also`, in one transaction (by the token's hash)."""
 
         def txn(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -208,7 +217,7 @@ class GovStore:
                 " created_ts) VALUES (?, ?, ?, ?, ?, ?)",
                 (token_hash, unit_id, person_name, designation, issued_by, now_ms))
 
-        await self.db.write(txn)
+        await self.db.write(with_also(txn, also))
 
     def enrollment_tokens(self, token_hash: bytes | None = None, *, hash_prefix: bool = False) -> list[EnrollmentToken]:
         """Enrollment tokens (the one with this hash, those whose hash starts so, or all), newest first."""
@@ -224,14 +233,14 @@ class GovStore:
             rows = self.db.read(sql + " WHERE e.token_hash = ?", (token_hash,))
         return [EnrollmentToken(*r) for r in rows]
 
-    async def delete_enrollment_token(self, token_hash: bytes) -> None:
-        """Revoke: neither the binding nor core's registration token survives."""
+    async def delete_enrollment_token(self, token_hash: bytes, also: Sequence[Also] = ()) -> None:
+        """Revoke: neither the binding nor core's registration token survives; `also` in the same transaction."""
 
         def txn(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM enrollment_tokens WHERE token_hash = ?", (token_hash,))
             conn.execute("DELETE FROM registration_tokens WHERE token_hash = ?", (token_hash,))
 
-        await self.db.write(txn)
+        await self.db.write(with_also(txn, also))
 
     # --- policy ----------------------------------------------------------------------------
 
@@ -264,8 +273,10 @@ class GovStore:
         """The official has left every room."""
         await self.db.write(lambda c: c.execute("DELETE FROM pending_offboardings WHERE user_id = ?", (user_id,)))
 
-    async def deactivate(self, user_id: str, actor: str, now_ms: int) -> bool:
-        """Deactivate for good: no password, no tokens, out of the directory; queues the room leaves."""
+    async def deactivate(self, user_id: str, actor: str, now_ms: int, also: Sequence[Also] = ()) -> bool:
+        """Deactivate for good: no password, no tokens, out of the directory; queues the room leaves.
+
+        `also` runs in the same transaction when the account was active."""
 
         def txn(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
@@ -279,7 +290,7 @@ class GovStore:
                          " VALUES (?, ?, ?)", (user_id, actor, now_ms))
             return True
 
-        return await self.db.write(txn)
+        return await self.db.write(with_also(txn, also, when=bool))
 
 
 def _insert_official(
