@@ -51,7 +51,7 @@ def _refused(tmp_path: Path, archive: Path, why: str) -> None:
     target = tmp_path / "restored"
     line = one_error_line(qasid(tmp_path, "admin", "restore", str(archive), env=_env(target)))
     assert why in line, line
-    assert not target.exists() or list(target.iterdir()) == []
+    assert not target.exists()
 
 
 def test_an_archive_is_private_and_lists_every_file_with_its_checksum(archive: Path, tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_restore_refuses_a_folder_in_use_or_another_server_name(archive: Path, t
     line = one_error_line(qasid(tmp_path, "admin", "restore", str(archive),
                                 env={**_env(other), "QASID_SERVER_NAME": "elsewhere.test"}))
     assert "set server_name = 'qasid.test'" in line
-    assert not other.exists() or list(other.iterdir()) == []
+    assert not other.exists()
 
     fresh = tmp_path / "fresh"
     done = qasid(tmp_path, "admin", "restore", str(archive), env=_env(fresh))

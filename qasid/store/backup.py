@@ -124,11 +124,13 @@ def restore_archive(archive: Path, data_dir: Path, server_name: str) -> dict[str
     """Verify the archive, then unpack it into `data_dir`, which must be missing or empty."""
     if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
         raise BackupError(f"data folder {data_dir} is not empty; restore only into a new or empty folder")
+    created = not data_dir.exists()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     # Staged inside the target itself: the same file system (even a mount point), and on any
-    # failure the folder is left empty again.
+    # failure the folder is left as it was: empty, or not there at all.
     staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir))
+    restored = False
     try:
         manifest = _extract_verified(archive, staging)
         if manifest["server_name"] != server_name:
@@ -139,9 +141,12 @@ def restore_archive(archive: Path, data_dir: Path, server_name: str) -> dict[str
         for entry in sorted(staging.iterdir()):
             os.rename(entry, data_dir / entry.name)
         _fsync_dir(data_dir)
+        restored = True
         return manifest
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and not restored:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _media_files(media_dir: Path) -> Iterator[tuple[str, Path]]:
