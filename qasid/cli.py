@@ -14,6 +14,8 @@ from typing import Any
 from qasid.config import Settings, SettingsError, describe_settings, load_settings
 from qasid.core.clock import new_registration_token
 from qasid.core.errors import MatrixError
+from qasid.store.backup import BackupError
+from qasid.store.sqlite.engine import MigrationError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -277,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     from qasid.cli_gov import add_gov_parsers
 
     add_gov_parsers(admin_sub, _common, _settings)
+    from qasid.cli_ops import add_ops_parsers
+
+    add_ops_parsers(admin_sub, _settings)
     return parser
 
 
@@ -347,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except MatrixError as e:
         print(f"error: {e.errcode}: {e.message}", file=sys.stderr)
+        return 1
+    except (BackupError, MigrationError) as e:
+        print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:
         print(f"error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)

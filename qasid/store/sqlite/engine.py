@@ -17,7 +17,9 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,7 +49,8 @@ def with_also(fn: Callable[[sqlite3.Connection], T], also: Sequence[Also],
     return txn
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection as the server uses them: WAL, synchronous=FULL, a busy timeout, foreign keys."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
@@ -62,9 +65,9 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer_conn = _connect(path)
+        self._writer_conn = connect(path)
         migrate(self._writer_conn)
-        self.reader = _connect(path)
+        self.reader = connect(path)
         self.reader.execute("PRAGMA query_only=ON")
         self._counters: dict[tuple[str, str], int] = {}
         self._data_version = self._writer_conn.execute("PRAGMA data_version").fetchone()[0]
@@ -91,7 +94,7 @@ class Database:
 
     def execute_now(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         """One statement, committed at once on a connection of its own: for startup, before any traffic."""
-        conn = _connect(self.path)
+        conn = connect(self.path)
         try:
             conn.execute(sql, params)
         finally:
@@ -226,39 +229,96 @@ def _settle_all(items: list[_Settlement]) -> None:
             future.set_exception(value)
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Apply the numbered migration files not yet applied, each in its own transaction."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-    applied = int(row[0] or 0)
-    folder = resources.files("qasid.store.sqlite") / "migrations"
-    scripts = sorted(
-        (int(item.name.split("_", 1)[0]), item)
+class MigrationError(Exception):
+    """The schema can't be brought up to date; the message names the migration and what failed."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered migration file."""
+
+    version: int
+    name: str
+    script: Traversable
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    """Where a database's schema is, and the migrations that would bring it to the newest."""
+
+    current: int
+    newest: int
+    pending: tuple[Migration, ...]
+
+
+def migration_files(folder: Traversable | None = None) -> list[Migration]:
+    """The migration files in version order (the package's own unless `folder` is given)."""
+    folder = folder or resources.files("qasid.store.sqlite") / "migrations"
+    found = sorted(
+        (int(item.name.split("_", 1)[0]), item.name, item)
         for item in folder.iterdir()
         if item.name.endswith(".sql")
     )
-    pending = [(version, script) for version, script in scripts if version > applied]
-    if not pending:
-        return
-    # A migration may hash secrets it moves (005: registration tokens); the plaintext it drops
+    return [Migration(version, name, script) for version, name, script in found]
+
+
+def newest_schema_version(folder: Traversable | None = None) -> int:
+    """The version the newest migration file brings a database to."""
+    return max((m.version for m in migration_files(folder)), default=0)
+
+
+def plan_migrations(conn: sqlite3.Connection, folder: Traversable | None = None) -> MigrationPlan:
+    """What `migrate` would apply to this database; reads only (no table is created)."""
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+    current = int(conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]) if exists else 0
+    files = migration_files(folder)
+    newest = max((m.version for m in files), default=0)
+    if current > newest:
+        raise MigrationError(
+            f"the database is at schema version {current}, newer than this qasid knows ({newest}):"
+            " it was made by a newer qasid; run that version (or restore a backup made by this one)")
+    return MigrationPlan(current, newest, tuple(m for m in files if m.version > current))
+
+
+def migrate(conn: sqlite3.Connection, folder: Traversable | None = None) -> MigrationPlan:
+    """Apply the migrations not yet applied, all in one transaction: if one fails, none is applied."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    plan = plan_migrations(conn, folder)
+    if not plan.pending:
+        return plan
+    # A migration may hash secrets it moves (008: registration tokens); the plaintext it drops
     # is zeroed in the file, and the WAL that held it is emptied once all are applied.
     conn.create_function("sha256", 1, _sha256, deterministic=True)
     secure_delete = conn.execute("PRAGMA secure_delete").fetchone()[0]
     conn.execute("PRAGMA secure_delete=ON")
-    for version, script in pending:
-        sql = script.read_text(encoding="utf-8")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _statements(sql):
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
-            conn.execute("COMMIT")
-        except Exception:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for migration in plan.pending:
+            _apply(conn, migration)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # some errors (a full disk) end the transaction themselves
             conn.execute("ROLLBACK")
-            raise
-        log.info("applied migration %s", script.name)
-    conn.execute(f"PRAGMA secure_delete={int(secure_delete)}")
+        raise
+    finally:
+        conn.execute(f"PRAGMA secure_delete={int(secure_delete)}")
+    for migration in plan.pending:
+        log.info("applied migration %s", migration.name)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return plan
+
+
+def _apply(conn: sqlite3.Connection, migration: Migration) -> None:
+    sql = migration.script.read_text(encoding="utf-8")
+    for number, statement in enumerate(_statements(sql), start=1):
+        try:
+            conn.execute(statement)
+        except sqlite3.Error as e:
+            first_line = statement.splitlines()[0][:120]
+            raise MigrationError(
+                f"migration {migration.name} failed at statement {number} ({first_line!r}): {e};"
+                " nothing was applied, the database is as it was") from e
+    conn.execute("INSERT INTO schema_version VALUES (?)", (migration.version,))
 
 
 def _sha256(text: str) -> bytes:
