@@ -272,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     from qasid.cli_gov import add_gov_parsers
 
     add_gov_parsers(admin_sub, _common, _settings)
+    from qasid.ops.cli import add_ops_parsers
+
+    add_ops_parsers(sub)
     return parser
 
 

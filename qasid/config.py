@@ -58,6 +58,8 @@ class Settings:
     push_gateway_timeout_ms: int = 10_000
     # A gateway that fails is retried with exponential backoff, at most this far apart.
     push_retry_max_ms: int = 300_000
+    # `qasid doctor` asks for at least this much free space where the data folder is.
+    disk_free_min_mb: int = 1024
 
     @property
     def database_path(self) -> Path:
@@ -96,6 +98,7 @@ _RANGES: dict[str, tuple[int, int]] = {
     "sync_pace_ms": (0, 60_000),
     "push_gateway_timeout_ms": (100, 120_000),
     "push_retry_max_ms": (10, 86_400_000),
+    "disk_free_min_mb": (0, 1 << 30),
 }
 # Checks of the text settings: why a value is refused, or None.
 _TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {
