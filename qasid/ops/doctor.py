@@ -11,6 +11,7 @@ import dataclasses
 import ipaddress
 import os
 import pwd
+import re
 import shutil
 import ssl
 import stat
@@ -45,7 +46,8 @@ def examine(settings: Settings, config_file: Path | None) -> list[Finding]:
         findings += check_config_file(config_file)
     findings += check_data_folder(settings)
     findings += check_public_baseurl(settings)
-    tls = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name.startswith("tls_")}
+    tls = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
+           if re.fullmatch(r"tls_\w*(key|cert|chain|file|path)\w*", f.name)}
     findings += check_tls_files(tls)
     findings += check_disk_space(settings)
     return findings
@@ -176,7 +178,7 @@ def _unspecified(host: str) -> bool:
 
 
 def check_tls_files(tls_settings: dict[str, Any]) -> list[Finding]:
-    """TLS files named by tls_* settings: present, the private key private, the certificate current and matching."""
+    """TLS files named by tls_*key/cert/chain/file/path settings: present, the private key private, the certificate current and matching."""
     findings: list[Finding] = []
     keys, certificates = [], []
     for name, value in sorted(tls_settings.items()):

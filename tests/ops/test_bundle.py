@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -75,14 +76,16 @@ def test_the_bundle_installs_and_serves_with_no_network(tmp_path: Path) -> None:
         tar.extractall(tmp_path, filter="data")
     bundle = tmp_path / "bundle"
     (tmp_path / top).rename(bundle)
-    assert top == f"qasid-0.1.0-cp{sys.version_info.major}{sys.version_info.minor}-manylinux_2_28_x86_64"
+    with (Path(__file__).resolve().parents[2] / "pyproject.toml").open("rb") as f:
+        version = tomllib.load(f)["project"]["version"]
+    assert top == f"qasid-{version}-cp{sys.version_info.major}{sys.version_info.minor}-manylinux_2_28_x86_64"
     sums = {name: digest for digest, name in
             (line.split("  ", 1) for line in (bundle / "SHA256SUMS").read_text().splitlines())}
     wheels = sorted(p.name for p in (bundle / "wheels").iterdir())
     assert sorted(sums) == sorted(["INSTALL.txt", "requirements.lock", *(f"wheels/{w}" for w in wheels)])
     for name, digest in sums.items():
         assert hashlib.sha256((bundle / name).read_bytes()).hexdigest() == digest, name
-    assert any(w.startswith("qasid-0.1.0-") for w in wheels) and any(w.startswith("uvloop-") for w in wheels)
+    assert any(w.startswith(f"qasid-{version}-") for w in wheels) and any(w.startswith("uvloop-") for w in wheels)
 
     # No pip configuration, index or cache of this machine's may help: only the archive.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LANG": "C.UTF-8",
