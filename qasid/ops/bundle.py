@@ -67,17 +67,18 @@ def build_bundle(source: Path, output: Path | None, platforms: list[str], python
         raise BundleError(f"{source} is not a qasid source tree (pyproject.toml and requirements/runtime.lock)")
     with (source / "pyproject.toml").open("rb") as f:
         version = str(tomllib.load(f)["project"]["version"])
-    name = f"qasid-{version}-cp{python.replace('.', '')}-{platforms[0]}"
+    name = f"qasid-{version}-cp{python.replace('.', '')}-{'.'.join(platforms)}"
     output = output or source / "dist" / f"{name}.tar.gz"
     with tempfile.TemporaryDirectory(prefix="qasid-bundle-") as work:
         stage = Path(work) / name
         wheels = stage / "wheels"
         wheels.mkdir(parents=True)
         # Binary wheels only: the target has no compiler, and nothing is built for the wrong machine.
-        target = [arg for platform in platforms for tag in compatible_platforms(platform)
-                  for arg in ("--platform", tag)]
-        _pip("download", "--only-binary=:all:", "--no-deps", "--require-hashes", "-r", str(lock),
-             *target, "--implementation", "cp", "--python-version", python, "-d", str(wheels))
+        # One download per platform: pip takes one wheel per package, the best for all tags given.
+        for platform in platforms:
+            target = [arg for tag in compatible_platforms(platform) for arg in ("--platform", tag)]
+            _pip("download", "--only-binary=:all:", "--no-deps", "--require-hashes", "-r", str(lock),
+                 *target, "--implementation", "cp", "--python-version", python, "-d", str(wheels))
         _pip("wheel", "--no-deps", "-w", str(wheels), str(source))
         own = sorted(wheels.glob("qasid-*.whl"))
         if len(own) != 1:

@@ -66,7 +66,8 @@ def add_ops_parsers(sub: Any) -> None:
                     " Python (checked against the lock's hashes), builds qasid's wheel, and packs them with"
                     " SHA256SUMS, a requirements.lock that includes qasid's own hash, and INSTALL.txt.")
     bundle.add_argument("--platform", action="append",
-                        help="a wheel platform tag, repeatable (default manylinux_2_28_x86_64)")
+                        help="a wheel platform tag (default manylinux_2_28_x86_64); repeat it for one"
+                             " archive that serves several, e.g. also manylinux_2_28_aarch64")
     bundle.add_argument("--python", default=f"{sys.version_info.major}.{sys.version_info.minor}",
                         help="the target's Python version, e.g. 3.11 (default: this one's)")
     bundle.add_argument("--output", help="the archive to write (default dist/qasid-VERSION-cpXY-PLATFORM.tar.gz)")
