@@ -79,6 +79,8 @@ class Settings:
     max_delayed_events_per_user: int = 100
     # How long an OpenID token (proving a user to the call service) stays valid.
     openid_token_lifetime_ms: int = 3_600_000
+    # `qasid doctor` asks for at least this much free space where the data folder is.
+    disk_free_min_mb: int = 1024
 
     @property
     def database_path(self) -> Path:
@@ -121,6 +123,7 @@ _RANGES: dict[str, tuple[int, int]] = {
     "max_delay_ms": (1_000, 30 * 86_400_000),
     "max_delayed_events_per_user": (1, 10_000),
     "openid_token_lifetime_ms": (1_000, 86_400_000),
+    "disk_free_min_mb": (0, 1 << 30),
 }
 _TURN_URI = re.compile(r"(turns?):(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)(:[0-9]{1,5})?(\?transport=(udp|tcp))?")
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}(:[0-9]{1,5})?")

@@ -1,0 +1,1 @@
+"""Running qasid: the offline install bundle and the configuration doctor."""
