@@ -74,9 +74,12 @@ class CallService:
 
     async def schedule(
         self, user_id: str, device_id: str, room_id: str, event_type: str, state_key: str | None,
-        content: dict[str, Any], delay_ms: int,
+        content: dict[str, Any], delay_ms: int, txn_id: str | None = None,
     ) -> str:
-        """Store an event to be sent after `delay_ms`; returns its delay_id (a secret: it controls the event)."""
+        """Store an event to be sent after `delay_ms`; returns its delay_id (a secret: it controls the event).
+
+        A send's `txn_id` makes it idempotent: a retry from the same device returns the first delay_id.
+        """
         if delay_ms > self.settings.max_delay_ms:
             raise MatrixError(400, "M_MAX_DELAY_EXCEEDED", "The requested delay exceeds the allowed maximum",
                               max_delay=self.settings.max_delay_ms)
@@ -86,7 +89,10 @@ class CallService:
         delay_id = "syd_" + secrets.token_urlsafe(24)
         row = DelayedEventRow(delay_id, user_id, device_id, room_id, event_type, state_key, content, delay_ms,
                               now, now + delay_ms, "scheduled", None, None)
-        earliest = await self.store.calls.add_delayed_event(row, self.settings.max_delayed_events_per_user)
+        earlier, earliest = await self.store.calls.add_delayed_event(
+            row, self.settings.max_delayed_events_per_user, txn_id)
+        if earlier is not None:
+            return earlier
         if earliest is not None:
             error = limit_exceeded(max(0, earliest - now))
             error.message = "The maximum number of delayed events has been reached"

@@ -170,3 +170,17 @@ def test_a_pending_delayed_event_survives_sigkill_and_fires_exactly_once(tmp_pat
         assert frank.bodies(room_id).count("hung up") == 1
     finally:
         server.stop()
+
+
+def test_a_retried_delayed_send_returns_the_first_delay_id(server: ServerProcess) -> None:
+    grace = User(server, "grace")
+    room_id = grace.room()
+    path = f"{V3}/rooms/{room_id}/send/m.room.message/retry1"
+    first = grace.http.put(path, params={DELAY: 60_000}, json={"msgtype": "m.text", "body": "later"})
+    again = grace.http.put(path, params={DELAY: 60_000}, json={"msgtype": "m.text", "body": "later"})
+    assert first.status_code == again.status_code == 200, again.text
+    assert first.json()["delay_id"] == again.json()["delay_id"]
+    assert len(grace.http.get(DELAYED).json()["delayed_events"]) == 1
+    other = grace.http.put(f"{V3}/rooms/{room_id}/send/m.room.message/retry2", params={DELAY: 60_000},
+                           json={"msgtype": "m.text", "body": "later"})
+    assert other.json()["delay_id"] != first.json()["delay_id"]

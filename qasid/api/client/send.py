@@ -25,7 +25,8 @@ async def send_event(request: Request) -> Response:
     - Refused with 403 M_FORBIDDEN when the sender is not joined or policy forbids the event;
       413 M_TOO_LARGE over 65,536 bytes; 400 M_BAD_JSON for floats or out-of-range integers.
     - With `org.matrix.msc4140.delay` (ms): stored and sent that much later, answered with a delay_id
-      (MSC4140); 400 M_MAX_DELAY_EXCEEDED past max_delay_ms, 429 past the pending events a user may have.
+      (MSC4140; a repeated txnId returns the first one); 400 M_MAX_DELAY_EXCEEDED past max_delay_ms,
+      429 past the pending events a user may have.
     """
     who = await requester(request)
     svc = services(request)
@@ -35,7 +36,8 @@ async def send_event(request: Request) -> Response:
     content = await json_body(request, allow_empty=False)
     if delay is not None:
         return json_response({"delay_id": await svc.calls.schedule(
-            who.user_id, who.device_id, room_id, event_type, None, content, delay)})
+            who.user_id, who.device_id, room_id, event_type, None, content, delay,
+            txn_id=f"send/{room_id}/{event_type}/{request.path_params['txnId']}")})
     txn = Txn(who.user_id, who.device_id, f"send/{room_id}/{event_type}", request.path_params["txnId"])
     await svc.rooms.require_joined(room_id, who.user_id)
     event_id = await svc.rooms.append(who.user_id, room_id, event_type, content, txn=txn)

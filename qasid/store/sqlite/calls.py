@@ -60,18 +60,27 @@ class CallStore:
 
     # --- delayed events ---------------------------------------------------------------------
 
-    async def add_delayed_event(self, row: DelayedEventRow, limit: int) -> int | None:
-        """Schedule `row` unless its owner already has `limit` scheduled; then the earliest of their send times."""
-        def txn(conn: sqlite3.Connection) -> int | None:
+    async def add_delayed_event(
+        self, row: DelayedEventRow, limit: int, txn_id: str | None = None,
+    ) -> tuple[str | None, int | None]:
+        """Schedule `row`: (the delay_id the same txn_id was given before, None) for a retry; (None, the
+        earliest of their send times) when its owner already has `limit` scheduled; else (None, None)."""
+        def txn(conn: sqlite3.Connection) -> tuple[str | None, int | None]:
+            if txn_id is not None:
+                earlier = conn.execute(
+                    "SELECT delay_id FROM delayed_events WHERE user_id = ? AND device_id = ? AND txn_id = ?",
+                    (row.user_id, row.device_id, txn_id)).fetchone()
+                if earlier is not None:
+                    return str(earlier[0]), None
             count, earliest = conn.execute(
                 "SELECT count(*), min(send_ts) FROM delayed_events WHERE user_id = ? AND status = 'scheduled'",
                 (row.user_id,)).fetchone()
             if count >= limit:
-                return int(earliest)
+                return None, int(earliest)
             conn.execute(
-                f"INSERT INTO delayed_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*row[:6], jsonutil.dumps(row.content), *row[7:]))
-            return None
+                f"INSERT INTO delayed_events ({_COLUMNS}, txn_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*row[:6], jsonutil.dumps(row.content), *row[7:], txn_id))
+            return None, None
         return await self.db.write(txn)
 
     async def delayed_event(self, delay_id: str) -> DelayedEventRow | None:
