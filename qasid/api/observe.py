@@ -31,7 +31,7 @@ class RequestObserver:
     def __init__(self, stats: RequestStats | None, log_requests: bool) -> None:
         self.stats = stats
         self.log_requests = log_requests
-        self._prefix = os.urandom(4).hex()
+        self._prefix = os.urandom(4).hex().encode() + b"-"  # IDs stay unique across restarts
         self._sequence = itertools.count(1)
 
     def request_id(self, scope: Scope) -> bytes:
@@ -41,7 +41,7 @@ class RequestObserver:
                 if _GIVEN_ID.fullmatch(value):
                     return bytes(value)
                 break
-        return b"%s-%x" % (self._prefix.encode(), next(self._sequence))
+        return b"%s%x" % (self._prefix, next(self._sequence))
 
     def finished(self, route: str, method: str, status: int, seconds: float, request_id: bytes) -> None:
         """Record one answered (or abandoned) request."""
