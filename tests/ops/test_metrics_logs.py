@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -113,3 +114,14 @@ def test_json_request_logs_carry_request_ids_and_no_tokens(observed: tuple[Serve
     assert any(r["route"] == "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}" for r in requests)
     # Not a request line only: the server's other records are JSON too.
     assert any(line["logger"].startswith("uvicorn") for line in lines)
+
+
+def test_a_metrics_port_in_use_is_a_clear_error_at_start(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        bind = f"127.0.0.1:{taken.getsockname()[1]}"
+        server = ServerProcess(tmp_path / "data", env={"QASID_METRICS_BIND": bind})
+        with pytest.raises(RuntimeError) as failed:
+            server.start()
+    assert f"error: metrics_bind {bind}: can't listen there" in str(failed.value)
