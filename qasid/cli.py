@@ -75,7 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app, host=settings.bind_host, port=settings.bind_port, loop="uvloop", http="httptools",
         log_level=settings.log_level, access_log=False, lifespan="on", ws="none", server_header=False,
         date_header=False, timeout_graceful_shutdown=5,
-        **({"log_config": log_config} if settings.log_format == "json" else {}),
+        log_config=log_config or uvicorn.config.LOGGING_CONFIG,
     )
     config.load()
     config.ssl = tls  # our own context, so SIGHUP can load a renewed certificate into it

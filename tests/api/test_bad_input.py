@@ -40,6 +40,8 @@ UNAUTHENTICATED = {
     ("GET", "/_matrix/media/r0/download/{serverName}/{mediaId}"): "always 404, as above",
     ("GET", "/_matrix/media/r0/download/{serverName}/{mediaId}/{fileName}"): "always 404, as above",
     ("GET", "/_matrix/media/r0/thumbnail/{serverName}/{mediaId}"): "always 404, as above",
+    ("GET", "/_qasid/health"): "load balancers probe without credentials; tells nothing but 'ok'",
+    ("GET", "/_qasid/ready"): "as health; not proxied by the nginx site file",
 }
 
 # Authenticated POST/PUT routes whose body is not JSON, and why.
