@@ -98,6 +98,9 @@ def qasid_server(work_dir: Path, repo: Path = REPO) -> Server:
         "QASID_RATE_LIMITS_ENABLED": "false", "QASID_LOG_LEVEL": "warning",
         "QASID_CONFIG": str(work_dir / "qasid.toml"),
     }
+    if "metrics_bind" in (repo / "qasid" / "config.py").read_text():
+        # Measured with its metrics listener on, as deployed; each server of a run on a port of its own.
+        env["QASID_METRICS_BIND"] = f"127.0.0.1:{free_port()}"
     (work_dir / "qasid.toml").touch()  # empty: the environment sets everything
     command = [sys.executable, "-m", "qasid.cli", "admin", "token", "create", "--init", "--uses", "1000000"]
     made = subprocess.run(command, cwd=repo, env={**os.environ, **env}, capture_output=True, text=True, check=False)

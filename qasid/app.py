@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from qasid.api.http import ROUTES
+from qasid.api.observe import RequestObserver
 from qasid.api.router import QasidApp
 from qasid.config import Settings
 from qasid.core.policy import Policy
 from qasid.core.services import Services, build_services
 from qasid.gov.government import Government
+from qasid.stats import RequestStats
 
 log = logging.getLogger("qasid")
 
@@ -60,6 +62,7 @@ API_MODULES = [
     "qasid.api.admin.devices",
     "qasid.api.admin.openapi",
     "qasid.api.admin.audit",
+    "qasid.api.health",
     # The console last: its routes are never tried before a Matrix route.
     "qasid.api.console.auth",
     "qasid.api.console.units",
@@ -102,6 +105,8 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
         await gov.maintenance.stop()
         services.close()
 
-    app = QasidApp(ROUTES.routes, lifespan, services)
+    # Requests are counted only when a metrics listener will read the counts.
+    observer = RequestObserver(RequestStats() if settings.metrics_bind else None, settings.log_requests)
+    app = QasidApp(ROUTES.routes, lifespan, services, observer)
     app.state.gov = gov
     return app

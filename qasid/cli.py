@@ -59,11 +59,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from qasid.app import create_app
+    from qasid.logs import configure_logging
 
     settings = _settings(args)
     _return_large_buffers_to_the_os()
+    log_config = configure_logging(settings)
+    tls = _tls_context(settings)
     app = create_app(settings)
-    print(f"qasid serving {settings.server_name} on http://{settings.bind_host}:{settings.bind_port}"
+    if settings.metrics_bind:
+        from qasid.metrics import serve_metrics
+
+        serve_metrics(settings.metrics_bind, app)
+    scheme = "https" if tls is not None else "http"
+    print(f"qasid serving {settings.server_name} on {scheme}://{settings.bind_host}:{settings.bind_port}"
           f" (data folder {settings.data_dir})", flush=True)
     if not settings.turn_uris:
         print("qasid: no TURN relay is configured (turn_uris, turn_shared_secret): calls between officials"
@@ -72,7 +80,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app, host=settings.bind_host, port=settings.bind_port, loop="uvloop", http="httptools",
         log_level=settings.log_level, access_log=False, lifespan="on", ws="none", server_header=False,
         date_header=False, timeout_graceful_shutdown=5,
+        log_config=log_config or uvicorn.config.LOGGING_CONFIG,
     )
+    config.load()
+    config.ssl = tls  # our own context, so SIGHUP can load a renewed certificate into it
+    config.ssl_certfile = settings.tls_certificate or None  # uvicorn names the scheme from it
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
@@ -81,6 +93,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     Server(config).run()
     return 0
+
+
+def _tls_context(settings: Settings) -> Any:
+    """The TLS context to serve HTTPS with (reloaded on SIGHUP), or None for plain HTTP."""
+    if not settings.tls_certificate:
+        return None
+    from qasid.tls import TlsError, reload_on_sighup, server_context
+
+    certificate, private_key = Path(settings.tls_certificate), Path(settings.tls_private_key)
+    try:
+        context = server_context(certificate, private_key)
+    except TlsError as e:
+        raise SettingsError(str(e)) from None
+    reload_on_sighup(context, certificate, private_key)
+    return context
 
 
 async def _with_store(settings: Settings, work: Any) -> Any:

@@ -54,6 +54,16 @@ class Settings:
     # answer carries what arrived meanwhile instead of one event each (0: answer at once).
     sync_pace_ms: int = 20
     log_level: str = "info"
+    # "text" for people reading a terminal, "json" (one object a line) for a log collector.
+    log_format: str = "text"
+    # One log line per answered request (request ID, method, route template, status, duration).
+    log_requests: bool = False
+    # HTTPS served by qasid itself (no reverse proxy): PEM certificate chain and private key,
+    # read again on SIGHUP. Both empty: plain HTTP, as behind nginx.
+    tls_certificate: str = ""
+    tls_private_key: str = ""
+    # Prometheus metrics on a listener of their own, HOST:PORT; empty turns it off.
+    metrics_bind: str = "127.0.0.1:9108"
     # Push notifications are the only outbound connections: a pusher may only name a gateway
     # under one of these base URLs (e.g. "https://push.gov.example"); empty means no pushers.
     push_gateway_allowlist: tuple[str, ...] = ()
@@ -96,7 +106,8 @@ class Settings:
 
     @property
     def base_url(self) -> str:
-        return self.public_baseurl or f"http://{self.bind_host}:{self.bind_port}"
+        scheme = "https" if self.tls_certificate else "http"
+        return self.public_baseurl or f"{scheme}://{self.bind_host}:{self.bind_port}"
 
 
 class SettingsError(Exception):
@@ -107,6 +118,8 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 _SERVER_NAME = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})(:[0-9]{1,5})?")
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+_LOG_FORMATS = ("text", "json")
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
 # Inclusive bounds of the whole-number settings.
 _RANGES: dict[str, tuple[int, int]] = {
     "bind_port": (1, 65535),
@@ -142,6 +155,9 @@ _TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {
     "jitsi_domain": lambda v: None if not v or _HOST.fullmatch(v) else "must be empty or a host name",
     "map_style_url": lambda v: None if not v or re.fullmatch(r"https://[^\s/@?#]+(/[^\s#]*)?", v)
     else "must be empty or an https:// URL without credentials",
+    "log_format": lambda v: None if v in _LOG_FORMATS else f"must be one of {', '.join(_LOG_FORMATS)}",
+    "metrics_bind": lambda v: None if not v or ((m := _HOST_PORT.fullmatch(v)) and 1 <= int(m[2]) <= 65535)
+    else "must be empty (no metrics listener) or HOST:PORT, e.g. 127.0.0.1:9108",
 }
 # Settings never shown in a message or log.
 SECRET_SETTINGS = ("turn_shared_secret",)
@@ -272,6 +288,8 @@ def load_settings(
         raise SettingsError("argon2_memory_kib must be at least 8 times argon2_parallelism")
     if bool(settings.turn_uris) != bool(settings.turn_shared_secret):
         raise SettingsError("turn_uris and turn_shared_secret go together: set both (a TURN relay) or neither")
+    if bool(settings.tls_certificate) != bool(settings.tls_private_key):
+        raise SettingsError("tls_certificate and tls_private_key go together: set both (HTTPS) or neither (HTTP)")
     return settings
 
 

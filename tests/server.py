@@ -31,6 +31,7 @@ class ServerProcess:
         self.server_name = SERVER_NAME
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.extra_env = env or {}
+        self.verify: Any = True  # what start() checks the server's certificate against, when it serves HTTPS
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
         # A configuration file of its own (empty: the environment below sets everything), so a
@@ -50,6 +51,8 @@ class ServerProcess:
             "QASID_PUBLIC_BASEURL": self.base_url,
             "QASID_RATE_LIMITS_ENABLED": "false",
             "QASID_CONFIG": str(self.config_path),
+            # No metrics listener unless a test asks: many servers run at once on one machine.
+            "QASID_METRICS_BIND": "",
         })
         env.update(self.extra_env)
         return env
@@ -64,7 +67,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(self.base_url + "/_matrix/client/versions", timeout=1).status_code == 200:
+                if httpx.get(self.base_url + "/_matrix/client/versions", timeout=1, verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

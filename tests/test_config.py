@@ -25,6 +25,10 @@ BAD_VARIABLES = [
                                          " 'gov example' is not a host name")),
     ("QASID_PUBLIC_BASEURL", "matrix.gov", "must be empty or an http:// or https:// URL"),
     ("QASID_DATA_DIR", " ", "is not a folder path"),
+    ("QASID_LOG_FORMAT", "xml", "log_format (from environment variable QASID_LOG_FORMAT): 'xml' must be one of text, json"),
+    ("QASID_METRICS_BIND", "9108", "metrics_bind (from environment variable QASID_METRICS_BIND): '9108' must be empty"),
+    ("QASID_METRICS_BIND", "127.0.0.1:70000", "must be empty (no metrics listener) or HOST:PORT"),
+    ("QASID_TLS_CERTIFICATE", "/etc/ssl/qasid.pem", "tls_certificate and tls_private_key go together"),
     ("QASID_SERVERNAME", "gov.example", ("unknown environment variable QASID_SERVERNAME;"
                                         " did you mean QASID_SERVER_NAME?")),
 ]

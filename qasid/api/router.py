@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -26,6 +27,7 @@ from urllib.parse import unquote
 
 from qasid.api.asgi import Handler, Receive, Request, Response, Route, Scope, Send
 from qasid.api.http import CORS_HEADERS, error_response, json_response
+from qasid.api.observe import PREFLIGHT, UNMATCHED, RequestObserver
 from qasid.core.errors import MatrixError
 
 log = logging.getLogger("qasid.api")
@@ -38,6 +40,7 @@ class _Template:
     """One path template and its handler per method."""
 
     regex: re.Pattern[str]
+    path: str
     handlers: dict[str, Handler] = field(default_factory=dict)
 
 
@@ -46,10 +49,11 @@ class QasidApp:
 
     def __init__(
         self, routes: Sequence[Route], lifespan: Callable[[Any], contextlib.AbstractAsyncContextManager[None]],
-        services: Any,
+        services: Any, observer: RequestObserver | None = None,
     ) -> None:
         self.state = SimpleNamespace()
         self.services = services  # what every handler reaches for, without State's lookup
+        self.observer = observer or RequestObserver(None, log_requests=False)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._static: dict[str, dict[str, Handler]] = {}
         self._dynamic: list[_Template] = []
@@ -60,18 +64,18 @@ class QasidApp:
             else:
                 template = by_pattern.get(r.regex.pattern)
                 if template is None:
-                    template = by_pattern[r.regex.pattern] = _Template(r.regex)
+                    template = by_pattern[r.regex.pattern] = _Template(r.regex, r.path)
                     self._dynamic.append(template)
                 handlers = template.handlers
             for method in r.methods:
                 handlers.setdefault(method, r.endpoint)
         self._lifespan = lifespan
 
-    def _match(self, raw_path: str) -> tuple[dict[str, Handler], dict[str, Any]] | None:
-        """The handlers and decoded parameters of the route `raw_path` (percent-encoded) names."""
+    def _match(self, raw_path: str) -> tuple[dict[str, Handler], dict[str, Any], str] | None:
+        """The handlers, decoded parameters and template of the route `raw_path` (percent-encoded) names."""
         handlers = self._static.get(raw_path)
         if handlers is not None:
-            return handlers, {}
+            return handlers, {}, raw_path
         for template in self._dynamic:
             found = template.regex.match(raw_path)
             if found is not None:
@@ -79,7 +83,7 @@ class QasidApp:
                     params = {name: unquote(value, errors="strict") for name, value in found.groupdict().items()}
                 except UnicodeDecodeError:
                     raise MatrixError(400, "M_INVALID_PARAM", "Path parameter is not UTF-8") from None
-                return template.handlers, params
+                return template.handlers, params, template.path
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -90,9 +94,19 @@ class QasidApp:
         if kind != "http":
             return
         scope["app"] = self
-        response = await self._respond(scope, receive, send)
-        response.raw_headers.extend(_CORS)
-        await response(scope, receive, send)
+        started = time.perf_counter()
+        observer = self.observer
+        request_id = observer.request_id(scope)
+        scope["qasid.route"] = UNMATCHED
+        status = 500  # unless a response is made: a request cut short (client gone, server stopping)
+        try:
+            response = await self._respond(scope, receive, send)
+            status = response.status_code
+            response.raw_headers.extend(_CORS)
+            response.raw_headers.append((b"x-request-id", request_id))
+            await response(scope, receive, send)
+        finally:
+            observer.finished(scope["qasid.route"], scope["method"], status, time.perf_counter() - started, request_id)
 
     async def _run_lifespan(self, receive: Receive, send: Send) -> None:
         """Start up before the first request, shut down after the last (the ASGI lifespan protocol)."""
@@ -119,6 +133,7 @@ class QasidApp:
     async def _respond(self, scope: Scope, receive: Receive, send: Send) -> Response:
         method = scope["method"]
         if method == "OPTIONS":
+            scope["qasid.route"] = PREFLIGHT
             return json_response({})
         try:
             matched = self._match(_raw_path(scope))
@@ -126,7 +141,7 @@ class QasidApp:
             return error_response(e)
         if matched is None:
             return error_response(MatrixError(404, "M_UNRECOGNIZED", "Unrecognized request"))
-        handlers, params = matched
+        handlers, params, scope["qasid.route"] = matched
         handler = handlers.get(method)
         if handler is None:
             return error_response(MatrixError(405, "M_UNRECOGNIZED", "Unrecognized request method"))

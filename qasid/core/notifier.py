@@ -20,6 +20,8 @@ class Notifier:
         self._versions: dict[str, int] = defaultdict(int)
         # Set when the server begins to stop: long-polls answer with what they have, at once.
         self.closing = False
+        # Long-polls waiting now, by kind ("sync", "sliding_sync"): a gauge for the metrics.
+        self.parked: dict[str, int] = {"sync": 0, "sliding_sync": 0}
 
     def close(self) -> None:
         """End every wait now and every later one at once: the server is stopping."""
@@ -43,6 +45,7 @@ class Notifier:
 
     async def wait(
         self, user_id: str, seen_version: int, timeout_s: float, gone: asyncio.Future[Any] | None = None,
+        kind: str = "sync",
     ) -> bool:
         """Wait for a change after `seen_version`; False on timeout.
 
@@ -67,9 +70,11 @@ class Notifier:
 
         if gone is not None:
             gone.add_done_callback(client_gone)
+        self.parked[kind] += 1
         try:
             return await future
         finally:
+            self.parked[kind] -= 1
             timer.cancel()
             if gone is not None:
                 gone.remove_done_callback(client_gone)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from signedjson.types import SigningKey
@@ -74,6 +75,12 @@ class Services:
         self.policy = policy
         self.rooms.policy = policy
         self.accounts.policy = policy
+
+    async def readiness_problem(self) -> str | None:
+        """Why this process should get no traffic now (stopping, database unusable), or None when ready."""
+        if self.notifier.closing:
+            return "server is stopping"
+        return await asyncio.to_thread(self.store.readiness_problem)
 
     def notify_users_sharing_rooms(self, user_id: str) -> None:
         """Wake the user and everyone who shares a room with them."""

@@ -44,6 +44,8 @@ UNAUTHENTICATED = {
     ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}"):
         "MSC4140: the delay_id is the permission, so a call service may hold it",
     ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}/{action}"): "as above",
+    ("GET", "/_qasid/health"): "load balancers probe without credentials; tells nothing but 'ok'",
+    ("GET", "/_qasid/ready"): "as health; not proxied by the nginx site file",
 }
 
 # Authenticated POST/PUT routes whose body is not JSON, and why.
@@ -58,9 +60,19 @@ NOT_JSON_BODIES = {
 }
 
 
+CONSOLE = "/_qasid/admin/"
+ADMIN_API = "/_qasid/admin/v1/"
+
+
+def is_console(path: str) -> bool:
+    """The admin console's pages: a session cookie, not an access token (swept in tests/api/console)."""
+    return path.startswith(CONSOLE) and not path.startswith(ADMIN_API) or path == CONSOLE
+
+
 def endpoints() -> list[tuple[str, str]]:
-    """(method, path template) for every route the application serves."""
-    found = {(method, route.path) for route in ROUTES.routes for method in route.methods if method != "HEAD"}
+    """(method, path template) for every route of the Matrix and admin APIs the application serves."""
+    found = {(method, route.path) for route in ROUTES.routes for method in route.methods
+             if method != "HEAD" and not is_console(route.path)}
     return sorted(found, key=lambda pair: (pair[1], pair[0]))
 
 

@@ -58,7 +58,7 @@ class SlidingSyncService:
                 if request.txn_id is not None:
                     response["txn_id"] = request.txn_id
                 return response
-            await self.notifier.wait(user_id, seen_version, remaining, gone)
+            await self.notifier.wait(user_id, seen_version, remaining, gone, kind="sliding_sync")
 
     async def _build(
         self, user_id: str, device_id: str, request: SlidingSyncRequest, base: ConnectionState | None,

@@ -44,5 +44,9 @@ class SqliteStore:
         self.db.execute_now("INSERT OR IGNORE INTO server_identity (id, server_name) VALUES (1, ?)", (server_name,))
         return str(self.db.read_one("SELECT server_name FROM server_identity")[0])
 
+    def readiness_problem(self) -> str | None:
+        """Why the database can't serve (unreadable, schema not this build's), or None; opens the file afresh."""
+        return self.db.schema_problem()
+
     def close(self) -> None:
         self.db.close()

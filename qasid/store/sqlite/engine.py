@@ -16,12 +16,15 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
+
+from qasid.stats import DatabaseStats
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ class Database:
         self.reader = connect(path)
         self.reader.execute("PRAGMA query_only=ON")
         self._counters: dict[tuple[str, str], int] = {}
+        self.stats = DatabaseStats()
         self._data_version = self._writer_conn.execute("PRAGMA data_version").fetchone()[0]
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run_writer, name="qasid-writer", daemon=True)
@@ -102,12 +106,42 @@ class Database:
 
     def read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
         """Rows of a read-only query on the reader connection (sees committed data only)."""
-        cursor = self.reader.execute(sql, params)
-        return cursor.fetchall()
+        started = time.perf_counter()
+        rows = self.reader.execute(sql, params).fetchall()
+        self._count_read(started)
+        return rows
 
     def read_one(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
         """The first row of a query, or None."""
-        return self.reader.execute(sql, params).fetchone()
+        started = time.perf_counter()
+        row = self.reader.execute(sql, params).fetchone()
+        self._count_read(started)
+        return row
+
+    def _count_read(self, started: float) -> None:
+        stats = self.stats
+        stats.reads += 1
+        stats.read_seconds += time.perf_counter() - started
+
+    def schema_problem(self) -> str | None:
+        """Why this database can't serve now (unreadable, or a schema this build doesn't know), or None.
+
+        Opens the file afresh, read-only: the connections held open would go on working on a file
+        that has since been removed or made unreadable, which is exactly what this must notice.
+        """
+        try:
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=2)
+            try:
+                applied = int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0)
+            finally:
+                conn.close()
+        except sqlite3.Error as e:
+            return f"database unreadable: {e}"
+        known = newest_schema_version()
+        if applied != known:
+            relation = "newer than" if applied > known else "older than"
+            return f"database schema version {applied} is {relation} this build's ({known})"
+        return None
 
     def next_id(self, conn: sqlite3.Connection, table: str, column: str) -> int:
         """The next position of a stream kept in `table.column`; only the writer calls this."""
@@ -152,6 +186,7 @@ class Database:
         conn.close()
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        started = time.perf_counter()
         try:
             try:
                 outcomes = self._run_jobs(conn, batch, isolated=False)
@@ -167,6 +202,8 @@ class Database:
                 conn.execute("ROLLBACK")
             self._counters.clear()
             outcomes = [(False, e)] * len(batch)
+        self.stats.commit_seconds.observe(time.perf_counter() - started)
+        self.stats.commit_batches.observe(len(batch))
         settlements: dict[asyncio.AbstractEventLoop, list[_Settlement]] = {}
         for (_, future, loop, on_commit), (ok, value) in zip(batch, outcomes, strict=True):
             settlements.setdefault(loop, []).append((future, ok, value, on_commit))

@@ -127,6 +127,7 @@ class EventStore:
         self, events: list[NewEvent], after_commit: Callable[[], None] | None = None,
     ) -> Callable[[list[int]], None]:
         def publish(orderings: list[int]) -> None:
+            self.db.stats.events_persisted += len(orderings)
             for event, stream_ordering in zip(events, orderings, strict=True):
                 room_id = event.pdu["room_id"]
                 self._room_latest[room_id] = stream_ordering

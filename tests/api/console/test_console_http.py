@@ -107,3 +107,28 @@ def test_every_template_string_has_an_urdu_translation() -> None:
         options_map={"**.html": {"extensions": "jinja2.ext.i18n"}})}
     missing = [m for m in msgids if not (catalog.get(m) and catalog.get(m).string)]
     assert msgids and not missing, missing
+
+
+def test_every_console_route_refuses_without_a_session(gov: Gov) -> None:
+    """Swept from the route table, so a page added later is covered: a GET goes to the sign-in
+    page, a POST is refused, and neither shows anything of the server."""
+    import re
+
+    import qasid.app
+    from qasid.api.http import ROUTES
+    from tests.api.test_bad_input import is_console
+
+    qasid.app.load_routes()
+    public = {("GET", "/_qasid/admin/login"), ("POST", "/_qasid/admin/login"), ("GET", "/_qasid/admin/static/{name}")}
+    routes = sorted({(m, r.path) for r in ROUTES.routes for m in r.methods
+                     if m != "HEAD" and is_console(r.path) and (m, r.path) not in public})
+    assert len(routes) >= 20
+    for method, template in routes:
+        path = re.sub(r"\{(\w+)(?::\w+)?\}", "1", template)
+        response = gov.http.request(method, path, data={"x": "1"}, follow_redirects=False)
+        if method == "GET":
+            assert response.status_code == 303, (method, template, response.status_code)
+            assert response.headers["location"].startswith("/_qasid/admin/login"), template
+        else:
+            assert response.status_code == 403, (method, template, response.status_code)
+        assert gov.root.user_id not in response.text
