@@ -10,7 +10,7 @@ from tests.server import ServerProcess
 
 # Set by CI (.ci/run), which installs every system package the tests need: there, a test that
 # would skip for want of one (Node.js, nginx, coturn, ...) fails instead, so nothing is silently left out.
-STRICT_SKIPS = os.environ.get("QASID_STRICT_SKIPS") == "1"
+STRICT_SKIPS = os.environ.get("QASID_TEST_STRICT_SKIPS") == "1"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -20,7 +20,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if STRICT_SKIPS and report.skipped and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
-        report.longrepr = f"skipped, which QASID_STRICT_SKIPS=1 forbids (CI installs what tests need): {reason}"
+        report.longrepr = f"skipped, which QASID_TEST_STRICT_SKIPS=1 forbids (CI installs what tests need): {reason}"
 
 
 @pytest.fixture

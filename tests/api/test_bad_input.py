@@ -43,7 +43,9 @@ UNAUTHENTICATED = {
     ("GET", "/_matrix/federation/v1/openid/userinfo"): "the call service checks an OpenID token, not an access token",
     ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}"):
         "MSC4140: the delay_id is the permission, so a call service may hold it",
-    ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}/{action}"): "as above",
+    ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}/cancel"): "as above",
+    ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}/restart"): "as above",
+    ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}/send"): "as above",
     ("GET", "/_qasid/health"): "load balancers probe without credentials; tells nothing but 'ok'",
     ("GET", "/_qasid/ready"): "as health; not proxied by the nginx site file",
 }

@@ -87,7 +87,10 @@ schema.config.phases.update(phases=os.environ.get("QASID_FUZZ_PHASES", "examples
 
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
-    server = ServerProcess(tmp_path_factory.mktemp("fuzz") / "data")
+    # With a relay configured, /voip/turnServer answers what the spec's 200 schema describes; without
+    # one it answers {} on purpose (as other servers do; tests/api/test_voip.py), which the schema lacks.
+    server = ServerProcess(tmp_path_factory.mktemp("fuzz") / "data", env={
+        "QASID_TURN_URIS": "turn:turn.qasid.test:3478?transport=udp", "QASID_TURN_SHARED_SECRET": "s" * 40})
     server.start()
     try:
         user = new_user(server, "fuzzer")

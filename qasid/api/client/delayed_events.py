@@ -30,18 +30,16 @@ async def _act(request: Request, action: str) -> Response:
     return empty()
 
 
-@route("POST", PREFIX + "/{delayId}/{action}")
+@route("POST", PREFIX + "/{delayId}/cancel", PREFIX + "/{delayId}/restart", PREFIX + "/{delayId}/send")
 async def post_delayed_event_action(request: Request) -> Response:
-    """POST /_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}/{action}
+    """POST /_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}/{cancel|restart|send}
 
-    - action is cancel, restart (the delay runs again from now) or send (now); no access token is
-      needed: knowing the delay_id is the permission.
+    - cancel, restart (the delay runs again from now) or send (now); no access token is needed:
+      knowing the delay_id is the permission. Any other action is not a route (404 M_UNRECOGNIZED).
     - A repeat of a cancel or send already done succeeds; the opposite of what happened is 409.
-    - 404 M_NOT_FOUND for an unknown delay_id; 404 M_UNRECOGNIZED for an unknown action.
+    - 404 M_NOT_FOUND for an unknown delay_id.
     """
-    action = request.path_params["action"]
-    if action not in ACTIONS:
-        raise MatrixError(404, "M_UNRECOGNIZED", f"Unknown delayed-event action {action!r}")
+    action = request.path.rsplit("/", 1)[1]
     await json_body(request, allow_empty=True)
     return await _act(request, action)
 
