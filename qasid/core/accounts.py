@@ -15,8 +15,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from qasid.config import Settings
 from qasid.core.audit_sink import AuditAppend, AuditSink, NullAuditSink, token_fingerprint, token_id_prefix
 from qasid.core.clock import Clock, new_access_token, random_string
-from qasid.core.errors import MatrixError, bad_json, forbidden, missing_param
+from qasid.core.errors import MatrixError, forbidden, missing_param
 from qasid.core.ids import default_displayname, make_user_id, parse_user_id
+from qasid.core.password_login import password_login
 from qasid.core.policy import OpenPolicy, Policy
 from qasid.core.ratelimit import RateLimiter
 from qasid.core.uia import UiaChallenge, UiaOperation, UiaSessions, next_flow_complete
@@ -211,27 +212,7 @@ class AccountService:
 
     async def login(self, body: dict[str, Any], ip: str) -> dict[str, Any]:
         """POST /login with m.login.password; the same cost whether or not the user exists."""
-        login_type = body.get("type")
-        if login_type is None:
-            raise missing_param("type is required")
-        if not isinstance(login_type, str):
-            raise bad_json("type must be a string")
-        if login_type != "m.login.password":
-            raise MatrixError(400, "M_UNKNOWN", "Only m.login.password is supported")
-        identifier = body.get("identifier")
-        if isinstance(identifier, dict):
-            if identifier.get("type") != "m.id.user":
-                raise MatrixError(400, "M_UNKNOWN", "Only m.id.user identifiers are supported")
-            user = identifier.get("user")
-        else:
-            user = body.get("user")
-        if not isinstance(user, str) or not user:
-            raise missing_param("identifier.user is required")
-        password = body.get("password")
-        if password is None:
-            raise missing_param("password is required")
-        if not isinstance(password, str):
-            raise bad_json("password must be a string")
+        user, password = password_login(body)
         self.ratelimiter.check("login", ip)
         self.ratelimiter.check("login", user.lower())
         row = await self.check_credentials(user, password, ip)

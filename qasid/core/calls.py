@@ -16,6 +16,7 @@ import secrets
 from typing import Any
 
 from qasid.config import Settings
+from qasid.core.background import BackgroundLoop
 from qasid.core.clock import Clock
 from qasid.core.errors import MatrixError, limit_exceeded, not_found
 from qasid.core.rooms import RoomService, Txn, check_event_fields
@@ -50,7 +51,7 @@ class CallService:
         self.clock = clock
         self.rooms = rooms
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundLoop(self._loop)
 
     # --- OpenID -----------------------------------------------------------------------------
 
@@ -154,13 +155,11 @@ class CallService:
 
     def start(self) -> None:
         """Begin sending delayed events in the running loop (pending ones from before a restart too)."""
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._background.start()
 
     async def stop(self) -> None:
         """Stop the timer; scheduled events stay stored for the next start."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._background.stop()
 
     async def _loop(self) -> None:
         last_cleanup = 0

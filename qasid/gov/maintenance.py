@@ -17,6 +17,7 @@ import asyncio
 import logging
 from typing import Any
 
+from qasid.core.background import BackgroundLoop
 from qasid.core.services import Services
 from qasid.gov.audit import OPERATOR, AuditLog
 from qasid.gov.lifecycle import Lifecycle
@@ -52,17 +53,15 @@ class Maintenance:
         self.org = org
         self.lifecycle = lifecycle
         self.audit = audit
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundLoop(self._loop)
 
     def start(self) -> None:
         """Begin the schedule in the running event loop."""
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._background.start()
 
     async def stop(self) -> None:
         """Stop the schedule."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._background.stop()
 
     async def _loop(self) -> None:
         tick = 0
