@@ -21,23 +21,26 @@ def js_sdk_installed() -> None:
     install_npm_packages()
 
 
-@pytest.fixture
-async def js_user(js_sdk_installed: None, tmp_path: Path) -> AsyncIterator[JsUser]:
-    user = await JsUser.start(tmp_path / "js_user.stderr.log")
+async def _js_user(log: Path) -> AsyncIterator[JsUser]:
+    """One matrix-js-sdk user in its own Node process, stopped afterwards."""
+    user = await JsUser.start(log)
     try:
         yield user
     finally:
         await user.close()
+
+
+@pytest.fixture
+async def js_user(js_sdk_installed: None, tmp_path: Path) -> AsyncIterator[JsUser]:
+    async for user in _js_user(tmp_path / "js_user.stderr.log"):
+        yield user
 
 
 @pytest.fixture
 async def js_user_2(js_sdk_installed: None, tmp_path: Path) -> AsyncIterator[JsUser]:
     """A second matrix-js-sdk user, in its own Node process."""
-    user = await JsUser.start(tmp_path / "js_user_2.stderr.log")
-    try:
+    async for user in _js_user(tmp_path / "js_user_2.stderr.log"):
         yield user
-    finally:
-        await user.close()
 
 
 @pytest.fixture
