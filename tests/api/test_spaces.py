@@ -152,7 +152,7 @@ def test_restricted_room_is_joined_through_the_space(shared_server: ServerProces
     state = member.get(f"/rooms/{rooms['restricted']}/state/m.room.member/{member.user_id}").json()
     assert state["membership"] == "join"
     assert state["join_authorised_via_users_server"] == owner.user_id
-    # Having left the space, the outsider... still can't; and a user who leaves the space can't join anew.
+    # Having left the space, the member can't join the restricted room anew.
     assert member.post(f"/rooms/{rooms['restricted']}/leave", {}).status_code == 200
     assert member.post(f"/rooms/{space}/leave", {}).status_code == 200
     again = member.post(f"/join/{rooms['restricted']}")
@@ -204,7 +204,7 @@ def test_nothing_leaks_to_those_not_in_a_private_space(shared_server: ServerProc
     for who in (left, banned, stranger):
         for room_id in (space, rooms["private"]):
             assert _errors(who, probes(room_id)) == expected, (who.user_id, room_id)
-    # The banned user may not preview the restricted room they were banned from, though still... nothing.
+    # Nor may the banned user preview the restricted room they were banned from.
     assert _errors(banned, probes(rooms["restricted"])) == expected
     # The one who left is still in the restricted room: that one room they see, with no way up to the space.
     assert listed(hierarchy(left, rooms["restricted"])) == [rooms["restricted"]]
