@@ -173,8 +173,13 @@ def test_room_summary_fields_and_paths(shared_server: ServerProcess) -> None:
         assert body["canonical_alias"] == alias and body["num_joined_members"] == 1
         assert body["join_rule"] == "public" and body["room_version"] == "11"
         assert body["membership"] == "leave" and body["world_readable"] is False
+    legacy = visitor.get(f"/_matrix/client/unstable/im.nheko.summary/rooms/{quote(alias)}/summary").json()
+    assert legacy["room_id"] == room_id and legacy["im.nheko.summary.room_version"] == "11"
+    assert visitor.get(f"{V1}/room_summary/{room_id}").json().keys() <= body.keys()
     visitor.join(room_id)
     assert visitor.get(f"{V1}/room_summary/{room_id}").json()["membership"] == "join"
+    versions = visitor.get("/_matrix/client/versions").json()
+    assert versions["unstable_features"]["im.nheko.summary"] is True
 
 
 def _errors(who: User, paths: list[str]) -> list[tuple[int, Any]]:
@@ -197,10 +202,11 @@ def test_nothing_leaks_to_those_not_in_a_private_space(shared_server: ServerProc
     missing = "!doesnotexist:" + owner.user_id.split(":", 1)[1]
 
     def probes(room_id: str) -> list[str]:
-        return [f"{V1}/rooms/{room_id}/hierarchy", f"{V1}/room_summary/{room_id}", f"{UNSTABLE_SUMMARY}/{room_id}"]
+        return [f"{V1}/rooms/{room_id}/hierarchy", f"{V1}/room_summary/{room_id}", f"{UNSTABLE_SUMMARY}/{room_id}",
+                f"/_matrix/client/unstable/im.nheko.summary/rooms/{room_id}/summary"]
 
     expected = _errors(stranger, probes(missing))
-    assert [status for status, _ in expected] == [403, 404, 404]
+    assert [status for status, _ in expected] == [403, 404, 404, 404]
     for who in (left, banned, stranger):
         for room_id in (space, rooms["private"]):
             assert _errors(who, probes(room_id)) == expected, (who.user_id, room_id)

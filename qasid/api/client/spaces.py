@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from qasid.api.asgi import Request, Response
 from qasid.api.http import json_response, requester, route, services
 from qasid.core.errors import invalid_param
@@ -50,7 +52,14 @@ async def hierarchy(request: Request) -> Response:
         limit=limit, from_token=request.query_params.get("from")))
 
 
-@route("GET", V1 + "/room_summary/{roomIdOrAlias}", SUMMARY_UNSTABLE + "/summary/{roomIdOrAlias}")
+async def _summary(request: Request) -> dict[str, Any]:
+    who = await requester(request)
+    rooms = services(request).rooms
+    room_id = await resolve_room(rooms, request.path_params["roomIdOrAlias"])
+    return await Spaces(rooms).room_summary(who.user_id, room_id)
+
+
+@route("GET", V1 + "/room_summary/{roomIdOrAlias}")
 async def room_summary(request: Request) -> Response:
     """GET /_matrix/client/v1/room_summary/{roomIdOrAlias}
 
@@ -58,7 +67,20 @@ async def room_summary(request: Request) -> Response:
     - 404 M_NOT_FOUND unless the user may see or join the room, exactly as for a missing room.
     - `via` is accepted and unused: every room is on this server.
     """
-    who = await requester(request)
-    rooms = services(request).rooms
-    room_id = await resolve_room(rooms, request.path_params["roomIdOrAlias"])
-    return json_response(await Spaces(rooms).room_summary(who.user_id, room_id))
+    return json_response(await _summary(request))
+
+
+@route("GET", SUMMARY_UNSTABLE + "/summary/{roomIdOrAlias}", SUMMARY_UNSTABLE + "/rooms/{roomIdOrAlias}/summary")
+async def room_summary_unstable(request: Request) -> Response:
+    """GET /_matrix/client/unstable/im.nheko.summary/summary/{roomIdOrAlias}
+
+    - As /v1/room_summary (also at the MSC's older path, .../rooms/{roomIdOrAlias}/summary, which
+      the Rust SDK calls), with the version and encryption also under the MSC's unstable names.
+    """
+    summary = await _summary(request)
+    for stable, unstable in (("room_version", "im.nheko.summary.room_version"),
+                             ("room_version", "im.nheko.summary.version"),
+                             ("encryption", "im.nheko.summary.encryption")):
+        if stable in summary:
+            summary[unstable] = summary[stable]
+    return json_response(summary)
