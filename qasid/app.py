@@ -49,6 +49,7 @@ API_MODULES = [
     "qasid.api.client.typing",
     "qasid.api.client.presence",
     "qasid.api.client.directory",
+    "qasid.api.client.spaces",
     "qasid.api.client.capabilities",
     "qasid.api.client.misc",
     "qasid.api.client.voip",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from qasid.config import Settings
 from qasid.core.errors import MatrixError, forbidden, invalid_param, not_found
 from qasid.core.ids import check_room_id, server_of
+from qasid.core.room_preview import summary
 from qasid.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -133,29 +134,7 @@ class RoomDirectory:
         room = await self.rooms.snapshot(room_id)
         if room is None:
             return None
-
-        def content(event_type: str) -> dict[str, Any]:
-            event = room.state.get((event_type, ""))
-            return event["content"] if event else {}
-
-        entry: dict[str, Any] = {
-            "room_id": room_id,
-            "num_joined_members": len(room.members("join")),
-            "world_readable": content("m.room.history_visibility").get("history_visibility") == "world_readable",
-            "guest_can_join": content("m.room.guest_access").get("guest_access") == "can_join",
-            "join_rule": content("m.room.join_rules").get("join_rule", "invite"),
-        }
-        for event_type, key, field in (
-            ("m.room.name", "name", "name"), ("m.room.topic", "topic", "topic"),
-            ("m.room.canonical_alias", "alias", "canonical_alias"), ("m.room.avatar", "url", "avatar_url"),
-        ):
-            value = content(event_type).get(key)
-            if isinstance(value, str) and value:
-                entry[field] = value
-        room_type = content("m.room.create").get("type")
-        if isinstance(room_type, str):
-            entry["room_type"] = room_type
-        return entry
+        return summary(room_id, room.state, len(room.members("join")))
 
 
 def _may_publish(state: dict[tuple[str, str], dict[str, Any]], user_id: str) -> bool:

@@ -10,6 +10,7 @@ from qasid.core.ids import check_room_id, is_user_id
 from qasid.core.jsonutil import check_canonical
 from qasid.core.pdu import ROOM_VERSION
 from qasid.core.power_levels import LEVEL_DEFAULTS, as_int, is_int_map
+from qasid.core.room_preview import RESTRICTED_JOIN_RULES, allowed_room_ids, join_authorisers, join_rule
 from qasid.core.rooms import RoomService, RoomSnapshot, check_event_fields
 
 SUPPORTED_ROOM_VERSIONS = (ROOM_VERSION,)
@@ -149,15 +150,80 @@ async def resolve_room(rooms: RoomService, room_id_or_alias: str) -> str:
 
 
 async def join(rooms: RoomService, user_id: str, room_id_or_alias: str) -> str:
-    """Join a room the user is invited to, or a public one."""
+    """Join a room the user is invited to, a public one, or a restricted one through a room it allows."""
     rooms.ratelimiter.check("join", user_id)
     room_id = await resolve_room(rooms, room_id_or_alias)
     room = await rooms.snapshot(room_id)
     if room is None:
         raise not_found("Unknown room")
-    content = {"membership": "join", **await member_profile(rooms, user_id)}
+    content: dict[str, Any] = {"membership": "join", **await member_profile(rooms, user_id)}
+    if room.membership(user_id) not in ("join", "invite") and join_rule(room.state) in RESTRICTED_JOIN_RULES:
+        content = await _restricted_join_content(rooms, room, user_id, content)
     await rooms.send_state(user_id, room_id, "m.room.member", user_id, content)
     return room_id
+
+
+async def _restricted_join_content(
+    rooms: RoomService, room: RoomSnapshot, user_id: str, content: dict[str, Any],
+) -> dict[str, Any]:
+    """The join's content naming a member who vouches for it (`join_authorised_via_users_server`).
+
+    Refused (403) when the user is joined to none of the rooms the join rule allows. The vouching
+    member is one the organisation's policy would let invite this user: a restricted join lets
+    someone in just as an invitation does.
+    """
+    allowed = allowed_room_ids(room.state)
+    if not any(room_id in allowed for room_id in await joined_rooms(rooms, user_id)):
+        knock = " (you may knock instead)" if join_rule(room.state) == "knock_restricted" else ""
+        raise forbidden("You are not a member of any room whose members this room lets join" + knock)
+    refusal: MatrixError | None = None
+    for authoriser in join_authorisers(room.state, room.members("join")):
+        vouched = {**content, "join_authorised_via_users_server": authoriser}
+        try:
+            await rooms.policy.check_event(user_id, room.state, "m.room.member", vouched, user_id)
+        except MatrixError as error:
+            refusal = error
+            continue
+        return vouched
+    if refusal is not None:
+        raise forbidden("No member of this room may let you in under your organisation's invitation policy")
+    raise MatrixError(400, "M_UNABLE_TO_GRANT_JOIN", "No member of this room is able to let you in")
+
+
+async def joined_rooms(rooms: RoomService, user_id: str) -> list[str]:
+    """The rooms the user is joined to now."""
+    return [room_id for room_id in await rooms.rooms_of(user_id) if await rooms.is_joined(room_id, user_id)]
+
+
+async def knock(rooms: RoomService, user_id: str, room_id_or_alias: str, reason: str | None) -> str:
+    """Ask to join a room whose join rule is knock or knock_restricted; its members let the user in by
+    inviting them. A repeated knock with the same reason changes nothing."""
+    rooms.ratelimiter.check("join", user_id)
+    room_id = await resolve_room(rooms, room_id_or_alias)
+    room = await rooms.snapshot(room_id)
+    if room is None:
+        raise not_found("Unknown room")
+    if join_rule(room.state) not in ("knock", "knock_restricted"):
+        # Said as a missing room would be, unless the user may see the room: no oracle of private rooms.
+        if not _knows_room(room, user_id):
+            raise not_found("Unknown room")
+        raise forbidden("This room does not accept knocks")
+    current = room.membership(user_id)
+    if current in ("join", "invite", "ban"):
+        raise forbidden(f"You cannot knock while your membership is {current!r}")
+    content: dict[str, Any] = {"membership": "knock", **await member_profile(rooms, user_id)}
+    if reason:
+        content["reason"] = reason
+    await rooms.send_state(user_id, room_id, "m.room.member", user_id, content)
+    return room_id
+
+
+def _knows_room(room: RoomSnapshot, user_id: str) -> bool:
+    """Whether the user may see the room exists: a member or invitee, or it is open to previews."""
+    if room.membership(user_id) in ("join", "invite"):
+        return True
+    return join_rule(room.state) == "public" or room.state.get(("m.room.history_visibility", ""), {}).get(
+        "content", {}).get("history_visibility") == "world_readable"
 
 
 async def invite(

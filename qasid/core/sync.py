@@ -178,6 +178,7 @@ class SyncService:
         joined = [room_id for room_id, membership, _, _ in memberships if membership == "join"]
         join: dict[str, Any] = {}
         invite: dict[str, Any] = {}
+        knock: dict[str, Any] = {}
         leave: dict[str, Any] = {}
         newly_shared: set[str] = set()
         newly_left: set[str] = set()
@@ -238,6 +239,10 @@ class SyncService:
                 invite_event = room.state.get(("m.room.member", user_id)) if room is not None else None
                 if room is not None and not (invite_event and invite_event.get("sender") in ignored):
                     invite[room_id] = {"invite_state": {"events": stripped_state(room, user_id)}}
+            elif membership == "knock" and fresh:
+                room = await self.rooms.snapshot(room_id)
+                if room is not None:
+                    knock[room_id] = {"knock_state": {"events": stripped_state(room, user_id)}}
             elif membership in ("leave", "ban") and not forgotten and (
                 (since is not None and stream_ordering > since_events)
                 or (room_filter.include_leave and since is None)
@@ -263,7 +268,7 @@ class SyncService:
         )
         response: dict[str, Any] = {
             "next_batch": next_token.encode(),
-            "rooms": {"join": join, "invite": invite, "leave": leave, "knock": {}},
+            "rooms": {"join": join, "invite": invite, "leave": leave, "knock": knock},
             "presence": {"events": presence},
             "account_data": {"events": global_data},
             "to_device": {"events": to_device},
@@ -271,7 +276,7 @@ class SyncService:
             "device_one_time_keys_count": key_counts,
             "device_unused_fallback_key_types": fallback_types,
         }
-        has_news = bool(join or invite or leave or global_data or to_device or presence
+        has_news = bool(join or invite or knock or leave or global_data or to_device or presence
                         or device_lists["changed"] or device_lists["left"])
         return response, has_news
 

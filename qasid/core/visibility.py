@@ -81,8 +81,9 @@ class ViewerHistory:
         membership = _membership(_before(self.membership, stream_ordering))
         if event_type == _MEMBER and state_key == user_id:
             became = _membership(_at(self.membership, stream_ordering))
-            if became == "leave" and membership in ("join", "invite"):
-                # Their own leave or rejection: else the room could never leave their client.
+            if became == "leave" and membership in ("join", "invite", "knock"):
+                # Their own leave, or a refused or withdrawn invite or knock: else the room could
+                # never leave their client.
                 return True
             membership = min(membership, became, key=MEMBERSHIPS.index)
         return may_see(visibility, membership, joins_later=self.last_join > stream_ordering)

@@ -100,6 +100,11 @@ class GovPolicy:
                 await self._check_invite(sender, state_key)
             if content.get("membership") == "join" and state_key == sender and current is None:
                 self._check_join_unencrypted(sender, room_state)
+            authoriser = content.get("join_authorised_via_users_server")
+            if content.get("membership") == "join" and state_key == sender and isinstance(authoriser, str) \
+                    and room_state.get(("m.room.member", sender), {}).get("content", {}).get("membership") != "join":
+                # A restricted join lets the user in on a member's word, as an invitation does.
+                await self._check_invite(authoriser, sender)
             return
         if event_type == "m.room.redaction":
             protected = {compute_event_id(pdu) for pdu in (marker, current) if pdu is not None}

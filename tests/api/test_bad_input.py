@@ -250,6 +250,9 @@ PUSHER: dict[str, Any] = {**PUSHER_KEY, "app_display_name": "App", "device_displ
         ("POST", "/pushers/set", {**PUSHER, "lang": 5}, "M_BAD_JSON"),
         ("POST", "/pushers/set", {**PUSHER, "profile_tag": "t" * 300}, "M_INVALID_PARAM"),
         ("POST", "/user/{userId}/openid/request_token", [], "M_BAD_JSON"),
+        ("POST", "/knock/{roomIdOrAlias}", {"reason": 5}, "M_BAD_JSON"),
+        ("POST", "/knock/{roomIdOrAlias}", {"reason": ["why"]}, "M_BAD_JSON"),
+        ("POST", "/knock/not-a-room", {}, "M_INVALID_PARAM"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
@@ -258,6 +261,38 @@ def test_wrong_types_and_missing_fields(
 ) -> None:
     response = world.request(method, world.fill(V3 + template), json=body)
     assert_error(response, 400, errcode)
+
+
+SPACES = "/_matrix/client/v1"
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("method", "path", "params", "status", "errcode"),
+    [
+        ("GET", SPACES + "/rooms/{roomId}/hierarchy", {"limit": "0"}, 400, "M_INVALID_PARAM"),
+        ("GET", SPACES + "/rooms/{roomId}/hierarchy", {"limit": "1e3"}, 400, "M_INVALID_PARAM"),
+        ("GET", SPACES + "/rooms/{roomId}/hierarchy", {"limit": "9" * 30}, 400, "M_INVALID_PARAM"),
+        ("GET", SPACES + "/rooms/{roomId}/hierarchy", {"max_depth": "-1"}, 400, "M_INVALID_PARAM"),
+        ("GET", SPACES + "/rooms/{roomId}/hierarchy", {"suggested_only": "1"}, 400, "M_INVALID_PARAM"),
+        ("GET", SPACES + "/rooms/{roomId}/hierarchy", {"from": "x" * 5000}, 400, "M_INVALID_PARAM"),
+        ("GET", SPACES + "/rooms/not-a-room/hierarchy", {}, 400, "M_INVALID_PARAM"),
+        ("GET", SPACES + "/rooms/!nowhere:qasid.test/hierarchy", {}, 403, "M_FORBIDDEN"),
+        ("GET", SPACES + "/room_summary/!nowhere:qasid.test", {}, 404, "M_NOT_FOUND"),
+        ("GET", SPACES + "/room_summary/%23nowhere:qasid.test", {}, 404, "M_NOT_FOUND"),
+        ("GET", SPACES + "/room_summary/not-a-room", {}, 400, "M_INVALID_PARAM"),
+        ("GET", "/_matrix/client/unstable/im.nheko.summary/summary/!nowhere:qasid.test", {}, 404, "M_NOT_FOUND"),
+        ("POST", V3 + "/knock/!nowhere:qasid.test", {}, 404, "M_NOT_FOUND"),
+        ("POST", V3 + "/knock/%23nowhere:qasid.test", {}, 404, "M_NOT_FOUND"),
+        ("POST", V3 + "/knock/{roomIdOrAlias}", {}, 403, "M_FORBIDDEN"),  # already joined, and no knock rule
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_spaces_and_knock_input(
+    world: World, method: str, path: str, params: dict[str, str], status: int, errcode: str,
+) -> None:
+    response = world.request(method, world.fill(path), params=params, json={} if method == "POST" else None)
+    assert_error(response, status, errcode)
 
 
 def test_server_log_has_no_unhandled_errors(world: World) -> None:

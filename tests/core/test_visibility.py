@@ -106,6 +106,8 @@ def test_a_visibility_change_is_seen_under_the_more_permissive_value(before: str
 
 @pytest.mark.parametrize(("was", "became", "seen"), [
     ("invite", "leave", True),  # declining an invite: the rejection reaches the client
+    ("knock", "leave", True),  # a knock refused (kicked) or withdrawn: the knocker learns of it
+    ("leave", "knock", False),  # the knock itself shows no history; the knocker has stripped state
     ("join", "leave", True),
     ("join", "ban", True),
     ("leave", "ban", False),  # banned without ever joining: nothing

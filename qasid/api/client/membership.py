@@ -46,6 +46,24 @@ async def join_room(request: Request) -> Response:
     return json_response({"room_id": room_id})
 
 
+@route("POST", *client_paths("/knock/{roomIdOrAlias}"))
+async def knock(request: Request) -> Response:
+    """POST /_matrix/client/v3/knock/{roomIdOrAlias}
+
+    - Asks to join a room whose join rule is knock or knock_restricted; `reason` goes on the knock.
+    - Its members see the knock and let the user in with an invite (policy-checked like any
+      invite) or refuse it with a kick; the knocker withdraws it with /leave.
+    - 403 M_FORBIDDEN for a room that takes no knocks or while joined, invited or banned; a
+      private room the user can't see is 404 M_NOT_FOUND, as a missing one. `via`/`server_name` are
+      accepted and unused: every room is on this server.
+    """
+    who = await requester(request)
+    body = await json_body(request, allow_empty=True)
+    room_id = await membership.knock(services(request).rooms, who.user_id, request.path_params["roomIdOrAlias"],
+                                     optional(body, "reason", str))
+    return json_response({"room_id": room_id})
+
+
 @route("POST", *client_paths("/rooms/{roomId}/invite"))
 async def invite(request: Request) -> Response:
     """POST /_matrix/client/v3/rooms/{roomId}/invite

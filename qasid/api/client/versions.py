@@ -19,6 +19,8 @@ UNSTABLE_FEATURES = {
     "org.matrix.msc4140": True,
     # state_after in /sync (MSC4222), which Element Call asks for.
     "org.matrix.msc4222": True,
+    # The room summary (MSC3266) at its unstable paths, for clients that look for the flag first.
+    "im.nheko.summary": True,
 }
 
 

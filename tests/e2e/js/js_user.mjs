@@ -347,6 +347,56 @@ const commands = {
         return {};
     },
 
+    /** A space's rooms as the SDK pages through GET /hierarchy (Element's space home). */
+    async hierarchy({ room_id, limit }) {
+        const c = requireClient();
+        const rooms = [];
+        let from;
+        do {
+            const page = await c.getRoomHierarchy(room_id, limit, undefined, false, from);
+            rooms.push(...page.rooms.map((r) => ({
+                room_id: r.room_id, name: r.name ?? null, join_rule: r.join_rule ?? null,
+                room_type: r.room_type ?? null, children: (r.children_state ?? []).map((e) => e.state_key),
+            })));
+            from = page.next_batch;
+        } while (from);
+        return { rooms };
+    },
+
+    /** Joins a room the user is not invited to (public, or restricted to a room they are in). */
+    async join_uninvited({ room_id, timeout_ms }) {
+        const c = requireClient();
+        const ms = timeout_ms || DEFAULT_TIMEOUT_MS;
+        await withTimeout(c.joinRoom(room_id), ms, `joining ${room_id}`);
+        await waitFor(() => c.getRoom(room_id)?.getMyMembership() === "join", ms,
+            () => `${room_id} to show us joined; membership "${c.getRoom(room_id)?.getMyMembership()}"`);
+        return {};
+    },
+
+    /** Knocks, then waits until /sync shows the room as knocked (rooms.knock). */
+    async knock({ room_id, reason, timeout_ms }) {
+        const c = requireClient();
+        const ms = timeout_ms || DEFAULT_TIMEOUT_MS;
+        const server = c.getUserId().split(":").slice(1).join(":");
+        await withTimeout(c.knockRoom(room_id, { reason, viaServers: [server] }), ms, `knocking on ${room_id}`);
+        await waitFor(() => c.getRoom(room_id)?.getMyMembership() === "knock", ms,
+            () => `${room_id} to show us knocking; membership "${c.getRoom(room_id)?.getMyMembership()}"`);
+        const room = c.getRoom(room_id);
+        return { name: room.name, join_rule: room.getJoinRule() };
+    },
+
+    /** Lets a user in: an invite, as Element's "Approve" on a knock does. */
+    async invite({ room_id, user_id }) {
+        await requireClient().invite(room_id, user_id);
+        return {};
+    },
+
+    /** A member's membership and reason as the client holds them. */
+    async member({ room_id, user_id }) {
+        const member = requireClient().getRoom(room_id)?.getMember(user_id);
+        return { membership: member?.membership ?? null, reason: member?.events.member?.getContent().reason ?? null };
+    },
+
     /** The rooms as the client orders its room list: by the bump_stamp the server sent, newest first. */
     async room_order() {
         const c = requireClient();
