@@ -1,0 +1,112 @@
+"""Directives over the admin API with plain HTTP clients: who may issue, the room, acknowledgements, status."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.gov.helpers import Gov, Session
+
+CIPHER = {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEiD", "session_id": "s1", "sender_key": "k",
+          "device_id": "D"}
+
+
+def _deadline(seconds: float = 3600) -> int:
+    return int((time.time() + seconds) * 1000)
+
+
+def _state(gov: Gov, session: Session, room_id: str, event_type: str) -> Any:
+    response = gov.client("GET", f"/rooms/{room_id}/state/{event_type}/", session)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _send(gov: Gov, session: Session, room_id: str, event_type: str, content: dict[str, Any], txn: str) -> str:
+    response = gov.client("PUT", f"/rooms/{room_id}/send/{event_type}/{txn}", session, content)
+    assert response.status_code == 200, response.text
+    return str(response.json()["event_id"])
+
+
+def test_directive_room_acknowledgements_status_and_membership(gov: Gov) -> None:
+    ministry = gov.unit("MIN")
+    division = gov.unit("MIN-DIV", parent=ministry)
+    other = gov.unit("OTHER")
+    chief = gov.official("chief", ministry, designation="Secretary")
+    gov.ok("PUT", f"/units/{ministry}/admins/{chief.user_id}", {"admin": True})
+    ann, ben, cat = (gov.official(n, division) for n in ("ann", "ben", "cat"))
+    outsider = gov.official("olga", other)
+
+    # An official without admin role or listed designation may not issue; an unknown unit is 404 alike.
+    refused = gov.call("POST", "/directives", {"title": "T", "unit_ids": [division], "deadline_ts": _deadline()},
+                       as_=ann)
+    assert refused.status_code == 404 and refused.json()["errcode"] == "M_NOT_FOUND", refused.text
+    beyond = gov.call("POST", "/directives", {"title": "T", "unit_ids": [other], "deadline_ts": _deadline()},
+                      as_=chief)
+    assert beyond.status_code == 404, beyond.text
+
+    created = gov.ok("POST", "/directives", {"title": "Budget freeze", "unit_ids": [ministry],
+                                             "deadline_ts": _deadline()}, as_=chief)
+    room_id = created["room_id"]
+    assert created["issuer"] == chief.user_id and room_id
+    # The room is plain Matrix: a name and a topic any client shows, encryption, the metadata event.
+    assert _state(gov, ann, room_id, "m.room.name")["name"] == "Directive: Budget freeze"
+    assert "react" in _state(gov, ann, room_id, "m.room.topic")["topic"]
+    assert _state(gov, ann, room_id, "m.room.encryption")["algorithm"] == "m.megolm.v1.aes-sha2"
+    meta = _state(gov, ann, room_id, "io.qasid.directive")
+    assert meta["directive_id"] == created["directive_id"] and meta["issuer"] == chief.user_id
+    members = gov.client("GET", f"/rooms/{room_id}/joined_members", chief).json()["joined"]
+    assert {ann.user_id, ben.user_id, cat.user_id, chief.user_id} <= set(members)
+    assert outsider.user_id not in members
+    # Nobody but the server sets a directive's metadata; members may not invite.
+    forged = gov.client("PUT", f"/rooms/{room_id}/state/io.qasid.directive/", chief, {"directive_id": "x"})
+    assert forged.status_code == 403, forged.text
+
+    message = _send(gov, chief, room_id, "m.room.encrypted", CIPHER, "m1")
+    _send(gov, ann, room_id, "m.reaction", {"m.relates_to": {"rel_type": "m.annotation", "event_id": message,
+                                                              "key": "✅"}}, "r1")
+    reply = {**CIPHER, "m.relates_to": {"m.in_reply_to": {"event_id": message}}}
+    _send(gov, ben, room_id, "m.room.encrypted", reply, "r2")
+    receipt = gov.client("POST", f"/rooms/{room_id}/receipt/m.read/{message}", cat, {})
+    assert receipt.status_code == 200, receipt.text
+    status = gov.ok("GET", f"/directives/{created['directive_id']}", as_=chief)
+    states = {p["user_id"]: (p["state"], p["how"]) for p in status["officials"]}
+    assert states == {ann.user_id: ("acknowledged", "reaction"), ben.user_id: ("acknowledged", "reply"),
+                      cat.user_id: ("read", None)}
+    assert status["counts"] == {"recipients": 3, "acknowledged": 2, "read_only": 1, "not_read": 0}
+    assert status["message_event_id"] == message
+    # A national admin sees it; a recipient does not (404, as if unknown).
+    assert gov.ok("GET", f"/directives/{created['directive_id']}")["counts"] == status["counts"]
+    assert gov.call("GET", f"/directives/{created['directive_id']}", as_=ann).status_code == 404
+    assert gov.ok("GET", "/directives", as_=ann)["directives"] == []
+
+    # Reminder: one notice from the server's account, mentioning only cat.
+    reminded = gov.ok("POST", f"/directives/{created['directive_id']}/remind", {}, as_=chief)
+    assert reminded["reminded"] == [cat.user_id]
+
+    # Moving an official in adds them; moving one out removes them.
+    gov.ok("PUT", f"/officials/{outsider.user_id}", {"unit_id": division})
+    gov.ok("PUT", f"/officials/{ben.user_id}", {"unit_id": other})
+    members = gov.client("GET", f"/rooms/{room_id}/joined_members", chief).json()["joined"]
+    assert outsider.user_id in members and ben.user_id not in members
+
+    audit = gov.ok("GET", "/audit?limit=1000")["entries"]
+    actions = [e["action"] for e in audit if e["target"] == created["directive_id"]]
+    assert actions.count("directive.acknowledge") == 2
+    assert {"directive.create", "directive.room", "directive.message", "directive.remind"} <= set(actions)
+
+
+def test_a_designation_named_in_policy_may_issue_below_its_unit(gov: Gov) -> None:
+    ministry = gov.unit("MIN", directive_designations=["Secretary"])
+    division = gov.unit("MIN-DIV", parent=ministry)
+    secretary = gov.official("sec", ministry, designation="Secretary")
+    clerk = gov.official("clerk", ministry, designation="Clerk")
+    gov.official("dan", division)
+    body = {"title": "Leave rules", "unit_ids": [division], "deadline_ts": _deadline()}
+    assert gov.call("POST", "/directives", body, as_=clerk).status_code == 404
+    created = gov.ok("POST", "/directives", body, as_=secretary)
+    assert created["room_id"]
+    # Their own unit's admins see it.
+    head = gov.official("head", ministry)
+    gov.ok("PUT", f"/units/{ministry}/admins/{head.user_id}", {"admin": True})
+    assert [d["directive_id"] for d in gov.ok("GET", "/directives", as_=head)["directives"]] == [
+        created["directive_id"]]
