@@ -189,20 +189,33 @@ class Directives:
         del user_id  # any directive may gain or lose them; directives are few
         await self.reconcile_all()
 
-    async def reconcile_all(self) -> int:
-        """Open rooms still to be made, then fix every open directive's membership; returns changes made."""
+    async def open_pending(self) -> int:
+        """Make the rooms of directives created from the CLI (or whose opening was cut short); returns how many."""
         if self.rooms is None:
             return 0
-        changes = 0
+        opened = 0
+        for d in self.store.all():
+            if d.room_id is None:
+                try:
+                    await self.rooms.open(d)
+                    await self.rooms.reconcile(self.store.get(d.directive_id) or d)
+                    opened += 1
+                except MatrixError as e:
+                    log.warning("directive %s: %s", d.directive_id, e.message)
+        return opened
+
+    async def reconcile_all(self) -> int:
+        """Fix every open directive's membership (rooms still to be made are made first); returns changes made."""
+        if self.rooms is None:
+            return 0
+        changes = await self.open_pending()
         now = self.org.clock.now_ms()
         for d in self.store.all():
+            if d.room_id is None or d.deadline_ts + RECONCILE_AFTER_DEADLINE_MS < now:
+                continue
             try:
-                if d.room_id is None:
-                    await self.rooms.open(d)
-                    d = self.store.get(d.directive_id) or d
-                if d.deadline_ts + RECONCILE_AFTER_DEADLINE_MS >= now:
-                    added, removed = await self.rooms.reconcile(d)
-                    changes += added + removed
+                added, removed = await self.rooms.reconcile(d)
+                changes += added + removed
             except MatrixError as e:
                 log.warning("directive %s: %s", d.directive_id, e.message)
         return changes

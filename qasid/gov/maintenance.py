@@ -28,7 +28,7 @@ from qasid.gov.rules import ROOM_POLICY_EVENT
 log = logging.getLogger("qasid.gov")
 DAY_MS = 86_400_000
 LOOP_SECONDS = 5.0
-SLOW_EVERY = 12  # retention and device expiry every minute; pending offboardings every 5 s
+SLOW_EVERY = 12  # retention and device expiry every minute; pending offboardings, directive rooms and reminders every 5 s
 
 
 def _mxc_ids(content: Any, server_name: str) -> set[str]:
@@ -71,6 +71,7 @@ class Maintenance:
         while True:
             try:
                 await self.finish_offboardings()
+                await self.directives.open_pending()
                 await self.directives.send_due_reminders()
                 if tick % SLOW_EVERY == 0:
                     await self.directives.reconcile_all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -110,3 +111,37 @@ def test_a_designation_named_in_policy_may_issue_below_its_unit(gov: Gov) -> Non
     gov.ok("PUT", f"/units/{ministry}/admins/{head.user_id}", {"admin": True})
     assert [d["directive_id"] for d in gov.ok("GET", "/directives", as_=head)["directives"]] == [
         created["directive_id"]]
+
+
+def test_cli_creates_a_directive_the_server_opens_and_reminds(gov: Gov) -> None:
+    ministry = gov.unit("MIN")
+    chief = gov.official("chief", ministry, designation="Secretary")
+    eve = gov.official("eve", ministry)
+    created = json.loads(gov.server.cli("directive", "create", "--issuer", chief.user_id, "--unit", "MIN",
+                                        "--title", "From the console", "--hours", "0.001"))
+    assert created["room_id"] is None  # only the running server appends events
+    directive_id = created["directive_id"]
+    deadline = time.monotonic() + 20
+    while gov.ok("GET", f"/directives/{directive_id}")["room_id"] is None:
+        assert time.monotonic() < deadline, "the server never opened the directive's room"
+        time.sleep(0.2)
+    room_id = gov.ok("GET", f"/directives/{directive_id}")["room_id"]
+    assert _state(gov, eve, room_id, "m.room.name")["name"] == "Directive: From the console"
+    listed = gov.server.cli("directive", "list")
+    assert directive_id in listed and "From the console" in listed
+    # Before the issuer has written anything there is nothing to remind of.
+    early = gov.server.run_cli("directive", "remind", directive_id)
+    assert early.returncode == 1 and "M_INVALID_PARAM" in early.stderr
+    _send(gov, chief, room_id, "m.room.encrypted", CIPHER, "m1")
+    # The deadline has passed: the server's round sends one reminder by itself, mentioning eve.
+    deadline = time.monotonic() + 20
+    while gov.ok("GET", f"/directives/{directive_id}")["reminded_ts"] is None:
+        assert time.monotonic() < deadline, "no reminder after the deadline"
+        time.sleep(0.2)
+    messages = gov.client("GET", f"/rooms/{room_id}/messages?dir=b&limit=5", eve).json()["chunk"]
+    notice = next(e for e in messages if e["type"] == "m.room.message")
+    assert notice["sender"] == "@qasid-directives:qasid.test"
+    assert notice["content"]["msgtype"] == "m.notice" and notice["content"]["m.mentions"] == {
+        "user_ids": [eve.user_id]}
+    assert json.loads(gov.server.cli("directive", "status", directive_id)) == gov.ok(
+        "GET", f"/directives/{directive_id}")
