@@ -258,8 +258,8 @@ class Directives:
         if not isinstance(relation, dict):
             return []
         reply = relation.get("m.in_reply_to")
-        if pdu["type"] == "m.reaction" and relation.get("rel_type") == "m.annotation":
-            how, target = "reaction", relation.get("event_id")
+        if pdu["type"] in ("m.reaction", "m.room.encrypted") and relation.get("rel_type") == "m.annotation":
+            how, target = "reaction", relation.get("event_id")  # an encrypted reaction's relation is in the clear
         elif pdu["type"] in MESSAGE_TYPES and isinstance(reply, dict):
             how, target = "reply", reply.get("event_id")
         else:
