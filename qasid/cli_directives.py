@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from qasid.cli_gov import _run, _unit_id, _user
@@ -28,7 +28,7 @@ def _deadline_ms(a: argparse.Namespace) -> int:
     except ValueError:
         raise MatrixError(400, "M_INVALID_PARAM", f"--deadline {a.deadline!r} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
 
 
@@ -39,7 +39,7 @@ async def _create(gov: Government, scope: AdminScope, a: argparse.Namespace) -> 
 
 
 async def _list(gov: Government, scope: AdminScope, a: argparse.Namespace) -> Any:
-    return gov.directives.list(scope)
+    return gov.directives.list_directives(scope)
 
 
 async def _status(gov: Government, scope: AdminScope, a: argparse.Namespace) -> Any:

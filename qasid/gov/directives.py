@@ -129,7 +129,7 @@ class Directives:
                 "room_id": d.room_id, "message_event_id": d.message_event_id, "message_ts": d.message_ts,
                 "reminded_ts": d.reminded_ts}
 
-    def list(self, scope: AdminScope) -> list[dict[str, Any]]:
+    def list_directives(self, scope: AdminScope) -> list[dict[str, Any]]:
         """The directives the caller may see, newest first."""
         return [self.summary(d) for d in self.store.all() if self._may_see(scope, d)]
 
@@ -143,7 +143,7 @@ class Directives:
         acks = self.store.acks(d.directive_id)
         reads = self.store.read_receipts(d.room_id, d.message_event_id) if d.room_id and d.message_event_id else {}
         units = self.org.store.units()
-        people = []
+        people: list[dict[str, Any]] = []
         for user_id, unit_id in sorted(recipients.items()):
             ack = acks.get(user_id)
             state = "acknowledged" if ack else "read" if user_id in reads else "not_read"

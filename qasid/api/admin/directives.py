@@ -55,7 +55,7 @@ async def list_directives(request: Request) -> Response:
     - The directives the caller issued, or whose issuer's unit the caller administers (all: a national admin).
     """
     scope, _ = await _caller(request)
-    return json_response({"directives": government(request).directives.list(scope)})
+    return json_response({"directives": government(request).directives.list_directives(scope)})
 
 
 @admin_route("GET", "/directives/{directive_id}", response=STATUS)
