@@ -84,25 +84,37 @@ class DirectiveRooms:
         self.audit = audit
         self.notices = notices_user_id(rooms.settings.server_name)
 
-    async def open(self, d: Directive) -> str:
-        """Make the directive's room with the issuer as creator, then bring in its recipients."""
+    async def reserve_account(self) -> None:
+        """Make the server's account (once); refuse if a person's account already holds its user ID."""
         if not await self.store.ensure_system_account(self.notices, NOTICES_NAME, self.org.clock.now_ms()):
             raise MatrixError(500, "M_UNKNOWN", f"{self.notices} is a person's account: directives need that user ID")
+
+    async def open(self, d: Directive) -> str:
+        """Make the directive's room with the issuer as creator, and record it (reconcile does the rest)."""
+        await self.reserve_account()
         room_id = await create_room(self.rooms, d.issuer, {
             "preset": "private_chat", "name": f"Directive: {d.title}", "topic": room_topic(d),
             "initial_state": [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}}],
             "power_level_content_override": power_levels(d.issuer, self.notices),
         })
-        profile = {"displayname": NOTICES_NAME}
-        await self.rooms.append(d.issuer, room_id, "m.room.member", {"membership": "invite", **profile},
-                                state_key=self.notices)
-        await self.rooms.append(self.notices, room_id, "m.room.member", {"membership": "join", **profile},
-                                state_key=self.notices)
-        await self.rooms.append(self.notices, room_id, DIRECTIVE_EVENT, directive_state(d), state_key="")
         await self.store.set_room(d.directive_id, room_id, also=[self.audit.prepare(
             actor=OPERATOR, action="directive.room", target=d.directive_id, unit_id=self._unit_of(d.issuer),
             details={"room_id": room_id})])
         return room_id
+
+    async def _ensure_server_part(self, d: Directive, room_id: str) -> None:
+        """The server's account in the room and the metadata placed: after the room is recorded, so a
+        crash between the steps is finished on the next round instead of making a second room."""
+        room = await self.rooms.require_room(room_id)
+        profile = {"displayname": NOTICES_NAME}
+        if room.membership(self.notices) not in ("join", "invite"):
+            await self.rooms.append(d.issuer, room_id, "m.room.member", {"membership": "invite", **profile},
+                                    state_key=self.notices)
+        if room.membership(self.notices) != "join":
+            await self.rooms.append(self.notices, room_id, "m.room.member", {"membership": "join", **profile},
+                                    state_key=self.notices)
+        if (DIRECTIVE_EVENT, "") not in room.state:
+            await self.rooms.append(self.notices, room_id, DIRECTIVE_EVENT, directive_state(d), state_key="")
 
     async def reconcile(self, d: Directive) -> tuple[int, int]:
         """Bring the room's membership to the recipients: add who is missing, remove who is no longer one.
@@ -115,6 +127,7 @@ class DirectiveRooms:
         room = await self.rooms.snapshot(d.room_id)
         if room is None:
             return 0, 0
+        await self._ensure_server_part(d, d.room_id)
         wanted = recipients_of(self.org, d)
         added = removed = 0
         for user_id in sorted(wanted):

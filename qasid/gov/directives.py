@@ -109,15 +109,22 @@ class Directives:
         for unit_id in unit_ids:
             if unit_id not in units or not self._may_issue_to(scope, issuer, unit_id):
                 raise unknown_unit(unit_id)
+        if self.rooms is not None:
+            await self.rooms.reserve_account()
         d = Directive(random_string(16), issuer, title, tuple(unit_ids), deadline, now, scope.user_id)
         await self.store.create(d, also=[self.audit.prepare(
             actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip, action="directive.create",
             target=d.directive_id, unit_id=self._unit_of(issuer),
             details={"issuer": issuer, "title": title, "unit_ids": unit_ids, "deadline_ts": deadline})])
         if self.rooms is not None:
-            await self.rooms.open(d)
-            d = self.store.get(d.directive_id) or d
-            await self.rooms.reconcile(d)
+            try:
+                await self.rooms.open(d)
+                d = self.store.get(d.directive_id) or d
+                await self.rooms.reconcile(d)
+            except MatrixError as e:
+                # Recorded already: the maintenance round finishes it (a retry would issue it twice).
+                log.warning("directive %s: room not made yet: %s", d.directive_id, e.message)
+                d = self.store.get(d.directive_id) or d
         return self.summary(d)
 
     # --- reading ---------------------------------------------------------------------------
