@@ -261,18 +261,10 @@ class Directives:
             return [record_message(room_id, issuer, event_id, ts, self.audit.prepare(
                 actor=issuer, action="directive.message", target=str(directive_id), unit_id=self._unit_of(issuer),
                 details={"event_id": event_id}))]
-        relation = content.get("m.relates_to")
-        if not isinstance(relation, dict):
+        found = acknowledgement(pdu["type"], content)
+        if found is None:
             return []
-        reply = relation.get("m.in_reply_to")
-        if pdu["type"] in ("m.reaction", "m.room.encrypted") and relation.get("rel_type") == "m.annotation":
-            how, target = "reaction", relation.get("event_id")  # an encrypted reaction's relation is in the clear
-        elif pdu["type"] in MESSAGE_TYPES and isinstance(reply, dict):
-            how, target = "reply", reply.get("event_id")
-        else:
-            return []
-        if not isinstance(target, str):
-            return []
+        how, target = found
         return [record_ack(room_id, sender, target, event_id, how, ts, self.audit.prepare(
             actor=sender, action="directive.acknowledge", target=str(directive_id), unit_id=self._unit_of(sender),
             details={"event_id": event_id, "how": how}))]
@@ -280,6 +272,27 @@ class Directives:
     def _unit_of(self, user_id: str) -> int | None:
         official = self.org.store.official(user_id)
         return official.unit_id if official else None
+
+
+def acknowledgement(event_type: str, content: dict[str, Any]) -> tuple[str, str] | None:
+    """("reaction" | "reply", the event it answers) if this event, from its clear content, acknowledges one.
+
+    A reaction (m.reaction, or an encrypted one whose relation is in the clear) with any key, or a
+    message whose m.relates_to carries m.in_reply_to; nothing else (an edit, a thread without a reply).
+    """
+    relation = content.get("m.relates_to")
+    if not isinstance(relation, dict):
+        return None
+    reply = relation.get("m.in_reply_to")
+    if event_type in ("m.reaction", "m.room.encrypted") and relation.get("rel_type") == "m.annotation":
+        target = relation.get("event_id")
+        how = "reaction"
+    elif event_type in MESSAGE_TYPES and isinstance(reply, dict):
+        target = reply.get("event_id")
+        how = "reply"
+    else:
+        return None
+    return (how, target) if isinstance(target, str) and target else None
 
 
 def _counts(counts: Counter[str]) -> dict[str, int]:
