@@ -90,6 +90,17 @@ def test_directive_room_acknowledgements_status_and_membership(gov: Gov) -> None
     members = gov.client("GET", f"/rooms/{room_id}/joined_members", chief).json()["joined"]
     assert outsider.user_id in members and ben.user_id not in members
 
+    # Who leaves the room themselves is not pulled back in by the server's rounds; offboarded, they are no recipient.
+    assert gov.client("POST", f"/rooms/{room_id}/leave", cat, {}).status_code == 200
+    gov.ok("POST", "/maintenance/run", {})
+    members = gov.client("GET", f"/rooms/{room_id}/joined_members", chief).json()["joined"]
+    assert cat.user_id not in members
+    gov.ok("POST", f"/officials/{cat.user_id}/offboard", {})
+    assert cat.user_id not in {p["user_id"] for p in
+                               gov.ok("GET", f"/directives/{created['directive_id']}")["officials"]}
+    bad_policy = gov.call("PUT", f"/units/{ministry}/policy", {"directive_designations": ["A", "A"]})
+    assert bad_policy.status_code == 400 and bad_policy.json()["errcode"] == "M_INVALID_PARAM"
+
     audit = gov.ok("GET", "/audit?limit=1000")["entries"]
     actions = [e["action"] for e in audit if e["target"] == created["directive_id"]]
     assert actions.count("directive.acknowledge") == 2
