@@ -63,6 +63,7 @@ API_MODULES = [
     "qasid.api.admin.devices",
     "qasid.api.admin.openapi",
     "qasid.api.admin.audit",
+    "qasid.api.admin.directives",
     "qasid.api.health",
     # The console last: its routes are never tried before a Matrix route.
     "qasid.api.console.auth",

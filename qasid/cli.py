@@ -306,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     from qasid.cli_gov import add_gov_parsers
 
     add_gov_parsers(admin_sub, _common, _settings)
+    from qasid.cli_directives import add_directive_parsers
+
+    add_directive_parsers(admin_sub, _common, _settings)
     from qasid.cli_ops import add_ops_parsers as add_data_ops_parsers
     from qasid.ops.cli import add_ops_parsers
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 # What core itself insists on (accounts.check_password_shape); a policy may ask for more.
@@ -21,6 +22,13 @@ class Policy(Protocol):
     ) -> None:
         """Refuse an event the room's policy does not allow; every event of every route passes here,
         membership changes included (an invitation the inviter may not send is refused here)."""
+        ...
+
+    async def event_writes(
+        self, room_state: dict[tuple[str, str], dict[str, Any]], event_id: str, pdu: dict[str, Any],
+    ) -> list[Callable[[Any], object]]:
+        """Writes to commit in the same transaction as this authorised event (for example an
+        acknowledgement and its audit entry): each a function of the writer's connection."""
         ...
 
     async def visible_in_directory(self, searcher: str, user_id: str) -> bool:
@@ -79,6 +87,11 @@ class OpenPolicy:
         content: dict[str, Any], state_key: str | None,
     ) -> None:
         return None
+
+    async def event_writes(
+        self, room_state: dict[tuple[str, str], dict[str, Any]], event_id: str, pdu: dict[str, Any],
+    ) -> list[Callable[[Any], object]]:
+        return []
 
     async def visible_in_directory(self, searcher: str, user_id: str) -> bool:
         return True

@@ -204,6 +204,9 @@ class RoomService:
             await self.policy.check_event(sender, room.state, event_type, content, state_key)
             new_event = await self._with_push_rows(room, await self._build(
                 room, sender, event_type, content, state_key, txn, redacts))
+            writes = await self.policy.event_writes(room.state, new_event.event_id, new_event.pdu)
+            if writes:
+                new_event = dataclasses.replace(new_event, also=tuple(writes))
             # Queued, not yet durable: the room's next event may already build on this one,
             # because the writer commits in queue order. The lock is not held across the fsync,
             # so a busy room gets many events per commit instead of one.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from qasid.core.accounts import AccountService, hash_token
@@ -52,6 +53,8 @@ class Enrollment:
         self.store = org.store
         self.accounts = accounts
         self.audit = audit
+        # Called after accounts are created in a unit (directives keep their rooms in step).
+        self.on_placement: Callable[[str], Awaitable[None]] | None = None
 
     async def issue_token(self, scope: AdminScope, body: dict[str, Any]) -> tuple[str, EnrollmentToken]:
         """A registration token bound to a unit (and optionally a person and designation).
@@ -121,6 +124,8 @@ class Enrollment:
             actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
             action="account.create", target=user_id, unit_id=unit.unit_id,
             details={"designation": designation, "displayname": displayname, "with_password": password is not None})
+        if self.on_placement is not None:
+            await self.on_placement(user_id)
         return user_id
 
     async def import_csv(self, scope: AdminScope, text: Any, all_or_nothing: bool = False) -> dict[str, Any]:
@@ -193,6 +198,8 @@ class Enrollment:
             action="account.bulk_import", unit_id=_common_unit(self.org, touched),
             details={"created": len(created), "skipped": len(skipped), "refused": len(refused),
                      "withheld": len(withheld), "created_user_ids": [c["user_id"] for c in created][:100]})
+        if created and self.on_placement is not None:
+            await self.on_placement(created[0]["user_id"])
         return {"created": created, "skipped": skipped, "refused": refused, "withheld": withheld}
 
 

@@ -8,6 +8,7 @@ from qasid.core.services import Services
 from qasid.gov.audit import AuditLog
 from qasid.gov.console import ConsoleSessions
 from qasid.gov.dashboard import Dashboard
+from qasid.gov.directives import Directives
 from qasid.gov.enrollment import Enrollment
 from qasid.gov.hooks import GovPolicy
 from qasid.gov.lifecycle import Lifecycle
@@ -29,7 +30,12 @@ class Government:
         # Only a live server appends events; from the CLI, room leaves wait for the server.
         self.lifecycle = Lifecycle(self.org, services.accounts, services.rooms if live else None, self.audit)
         self.policy = GovPolicy(self.org, self.lifecycle)
-        self.maintenance = Maintenance(services, self.org, self.lifecycle, self.audit)
+        self.directives = Directives(self.org, services.store.directives, self.audit,
+                                     services.rooms if live else None, services.settings.server_name)
+        self.policy.directives = self.directives
+        if live:
+            self.lifecycle.on_placement = self.enrollment.on_placement = self.directives.official_changed
+        self.maintenance = Maintenance(services, self.org, self.lifecycle, self.audit, self.directives)
         self.console = ConsoleSessions(services.store.console, services.accounts, self.org, self.audit,
                                        services.clock)
         self.dashboard = Dashboard(self.org, self.lifecycle, self.enrollment, self.audit)
@@ -50,6 +56,8 @@ class Government:
         """Rename and/or move a unit (see Organisation.update_unit) and record it."""
         unit = await self.org.update_unit(scope, unit_id, body)
         await self._record(scope, "unit.update", unit, body)
+        if "parent_id" in body:
+            await self.directives.reconcile_all()
         return unit
 
     async def set_unit_policy(self, scope: AdminScope, unit_id: int, values: Any) -> dict[str, Any]:

@@ -12,11 +12,12 @@ read back by the append-path check and the retention purge.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qasid.core.accounts import hash_token
 from qasid.core.errors import MatrixError
 from qasid.core.pdu import compute_event_id
+from qasid.gov.directive_rooms import DIRECTIVE_EVENT
 from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.org import Organisation
 from qasid.gov.rules import (
@@ -32,6 +33,9 @@ from qasid.gov.rules import (
     plaintext_problem,
 )
 
+if TYPE_CHECKING:
+    from qasid.gov.directives import Directives
+
 StateMap = dict[tuple[str, str], dict[str, Any]]
 SCOPE_WORDS = {"unit": "their own unit", "ministry": "their own ministry"}
 
@@ -42,6 +46,8 @@ class GovPolicy:
     def __init__(self, org: Organisation, lifecycle: Lifecycle) -> None:
         self.org = org
         self.lifecycle = lifecycle
+        # Set by Government once directives exist: their rooms have a few rules of their own.
+        self.directives: Directives | None = None
 
     # --- rooms -----------------------------------------------------------------------------
 
@@ -78,6 +84,11 @@ class GovPolicy:
     ) -> None:
         """Refuse plaintext where encryption is required, and any weakening of the room's policy."""
         marker = room_state.get((ROOM_POLICY_EVENT, ""))
+        notices = self.directives.notices if self.directives is not None else None
+        if event_type == DIRECTIVE_EVENT and sender != notices:
+            raise MatrixError(403, "M_FORBIDDEN", "Only the server sets a directive's metadata")
+        if sender == notices and event_type == "m.room.message" and content.get("msgtype") == "m.notice":
+            return  # the server's reminder: metadata only, and clients mark it as unencrypted
         if event_type == ROOM_POLICY_EVENT:
             if marker is not None or state_key != "" or content != self.room_policy_for(sender):
                 raise MatrixError(403, "M_FORBIDDEN", "A room's policy is fixed when it is created")
@@ -96,7 +107,7 @@ class GovPolicy:
         if event_type == "m.room.member":
             # The one place every membership change passes: /invite, createRoom's invite list and
             # initial_state, a raw PUT of the member state, /join, and any route added later.
-            if content.get("membership") == "invite" and state_key is not None and state_key != sender:
+            if content.get("membership") == "invite" and state_key not in (None, sender, notices):
                 await self._check_invite(sender, state_key)
             if content.get("membership") == "join" and state_key == sender and current is None:
                 self._check_join_unencrypted(sender, room_state)
@@ -163,6 +174,10 @@ class GovPolicy:
             raise MatrixError(403, "M_FORBIDDEN",
                               f"Your unit's policy lets you invite only members of {SCOPE_WORDS[scope]}")
 
+    async def event_writes(self, room_state: StateMap, event_id: str, pdu: dict[str, Any]) -> list[Any]:
+        """In a directive's room, the directive's message and its acknowledgements, recorded with the event."""
+        return self.directives.event_writes(room_state, event_id, pdu) if self.directives is not None else []
+
     async def visible_in_directory(self, searcher: str, user_id: str) -> bool:
         """Whom an official finds in the directory, and whose profile and presence they see, follows their unit's
         directory scope (core adds whoever shares a room with them)."""
@@ -208,6 +223,8 @@ class GovPolicy:
         await self.org.store.set_official(user_id, token.unit_id, token.designation or "", self.org.clock.now_ms())
         if token.person_name:
             await self.org.store.set_displayname_if_unset(user_id, token.person_name)
+        if self.directives is not None:
+            await self.directives.official_changed(user_id)
 
     async def check_new_device(self, user_id: str, existing_devices: int) -> None:
         """Refuse a login that would pass the unit's device cap."""

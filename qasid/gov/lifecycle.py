@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from qasid.core.accounts import AccountService
@@ -36,6 +37,8 @@ class Lifecycle:
         # None when acting from the CLI: only the running server may append events.
         self.rooms = rooms
         self.audit = audit
+        # Called after an official is placed or moved (directives keep their rooms in step).
+        self.on_placement: Callable[[str], Awaitable[None]] | None = None
 
     def _entry(self, scope: AdminScope, action: str, target: str, unit_id: int | None,
                details: dict[str, Any] | None = None) -> list[AuditAppend]:
@@ -102,6 +105,8 @@ class Lifecycle:
         await self.store.set_official(user_id, new_unit, new_designation, self.org.clock.now_ms(), also=self._entry(
             scope, "official.update", user_id, new_unit,
             {"from_unit_id": official.unit_id if official else None, "designation": new_designation}))
+        if self.on_placement is not None:
+            await self.on_placement(user_id)
         return await self.describe(scope, user_id)
 
     async def set_admin_role(self, scope: AdminScope, user_id: Any, unit_id: Any, granted: bool) -> None:

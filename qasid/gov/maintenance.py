@@ -20,6 +20,7 @@ from typing import Any
 from qasid.core.background import BackgroundLoop
 from qasid.core.services import Services
 from qasid.gov.audit import OPERATOR, AuditLog
+from qasid.gov.directives import Directives
 from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.org import Organisation
 from qasid.gov.rules import ROOM_POLICY_EVENT
@@ -27,7 +28,7 @@ from qasid.gov.rules import ROOM_POLICY_EVENT
 log = logging.getLogger("qasid.gov")
 DAY_MS = 86_400_000
 LOOP_SECONDS = 5.0
-SLOW_EVERY = 12  # retention and device expiry every minute; pending offboardings every 5 s
+SLOW_EVERY = 12  # retention and device expiry every minute; pending offboardings, directive rooms and reminders every 5 s
 
 
 def _mxc_ids(content: Any, server_name: str) -> set[str]:
@@ -48,8 +49,10 @@ def _mxc_ids(content: Any, server_name: str) -> set[str]:
 class Maintenance:
     """Runs the scheduled jobs; `run_once` is also what the admin API's maintenance route calls."""
 
-    def __init__(self, services: Services, org: Organisation, lifecycle: Lifecycle, audit: AuditLog) -> None:
+    def __init__(self, services: Services, org: Organisation, lifecycle: Lifecycle, audit: AuditLog,
+                 directives: Directives) -> None:
         self.services = services
+        self.directives = directives
         self.org = org
         self.lifecycle = lifecycle
         self.audit = audit
@@ -68,7 +71,10 @@ class Maintenance:
         while True:
             try:
                 await self.finish_offboardings()
+                await self.directives.open_pending()
+                await self.directives.send_due_reminders()
                 if tick % SLOW_EVERY == 0:
+                    await self.directives.reconcile_all()
                     await self.purge_expired_events()
                     await self.remove_stale_devices()
             except Exception:
@@ -82,6 +88,8 @@ class Maintenance:
             "offboardings_finished": await self.finish_offboardings(),
             "events_purged": await self.purge_expired_events(),
             "devices_removed": await self.remove_stale_devices(),
+            "directive_members_changed": await self.directives.reconcile_all(),
+            "directive_reminders_sent": await self.directives.send_due_reminders(),
         }
 
     async def finish_offboardings(self) -> int:

@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     # Voice and video calls: off, /voip/turnServer and /openid/request_token refuse, and no
     # MatrixRTC call membership may be joined.
     "calls_enabled": True,
+    # Designations whose holders may issue directives to this unit's subtree, from a unit at or above
+    # it (unit admins always may). Unordered: a unit below may name others.
+    "directive_designations": [],
     # Keys the unit lets the units below it set looser than it has them (itself not inherited).
     "allow_loosening": [],
 }
@@ -77,6 +80,7 @@ _TYPES = {
     "max_devices": "integer 1-1000, or null", "device_inactive_days": "days (0-36500], or null",
     "retention_days": "days (0-36500], or null", "password_min_length": "integer 8-128",
     "allow_loosening": "list of policy keys",
+    "directive_designations": "list of designations",
 }
 
 
@@ -104,6 +108,11 @@ def validate_policy(values: Any) -> dict[str, Any]:
                                          or any(k not in ORDER for k in value)):
             raise MatrixError(400, "M_INVALID_PARAM", "allow_loosening must be a list of distinct policy keys"
                                                       f" among {', '.join(ORDER)}")
+        if key == "directive_designations" and (
+                not isinstance(value, list) or len(value) > 50 or len(set(map(str, value))) != len(value)
+                or not all(isinstance(v, str) and v.strip() and len(v) <= 200 for v in value)):
+            raise MatrixError(400, "M_INVALID_PARAM", "directive_designations must be a list of at most 50"
+                                                      " distinct designations (non-empty strings)")
     return dict(values)
 
 

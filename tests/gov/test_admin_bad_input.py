@@ -12,7 +12,7 @@ from tests.gov.test_isolation import admin_endpoints
 
 ADMIN = "/_qasid/admin/v1"
 TABLES = ("users", "officials", "units", "admin_roles", "enrollment_tokens", "registration_tokens",
-          "unit_policies", "access_tokens", "pending_offboardings")
+          "unit_policies", "access_tokens", "pending_offboardings", "directives", "directive_acks")
 
 
 def _snapshot(gov: Gov) -> dict[str, list[Any]]:
@@ -63,6 +63,19 @@ def test_bad_input_to_every_admin_route_is_refused_with_nothing_changed(gov: Gov
         ("GET", "/officials/@nobody:qasid.test/devices", None, 404, "M_NOT_FOUND"),
         ("DELETE", f"/officials/{uid}/devices/NOSUCHDEVICE", None, 404, "M_NOT_FOUND"),
         ("POST", "/maintenance/run", [], 400, "M_BAD_JSON"),
+        ("POST", "/directives", {"title": "T", "unit_ids": [999], "deadline_ts": 2**52}, 400, "M_INVALID_PARAM"),
+        ("POST", "/directives", {"title": "T", "unit_ids": [999], "deadline_ts": int(time.time() * 1000) + 60_000},
+         404, "M_NOT_FOUND"),
+        ("POST", "/directives", {"title": "", "unit_ids": [unit], "deadline_ts": 1}, 400, "M_MISSING_PARAM"),
+        ("POST", "/directives", {"title": "T", "unit_ids": [], "deadline_ts": 1}, 400, "M_INVALID_PARAM"),
+        ("POST", "/directives", {"title": "T", "unit_ids": [unit, unit], "deadline_ts": 1}, 400, "M_INVALID_PARAM"),
+        ("POST", "/directives", {"title": "T", "unit_ids": [unit], "deadline_ts": 1}, 400, "M_INVALID_PARAM"),
+        ("POST", "/directives", {"title": "T", "unit_ids": [unit], "deadline_ts": True}, 400, "M_INVALID_PARAM"),
+        ("POST", "/directives", {"title": "a\nb", "unit_ids": [unit], "deadline_ts": 1}, 400, "M_INVALID_PARAM"),
+        ("GET", "/directives?access_token=x", None, 401, "M_MISSING_TOKEN"),
+        ("GET", "/directives/nope", None, 404, "M_NOT_FOUND"),
+        ("GET", "/directives/..%2F..", None, 404, "M_NOT_FOUND"),
+        ("POST", "/directives/nope/remind", None, 404, "M_NOT_FOUND"),
         # Routes that take no input: a token in the query string is the bad input they can get.
         ("GET", "/openapi.json?access_token=x", None, 401, "M_MISSING_TOKEN"),
         ("GET", "/units?access_token=x", None, 401, "M_MISSING_TOKEN"),

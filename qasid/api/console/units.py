@@ -131,6 +131,8 @@ def _parse(key: str, raw: str) -> Any:
         if raw not in ("true", "false"):
             raise MatrixError(400, "M_INVALID_PARAM", f"{key} must be true or false")
         return raw == "true"
+    if key == "directive_designations":  # designations hold spaces: one per comma
+        return [part.strip() for part in raw.split(",") if part.strip()]
     if kind == "list":
         return [part.strip() for part in raw.replace(",", " ").split() if part.strip()]
     if kind == "number":

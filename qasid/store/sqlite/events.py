@@ -51,6 +51,8 @@ class NewEvent:
     redacted_pdu_json: bytes | None = None
     # Whom push rules said to notify; written in the event's own transaction.
     push_rows: tuple[PushRow, ...] = ()
+    # What the policy records about the event (e.g. an acknowledgement and its audit entry), in its transaction.
+    also: tuple[Callable[[sqlite3.Connection], object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,8 @@ class EventStore:
                  jsonutil.dumps({"event_id": e.event_id}), now_ms))
         if e.push_rows:
             insert_push_rows(conn, stream_ordering, e.event_id, pdu["room_id"], now_ms, e.push_rows)
+        for write in e.also:
+            write(conn)
         if e.redacts is not None and e.redacted_pdu_json is not None:
             # The server keeps only the redacted form: a redacted message's content is gone for good.
             conn.execute(
