@@ -23,6 +23,11 @@ class Policy(Protocol):
         membership changes included (an invitation the inviter may not send is refused here)."""
         ...
 
+    async def after_event(self, sender: str, room_id: str, event_type: str, state_key: str | None) -> None:
+        """Called once an event appended through RoomService.append is committed (follow-up work of the
+        organisation: e.g. a room's new classification marks its name and removes members below it)."""
+        ...
+
     async def visible_in_directory(self, searcher: str, user_id: str) -> bool:
         """Whether `searcher` may find `user_id` in the user directory, and see their profile and presence.
 
@@ -78,6 +83,9 @@ class OpenPolicy:
         self, sender: str, room_state: dict[tuple[str, str], dict[str, Any]], event_type: str,
         content: dict[str, Any], state_key: str | None,
     ) -> None:
+        return None
+
+    async def after_event(self, sender: str, room_id: str, event_type: str, state_key: str | None) -> None:
         return None
 
     async def visible_in_directory(self, searcher: str, user_id: str) -> bool:

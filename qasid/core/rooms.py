@@ -223,6 +223,7 @@ class RoomService:
             if txn is not None:
                 self._pending_txns.pop(txn, None)
         self.notifier.notify(audience)
+        await self.policy.after_event(sender, room_id, event_type, state_key)
         return new_event.event_id
 
     async def create_with_events(

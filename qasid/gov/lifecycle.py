@@ -78,6 +78,9 @@ class Lifecycle:
             "designation": official.designation if official else None, "displayname": user.displayname,
             "deactivated": user.deactivated, "locked": self.store.is_locked(user_id),
             "has_password": user.password_hash is not None,
+            # Officials without a clearance set hold the lowest level; accounts outside the tree none.
+            "clearance": (official.clearance if official.clearance in self.org.levels else self.org.levels[0])
+            if official else None,
         }
 
     def list_officials(self, scope: AdminScope, unit_id: int | None) -> list[dict[str, Any]]:

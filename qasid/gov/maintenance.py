@@ -1,4 +1,5 @@
-"""Scheduled work of the government layer: retention purge, stale devices, finishing offboardings.
+"""Scheduled work of the government layer: retention purge, stale devices, finishing offboardings and
+clearances lowered from the CLI.
 
 Retention purges a room's *timeline* events (non-state) older than the room's `retention_days`.
 State events stay: they are the room (membership, power levels, encryption) and every later event
@@ -20,6 +21,7 @@ from typing import Any
 from qasid.core.background import BackgroundLoop
 from qasid.core.services import Services
 from qasid.gov.audit import OPERATOR, AuditLog
+from qasid.gov.clearance import Clearance
 from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.org import Organisation
 from qasid.gov.rules import ROOM_POLICY_EVENT
@@ -48,8 +50,10 @@ def _mxc_ids(content: Any, server_name: str) -> set[str]:
 class Maintenance:
     """Runs the scheduled jobs; `run_once` is also what the admin API's maintenance route calls."""
 
-    def __init__(self, services: Services, org: Organisation, lifecycle: Lifecycle, audit: AuditLog) -> None:
+    def __init__(self, services: Services, org: Organisation, lifecycle: Lifecycle, audit: AuditLog,
+                 clearance: Clearance) -> None:
         self.services = services
+        self.clearance = clearance
         self.org = org
         self.lifecycle = lifecycle
         self.audit = audit
@@ -68,6 +72,7 @@ class Maintenance:
         while True:
             try:
                 await self.finish_offboardings()
+                await self.clearance.finish_pending()
                 if tick % SLOW_EVERY == 0:
                     await self.purge_expired_events()
                     await self.remove_stale_devices()
@@ -80,6 +85,7 @@ class Maintenance:
         """Every job now; how much each did."""
         return {
             "offboardings_finished": await self.finish_offboardings(),
+            "clearance_changes_finished": await self.clearance.finish_pending(),
             "events_purged": await self.purge_expired_events(),
             "devices_removed": await self.remove_stale_devices(),
         }
