@@ -61,7 +61,7 @@ class Clearance:
         outside the tree, the operator's own, are cleared by nobody)."""
         official = self.store.official(user_id)
         clearance = official.clearance if official is not None else None
-        return clearance if clearance in self.levels else self.levels[0]  # type: ignore[return-value]
+        return clearance if clearance is not None and clearance in self.levels else self.levels[0]
 
     # --- checks on every event -------------------------------------------------------------
 
@@ -72,9 +72,9 @@ class Clearance:
             self._check_entry(sender, room_state, content, state_key)
         elif event_type == CLASSIFICATION_EVENT:
             self._check_classification(sender, room_state, content, state_key)
-        elif event_type == "m.room.name" and state_key == "" and _membership(room_state, sender) == "join":
-            if problem := name_problem(content, room_level(room_state), self.levels):
-                raise MatrixError(403, "M_FORBIDDEN", problem)
+        elif event_type == "m.room.name" and state_key == "" and _membership(room_state, sender) == "join" \
+                and (problem := name_problem(content, room_level(room_state), self.levels)):
+            raise MatrixError(403, "M_FORBIDDEN", problem)
 
     def _check_entry(self, sender: str, room_state: StateMap, content: dict[str, Any], target: str) -> None:
         membership = content.get("membership")

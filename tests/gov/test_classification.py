@@ -9,8 +9,8 @@ import pytest
 from qasid.gov.classification import (
     DEFAULT_LEVELS,
     change_problem,
-    cleared,
     clearance_rank,
+    cleared,
     level_problem,
     marked_name,
     name_problem,

@@ -4,6 +4,7 @@ never goes down, and the marking stays in the room's name."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -204,3 +205,64 @@ def test_accounts_outside_the_tree_hold_no_clearance_and_admins_grant_at_most_th
     assert gov.ok("PUT", f"/officials/{staff.user_id}/clearance", {"level": "Confidential"},
                   as_=head_session)["clearance"] == "Confidential"
     assert gov.ok("GET", f"/officials/{staff.user_id}")["clearance"] == "Confidential"
+
+
+def test_a_matrix_nio_client_sees_the_marking_and_the_level(gov: Gov) -> None:
+    """What a real client shows: the room name from /sync (nio's display name), the level in the state."""
+    from nio import AsyncClient, RoomNameEvent, SyncResponse, UnknownEvent
+
+    unit = gov.unit("MOD")
+    alice, bob = gov.official("alice", unit), gov.official("bob", unit)
+    clear(gov, alice, "Secret")
+    clear(gov, bob, "Secret")
+    room = create(gov, alice, "Confidential", name="Budget", invite=[bob.user_id])
+    assert gov.client("POST", f"/rooms/{room}/join", bob, {}).status_code == 200
+
+    async def run() -> None:
+        client = AsyncClient(gov.server.base_url, bob.user_id)
+        client.restore_login(bob.user_id, bob.device_id, bob.token)
+        try:
+            first = await client.sync(timeout=0, full_state=True)
+            assert isinstance(first, SyncResponse), first
+            assert client.rooms[room].display_name == "[CONFIDENTIAL] Budget"
+            joined = first.rooms.join[room]
+            # A new room's state arrives in its timeline (it is all among the last events).
+            levels = [e for e in joined.state + joined.timeline.events if isinstance(e, UnknownEvent) and e.type == LEVEL]
+            assert [e.source["content"] for e in levels] == [{"level": "Confidential"}]
+            # A raise reaches the client as the new level and the renamed room.
+            put = gov.client("PUT", f"/rooms/{room}/state/{LEVEL}/", alice, {"level": "Secret"})
+            assert put.status_code == 200, put.text
+            later = await client.sync(timeout=0)
+            assert isinstance(later, SyncResponse), later
+            events = later.rooms.join[room].timeline.events
+            assert [e.name for e in events if isinstance(e, RoomNameEvent)] == ["[SECRET] Budget"]
+            assert client.rooms[room].display_name == "[SECRET] Budget"
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_the_console_sets_a_clearance_and_the_minimum_classification(gov: Gov) -> None:
+    from tests.api.console.helpers import Console
+
+    unit = gov.unit("MOD")
+    alice, carol = gov.official("alice", unit), gov.official("carol", unit)
+    clear(gov, alice, "Secret")
+    clear(gov, carol, "Secret")
+    room = create(gov, alice, "Secret", invite=[carol.user_id])
+    console = Console(gov.server)
+    try:
+        assert console.sign_in("root").status_code == 303
+        page = console.get(f"/officials/{carol.user_id}")
+        assert 'id="clearance"' in page.text and "<option value=\"Secret\" selected>" in page.text
+        done = console.post(f"/officials/{carol.user_id}/clearance", {"level": "Restricted"})
+        assert done.status_code == 303, done.text
+        assert gov.ok("GET", f"/officials/{carol.user_id}")["clearance"] == "Restricted"
+        assert membership(gov, alice, room, carol)["membership"] == "leave"
+        form = {f"policy.{key}": "" for key in gov.ok("GET", f"/units/{unit}/policy")["effective"]}
+        saved = console.post(f"/units/{unit}/policy", {**form, "policy.min_room_classification": "Confidential"})
+        assert saved.status_code == 303, saved.text
+        assert gov.ok("GET", f"/units/{unit}/policy")["effective"]["min_room_classification"] == "Confidential"
+    finally:
+        console.close()
