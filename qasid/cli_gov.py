@@ -277,7 +277,7 @@ def add_gov_parsers(admin_sub: Any, common: Callable[[argparse.ArgumentParser], 
     p.add_argument("csv_file")
     p.add_argument("--all-or-nothing", action="store_true", help="create no account at all if any row is refused")
     p = command(official, "list", "list officials with their state (active, suspended, offboarded)",
-                _official_list, ("user_id", "unit_id", "designation", "state"))
+                _official_list, ("user_id", "unit_id", "designation", "state", "clearance"))
     p.add_argument("--unit", help="unit code")
     for name, help_text, work in (("show", "an official and their devices", _official_show),
                                   ("suspend", "lock the account (M_USER_LOCKED)", _suspend),

@@ -90,8 +90,11 @@ class Lifecycle:
         officials = self.store.officials_in(units)
         shown = set(self.org.outranked(scope, [o.user_id for o in officials])) | {scope.user_id}
         states = self.store.account_states([o.user_id for o in officials if o.user_id in shown])
+        levels = self.org.levels
         return [{"user_id": o.user_id, "unit_id": o.unit_id, "designation": o.designation,
-                 "state": states.get(o.user_id, "active")} for o in officials if o.user_id in shown]
+                 "state": states.get(o.user_id, "active"),
+                 "clearance": o.clearance if o.clearance in levels else levels[0]}
+                for o in officials if o.user_id in shown]
 
     async def update(self, scope: AdminScope, user_id: Any, body: dict[str, Any]) -> dict[str, Any]:
         """Move an official to another unit the admin covers and/or change their designation."""
