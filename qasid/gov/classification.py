@@ -13,6 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 CLASSIFICATION_EVENT = "io.qasid.classification"
+# Join rules under which a join needs no invitation, and those that allow a knock.
+OPEN_JOIN_RULES = ("public", "restricted", "knock_restricted")
+KNOCK_JOIN_RULES = ("knock", "knock_restricted")
 DEFAULT_LEVELS = ("Unrestricted", "Restricted", "Confidential", "Secret")
 StateMap = Mapping[tuple[str, str], Mapping[str, Any]]
 
@@ -89,3 +92,35 @@ def change_problem(current: str | None, new: str, sender_clearance: str | None, 
 def cleared(clearance: str | None, level: str | None, levels: Sequence[str]) -> bool:
     """Whether a holder of `clearance` may be in a room at `level`."""
     return clearance_rank(clearance, levels) >= room_rank(level, levels)
+
+
+def membership_of(room_state: StateMap, user_id: str) -> str:
+    """The user's current membership ("leave" when none)."""
+    pdu = room_state.get(("m.room.member", user_id))
+    return str(pdu["content"].get("membership", "leave")) if pdu is not None else "leave"
+
+
+def level_guarding_entry(sender: str, room_state: StateMap, content: Mapping[str, Any], target: str,
+                         levels: Sequence[str]) -> str | None:
+    """The level `target` must be cleared to for this m.room.member change, or None when none applies.
+
+    None for anything but entering (an invitation, a join, a knock) a marked room, for a profile
+    change of a membership already held, and wherever the room's own rules refuse the change
+    anyway: their refusal then answers, and tells a non-member nothing of the room's level.
+    """
+    membership = content.get("membership")
+    level = room_level(room_state)
+    if membership not in ("invite", "join", "knock") or room_rank(level, levels) == 0:
+        return None
+    current = membership_of(room_state, target)
+    if current in (membership, "ban"):
+        return None
+    rules = room_state.get(("m.room.join_rules", ""))
+    join_rule = rules["content"].get("join_rule") if rules is not None else "invite"
+    if membership == "invite" and membership_of(room_state, sender) != "join":
+        return None
+    if membership == "join" and current != "invite" and join_rule not in OPEN_JOIN_RULES:
+        return None
+    if membership == "knock" and join_rule not in KNOCK_JOIN_RULES:
+        return None
+    return level

@@ -25,8 +25,10 @@ from qasid.gov.classification import (
     change_problem,
     clearance_rank,
     cleared,
+    level_guarding_entry,
     level_problem,
     marked_name,
+    membership_of,
     name_problem,
     room_level,
     room_rank,
@@ -36,14 +38,6 @@ from qasid.gov.org import Organisation
 from qasid.gov.scope import AdminScope
 
 log = logging.getLogger("qasid.gov")
-# Join rules under which a join needs no invitation, and those that allow a knock.
-OPEN_JOIN_RULES = ("public", "restricted", "knock_restricted")
-KNOCK_JOIN_RULES = ("knock", "knock_restricted")
-
-
-def _membership(room_state: StateMap, user_id: str) -> str:
-    pdu = room_state.get(("m.room.member", user_id))
-    return str(pdu["content"].get("membership", "leave")) if pdu is not None else "leave"
 
 
 class Clearance:
@@ -72,27 +66,13 @@ class Clearance:
             self._check_entry(sender, room_state, content, state_key)
         elif event_type == CLASSIFICATION_EVENT:
             self._check_classification(sender, room_state, content, state_key)
-        elif event_type == "m.room.name" and state_key == "" and _membership(room_state, sender) == "join" \
+        elif event_type == "m.room.name" and state_key == "" and membership_of(room_state, sender) == "join" \
                 and (problem := name_problem(content, room_level(room_state), self.levels)):
             raise MatrixError(403, "M_FORBIDDEN", problem)
 
     def _check_entry(self, sender: str, room_state: StateMap, content: dict[str, Any], target: str) -> None:
-        membership = content.get("membership")
-        level = room_level(room_state)
-        if membership not in ("invite", "join", "knock") or room_rank(level, self.levels) == 0:
-            return
-        current = _membership(room_state, target)
-        if current in (membership, "ban"):
-            return  # a profile change of a membership already held; a ban the room's rules refuse
-        # Where the room's own rules refuse the change anyway, they answer: their refusal tells a
-        # non-member nothing about the room's level.
-        rules = room_state.get(("m.room.join_rules", ""))
-        join_rule = rules["content"].get("join_rule") if rules is not None else "invite"
-        if membership == "invite" and _membership(room_state, sender) != "join":
-            return
-        if membership == "join" and current != "invite" and join_rule not in OPEN_JOIN_RULES:
-            return
-        if membership == "knock" and join_rule not in KNOCK_JOIN_RULES:
+        level = level_guarding_entry(sender, room_state, content, target, self.levels)
+        if level is None:
             return
         clearance = self.clearance_of(target)
         if cleared(clearance, level, self.levels):
@@ -107,7 +87,7 @@ class Clearance:
                               state_key: str | None) -> None:
         if state_key != "":
             raise MatrixError(400, "M_INVALID_PARAM", f"{CLASSIFICATION_EVENT} takes the empty state key")
-        if _membership(room_state, sender) != "join":
+        if membership_of(room_state, sender) != "join":
             return  # the room's rules refuse it, without telling the room's level
         if problem := level_problem(content, self.levels):
             raise MatrixError(400, "M_INVALID_PARAM", problem)

@@ -11,6 +11,7 @@ from qasid.gov.classification import (
     change_problem,
     clearance_rank,
     cleared,
+    level_guarding_entry,
     level_problem,
     marked_name,
     name_problem,
@@ -96,3 +97,42 @@ def test_the_minimum_classification_policy_only_tightens_down_the_tree() -> None
             validate_policy({"min_room_classification": bad})
     # The levels come from the setting.
     assert validate_policy({"min_room_classification": "Official"}, ("Public", "Official"))
+
+
+def _room(level: str | None, join_rule: str, members: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
+    state: dict[tuple[str, str], dict[str, Any]] = {("m.room.join_rules", ""): {"content": {"join_rule": join_rule}}}
+    if level is not None:
+        state[("io.qasid.classification", "")] = {"content": {"level": level}}
+    for user, membership in members.items():
+        state[("m.room.member", user)] = {"content": {"membership": membership}}
+    return state
+
+
+A, B = "@a:x", "@b:x"
+
+
+@pytest.mark.parametrize(("level", "join_rule", "members", "sender", "membership", "target", "guarded"), [
+    # Entering a marked room is guarded on every path.
+    ("Secret", "invite", {A: "join"}, A, "invite", B, True),
+    ("Secret", "public", {A: "join"}, B, "join", B, True),
+    ("Secret", "restricted", {A: "join"}, B, "join", B, True),
+    ("Secret", "invite", {A: "join", B: "invite"}, B, "join", B, True),     # accepting an invitation
+    ("Secret", "knock", {A: "join"}, B, "knock", B, True),
+    ("Secret", "knock_restricted", {A: "join"}, B, "knock", B, True),
+    # Not an entry, or an unmarked room: nothing to check.
+    (None, "public", {}, B, "join", B, False),
+    ("Unrestricted", "public", {}, B, "join", B, False),
+    ("Secret", "invite", {A: "join", B: "join"}, B, "join", B, False),      # a profile change
+    ("Secret", "invite", {A: "join", B: "join"}, A, "leave", B, False),
+    # The room's own rules refuse these: they answer, without the level.
+    ("Secret", "invite", {A: "join"}, B, "join", B, False),                 # not invited
+    ("Secret", "invite", {A: "invite"}, A, "invite", B, False),             # inviter not joined
+    ("Secret", "public", {A: "join", B: "ban"}, B, "join", B, False),       # banned
+    ("Secret", "public", {A: "join"}, B, "knock", B, False),                # knocking where knocks aren't allowed
+])
+def test_which_membership_changes_the_level_guards(
+    level: str | None, join_rule: str, members: dict[str, str], sender: str, membership: str, target: str,
+    guarded: bool,
+) -> None:
+    found = level_guarding_entry(sender, _room(level, join_rule, members), {"membership": membership}, target, L)
+    assert found == (level if guarded else None)
