@@ -24,8 +24,9 @@ class Policy(Protocol):
         ...
 
     async def after_event(self, sender: str, room_id: str, event_type: str, state_key: str | None) -> None:
-        """Called once an event appended through RoomService.append is committed (follow-up work of the
-        organisation: e.g. a room's new classification marks its name and removes members below it)."""
+        """Called once an event is committed, by append and for each of a new room's first events
+        (follow-up work of the organisation: e.g. a room's new classification is recorded, marks its
+        name and removes the members below it)."""
         ...
 
     async def visible_in_directory(self, searcher: str, user_id: str) -> bool:

@@ -251,6 +251,8 @@ class RoomService:
                 if event.pdu["type"] == "m.room.member":
                     self._membership_changed(scratch, event.pdu["state_key"])
         self.notifier.notify(audience)
+        for event in built:
+            await self.policy.after_event(creator, room_id, event.pdu["type"], event.pdu.get("state_key"))
 
     async def _with_push_rows(self, room: RoomSnapshot, event: NewEvent) -> NewEvent:
         """The event with whom its push rules notify, judged on the room just before it."""

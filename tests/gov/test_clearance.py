@@ -149,7 +149,8 @@ def test_a_room_level_never_goes_down_and_a_raise_removes_those_below_it(gov: Go
     assert membership(gov, alice, room, dina)["membership"] == "invite"
     assert [(e["target"], e["details"]["room_id"], e["actor"]) for e in audit(gov, "classification.remove")] == [
         (bob.user_id, room, alice.user_id)]
-    assert [(e["target"], e["details"]["level"]) for e in audit(gov, "room.classify")] == [(room, "Confidential")]
+    assert [(e["target"], e["details"]["level"], e["actor"]) for e in audit(gov, "room.classify")] == [
+        (room, "Restricted", alice.user_id), (room, "Confidential", alice.user_id)]
     refused(gov.client("PUT", f"/rooms/{room}/state/{LEVEL}/", alice, {"level": "Restricted"}), "can't be lowered")
     refused(gov.client("PUT", f"/rooms/{room}/state/{LEVEL}/", alice, {"level": "Secret"}),
             "your clearance is Confidential")
