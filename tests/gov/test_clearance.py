@@ -267,3 +267,14 @@ def test_the_console_sets_a_clearance_and_the_minimum_classification(gov: Gov) -
         assert gov.ok("GET", f"/units/{unit}/policy")["effective"]["min_room_classification"] == "Confidential"
     finally:
         console.close()
+
+
+def test_element_x_sees_the_marking_in_the_sliding_sync_room_name(gov: Gov) -> None:
+    unit = gov.unit("MOD")
+    alice = gov.official("alice", unit)
+    clear(gov, alice, "Secret")
+    room = create(gov, alice, "Secret", name="Budget")
+    response = gov.http.post("/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", params={"timeout": "0"},
+                             headers=alice.auth, json={"lists": {"all": {"ranges": [[0, 10]], "timeline_limit": 1, "required_state": []}}})
+    assert response.status_code == 200, response.text
+    assert response.json()["rooms"][room]["name"] == "[SECRET] Budget"
