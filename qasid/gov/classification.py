@@ -100,16 +100,22 @@ def membership_of(room_state: StateMap, user_id: str) -> str:
     return str(pdu["content"].get("membership", "leave")) if pdu is not None else "leave"
 
 
+def higher_level(a: str | None, b: str | None, levels: Sequence[str]) -> str | None:
+    """The higher of two room levels (None: unmarked)."""
+    return b if room_rank(b, levels) > room_rank(a, levels) else a
+
+
 def level_guarding_entry(sender: str, room_state: StateMap, content: Mapping[str, Any], target: str,
-                         levels: Sequence[str]) -> str | None:
+                         levels: Sequence[str], floor: str | None = None) -> str | None:
     """The level `target` must be cleared to for this m.room.member change, or None when none applies.
 
     None for anything but entering (an invitation, a join, a knock) a marked room, for a profile
     change of a membership already held, and wherever the room's own rules refuse the change
     anyway: their refusal then answers, and tells a non-member nothing of the room's level.
+    `floor` is a level the room holds whatever its state says (that of the room it replaces).
     """
     membership = content.get("membership")
-    level = room_level(room_state)
+    level = higher_level(room_level(room_state), floor, levels)
     if membership not in ("invite", "join", "knock") or room_rank(level, levels) == 0:
         return None
     current = membership_of(room_state, target)

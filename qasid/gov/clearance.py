@@ -25,6 +25,7 @@ from qasid.gov.classification import (
     change_problem,
     clearance_rank,
     cleared,
+    higher_level,
     level_guarding_entry,
     level_problem,
     marked_name,
@@ -38,6 +39,8 @@ from qasid.gov.org import Organisation
 from qasid.gov.scope import AdminScope
 
 log = logging.getLogger("qasid.gov")
+# How far back a chain of room upgrades is followed for the level a room inherits.
+MAX_UPGRADE_CHAIN = 8
 
 
 class Clearance:
@@ -59,19 +62,41 @@ class Clearance:
 
     # --- checks on every event -------------------------------------------------------------
 
-    def check_event(self, sender: str, room_state: StateMap, event_type: str, content: dict[str, Any],
-                    state_key: str | None) -> None:
+    async def check_event(self, sender: str, room_state: StateMap, event_type: str, content: dict[str, Any],
+                          state_key: str | None) -> None:
         """Refuse an entry below the room's level, a lowered or malformed level, an unmarked name."""
         if event_type == "m.room.member" and state_key is not None:
-            self._check_entry(sender, room_state, content, state_key)
+            self._check_entry(sender, room_state, content, state_key, await self.inherited_level(room_state))
         elif event_type == CLASSIFICATION_EVENT:
-            self._check_classification(sender, room_state, content, state_key)
+            self._check_classification(sender, room_state, content, state_key,
+                                       await self.inherited_level(room_state))
         elif event_type == "m.room.name" and state_key == "" and membership_of(room_state, sender) == "join" \
                 and (problem := name_problem(content, room_level(room_state), self.levels)):
             raise MatrixError(403, "M_FORBIDDEN", problem)
 
-    def _check_entry(self, sender: str, room_state: StateMap, content: dict[str, Any], target: str) -> None:
-        level = level_guarding_entry(sender, room_state, content, target, self.levels)
+    async def inherited_level(self, room_state: StateMap, depth: int = 0) -> str | None:
+        """The level of the room this one replaces (an upgrade: m.room.create names it as predecessor),
+        which the new room can't go below, whatever state an upgrade copies or forgets. Only when the
+        old room agrees (its tombstone names this room) or the creator is in it: a room can't borrow a
+        level its creator may not know."""
+        create = room_state.get(("m.room.create", ""))
+        predecessor = create["content"].get("predecessor") if create is not None else None
+        old_id = predecessor.get("room_id") if isinstance(predecessor, dict) else None
+        rooms = self.lifecycle.rooms
+        if create is None or not isinstance(old_id, str) or rooms is None or depth >= MAX_UPGRADE_CHAIN:
+            return None
+        old = await rooms.snapshot(old_id) if old_id != create.get("room_id") else None
+        if old is None:
+            return None
+        tombstone = old.state.get(("m.room.tombstone", ""))
+        replaced_by = tombstone["content"].get("replacement_room") if tombstone is not None else None
+        if replaced_by != create.get("room_id") and old.membership(str(create.get("sender"))) != "join":
+            return None
+        return higher_level(room_level(old.state), await self.inherited_level(old.state, depth + 1), self.levels)
+
+    def _check_entry(self, sender: str, room_state: StateMap, content: dict[str, Any], target: str,
+                     floor: str | None) -> None:
+        level = level_guarding_entry(sender, room_state, content, target, self.levels, floor)
         if level is None:
             return
         clearance = self.clearance_of(target)
@@ -84,14 +109,14 @@ class Clearance:
                           f"Your clearance ({clearance}) is below this room's classification ({level})")
 
     def _check_classification(self, sender: str, room_state: StateMap, content: dict[str, Any],
-                              state_key: str | None) -> None:
+                              state_key: str | None, floor: str | None) -> None:
         if state_key != "":
             raise MatrixError(400, "M_INVALID_PARAM", f"{CLASSIFICATION_EVENT} takes the empty state key")
         if membership_of(room_state, sender) != "join":
             return  # the room's rules refuse it, without telling the room's level
         if problem := level_problem(content, self.levels):
             raise MatrixError(400, "M_INVALID_PARAM", problem)
-        new, current = content["level"], room_level(room_state)
+        new, current = content["level"], higher_level(room_level(room_state), floor, self.levels)
         if problem := change_problem(current, new, self.clearance_of(sender), self.levels):
             raise MatrixError(403, "M_FORBIDDEN", problem)
         name_pdu = room_state.get(("m.room.name", ""))

@@ -82,7 +82,7 @@ class GovPolicy:
     ) -> None:
         """Refuse plaintext where encryption is required, any weakening of the room's policy or
         classification, and anyone entering a room above their clearance."""
-        self.clearance.check_event(sender, room_state, event_type, content, state_key)
+        await self.clearance.check_event(sender, room_state, event_type, content, state_key)
         marker = room_state.get((ROOM_POLICY_EVENT, ""))
         if event_type == ROOM_POLICY_EVENT:
             if marker is not None or state_key != "" or content != self.room_policy_for(sender):

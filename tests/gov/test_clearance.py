@@ -278,3 +278,25 @@ def test_element_x_sees_the_marking_in_the_sliding_sync_room_name(gov: Gov) -> N
                              headers=alice.auth, json={"lists": {"all": {"ranges": [[0, 10]], "timeline_limit": 1, "required_state": []}}})
     assert response.status_code == 200, response.text
     assert response.json()["rooms"][room]["name"] == "[SECRET] Budget"
+
+
+def test_a_room_that_replaces_a_classified_one_cant_go_below_its_level(gov: Gov) -> None:
+    """An upgrade's new room names the old one as predecessor: it holds the old level even where the
+    copied state forgets or lowers it, and only for a creator who is in the old room."""
+    unit = gov.unit("MOD")
+    alice, bob, dave = gov.official("alice", unit), gov.official("bob", unit), gov.official("dave", unit)
+    clear(gov, alice, "Secret")
+    old = create(gov, alice, "Secret", name="Budget")
+    successor = {"predecessor": {"room_id": old, "event_id": "$old"}}
+    refused(gov.client("POST", "/createRoom", alice, {"creation_content": successor, "invite": [bob.user_id]}),
+            "classified Secret")
+    refused(gov.client("POST", "/createRoom", alice, {"creation_content": successor,
+                                                      "initial_state": [classified("Restricted")]}),
+            "can't be lowered (it is Secret)")
+    new = gov.client("POST", "/createRoom", alice, {"creation_content": successor})
+    assert new.status_code == 200, new.text
+    refused(gov.client("POST", f"/rooms/{new.json()['room_id']}/invite", alice, {"user_id": bob.user_id}),
+            "classified Secret")
+    # Someone outside the old room can't borrow its level (nor learn it).
+    borrowed = gov.client("POST", "/createRoom", bob, {"creation_content": successor, "invite": [dave.user_id]})
+    assert borrowed.status_code == 200, borrowed.text
