@@ -207,6 +207,10 @@ async def _set_password(gov: Government, scope: AdminScope, a: argparse.Namespac
     return {"user_id": user_id, "password_set": True}
 
 
+async def _clearance(gov: Government, scope: AdminScope, a: argparse.Namespace) -> Any:
+    return await gov.clearance.set_clearance(scope, _user(gov, a.user_id), a.level)
+
+
 async def _policy_keys(gov: Government, scope: AdminScope, a: argparse.Namespace) -> Any:
     return policy_key_table()
 
@@ -273,7 +277,7 @@ def add_gov_parsers(admin_sub: Any, common: Callable[[argparse.ArgumentParser], 
     p.add_argument("csv_file")
     p.add_argument("--all-or-nothing", action="store_true", help="create no account at all if any row is refused")
     p = command(official, "list", "list officials with their state (active, suspended, offboarded)",
-                _official_list, ("user_id", "unit_id", "designation", "state"))
+                _official_list, ("user_id", "unit_id", "designation", "state", "clearance"))
     p.add_argument("--unit", help="unit code")
     for name, help_text, work in (("show", "an official and their devices", _official_show),
                                   ("suspend", "lock the account (M_USER_LOCKED)", _suspend),
@@ -284,6 +288,10 @@ def add_gov_parsers(admin_sub: Any, common: Callable[[argparse.ArgumentParser], 
     p = command(official, "offboard", "revoke everything, leave every room, for good (asks first)", _offboard)
     p.add_argument("user_id")
     p.add_argument("--yes", action="store_true", help="don't ask (required when not on a terminal)")
+    p = command(official, "clearance", "set the classification level an official is cleared to (one of the"
+                " classification_levels setting); a lower one removes them from the rooms above it", _clearance)
+    p.add_argument("user_id")
+    p.add_argument("level")
     p = command(official, "sign-out", "sign one device out", _sign_out)
     p.add_argument("user_id")
     p.add_argument("device_id")

@@ -91,6 +91,9 @@ class Settings:
     openid_token_lifetime_ms: int = 3_600_000
     # `qasid doctor` asks for at least this much free space where the data folder is.
     disk_free_min_mb: int = 1024
+    # Room classification levels, lowest first: a room is marked with one, an official is cleared to
+    # one, and nobody joins a room above their clearance. The first is every unmarked room's level.
+    classification_levels: tuple[str, ...] = ("Unrestricted", "Restricted", "Confidential", "Secret")
 
     @property
     def database_path(self) -> Path:
@@ -140,6 +143,9 @@ _RANGES: dict[str, tuple[int, int]] = {
 }
 _TURN_URI = re.compile(r"(turns?):(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)(:[0-9]{1,5})?(\?transport=(udp|tcp))?")
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}(:[0-9]{1,5})?")
+# A classification level: shown in brackets at the start of a room's name, so no brackets in it.
+_LEVEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _-]{0,30}[A-Za-z0-9]|[A-Za-z0-9]")
+MAX_CLASSIFICATION_LEVELS = 16
 # Checks of the text settings: why a value is refused, or None.
 _TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {
     "server_name": lambda v: None if _SERVER_NAME.fullmatch(v) else "is not a host name (with an optional :port)",
@@ -195,6 +201,8 @@ def _parse(name: str, raw: Any, source: str, typed: bool) -> Any:
         if not isinstance(raw, str) or not raw.strip():
             raise SettingsError(f"{where}: {raw!r} is not a folder path")
         value = Path(raw.strip())
+    elif name == "classification_levels":
+        value = _classification_levels(raw, where, typed)
     elif isinstance(current, tuple):
         # A list in qasid.toml; separated by commas or spaces in a variable.
         items = raw if typed else (text or "").replace(",", " ").split()
@@ -217,6 +225,22 @@ def _parse(name: str, raw: Any, source: str, typed: bool) -> Any:
             shown = "the value" if name in SECRET_SETTINGS else repr(value)  # a secret is never echoed
             raise SettingsError(f"{where}: {shown} {problem}")
     return value
+
+
+def _classification_levels(raw: Any, where: str, typed: bool) -> tuple[str, ...]:
+    """Levels lowest first: a TOML list, or comma-separated in a variable (a level may hold spaces: "Top Secret")."""
+    items = raw if typed else [part.strip() for part in raw.split(",")] if isinstance(raw, str) else None
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise SettingsError(f"{where}: {raw!r} is not a list of level names, lowest first")
+    if not 1 <= len(items) <= MAX_CLASSIFICATION_LEVELS:
+        raise SettingsError(f"{where}: give 1 to {MAX_CLASSIFICATION_LEVELS} levels, lowest first")
+    for item in items:
+        if not _LEVEL.fullmatch(item):
+            raise SettingsError(f"{where}: {item!r} is not a level name (1-32 letters, digits, spaces, '-' or '_',"
+                                " starting and ending with a letter or digit)")
+    if len({item.casefold() for item in items}) != len(items):
+        raise SettingsError(f"{where}: the levels must differ (ignoring case)")
+    return tuple(items)
 
 
 def _rate_limit(raw: Any, where: str) -> RateLimit:

@@ -29,6 +29,10 @@ BAD_VARIABLES = [
     ("QASID_METRICS_BIND", "9108", "metrics_bind (from environment variable QASID_METRICS_BIND): '9108' must be empty"),
     ("QASID_METRICS_BIND", "127.0.0.1:70000", "must be empty (no metrics listener) or HOST:PORT"),
     ("QASID_TLS_CERTIFICATE", "/etc/ssl/qasid.pem", "tls_certificate and tls_private_key go together"),
+    ("QASID_CLASSIFICATION_LEVELS", "Open, [Secret]", ("classification_levels (from environment variable"
+                                                      " QASID_CLASSIFICATION_LEVELS): '[Secret]' is not a level name")),
+    ("QASID_CLASSIFICATION_LEVELS", "Open, Secret, SECRET", "the levels must differ (ignoring case)"),
+    ("QASID_CLASSIFICATION_LEVELS", "Open,,Secret", "'' is not a level name"),
     ("QASID_SERVERNAME", "gov.example", ("unknown environment variable QASID_SERVERNAME;"
                                         " did you mean QASID_SERVER_NAME?")),
 ]
@@ -51,6 +55,8 @@ def test_a_bad_variable_is_an_error_naming_it(variable: str, value: str, message
     ("server_name = 5", "server_name (from {path}): 5 is not text"),
     ('servername = "gov.example"', "unknown setting 'servername' in {path}; did you mean server_name?"),
     ("bind_port = ", "configuration file {path} is not valid TOML"),
+    ('classification_levels = "Secret"', "classification_levels (from {path}): 'Secret' is not a list of level names"),
+    ("classification_levels = []", "classification_levels (from {path}): give 1 to 16 levels"),
 ])
 def test_a_bad_value_in_the_file_is_an_error_naming_it_and_the_file(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "qasid.toml"
@@ -87,3 +93,9 @@ def test_good_values_from_every_source_and_their_precedence(tmp_path: Path, monk
 def test_a_bad_command_line_value_names_the_command_line() -> None:
     with pytest.raises(SettingsError, match=r"bind_port \(from the command line\): 0 is out of range"):
         load_settings(environ={}, bind_port=0)
+
+
+def test_classification_levels_keep_their_order_and_spaces() -> None:
+    assert load_settings(environ={}).classification_levels == ("Unrestricted", "Restricted", "Confidential", "Secret")
+    levels = load_settings(environ={"QASID_CLASSIFICATION_LEVELS": "Public, Official, Top Secret"})
+    assert levels.classification_levels == ("Public", "Official", "Top Secret")

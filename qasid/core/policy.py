@@ -29,6 +29,10 @@ class Policy(Protocol):
     ) -> list[Callable[[Any], object]]:
         """Writes to commit in the same transaction as this authorised event (for example an
         acknowledgement and its audit entry): each a function of the writer's connection."""
+    async def after_event(self, sender: str, room_id: str, event_type: str, state_key: str | None) -> None:
+        """Called once an event is committed, by append and for each of a new room's first events
+        (follow-up work of the organisation: e.g. a room's new classification is recorded, marks its
+        name and removes the members below it)."""
         ...
 
     async def visible_in_directory(self, searcher: str, user_id: str) -> bool:
@@ -92,6 +96,8 @@ class OpenPolicy:
         self, room_state: dict[tuple[str, str], dict[str, Any]], event_id: str, pdu: dict[str, Any],
     ) -> list[Callable[[Any], object]]:
         return []
+    async def after_event(self, sender: str, room_id: str, event_type: str, state_key: str | None) -> None:
+        return None
 
     async def visible_in_directory(self, searcher: str, user_id: str) -> bool:
         return True

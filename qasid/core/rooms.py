@@ -226,6 +226,7 @@ class RoomService:
             if txn is not None:
                 self._pending_txns.pop(txn, None)
         self.notifier.notify(audience)
+        await self.policy.after_event(sender, room_id, event_type, state_key)
         return new_event.event_id
 
     async def create_with_events(
@@ -253,6 +254,8 @@ class RoomService:
                 if event.pdu["type"] == "m.room.member":
                     self._membership_changed(scratch, event.pdu["state_key"])
         self.notifier.notify(audience)
+        for event in built:
+            await self.policy.after_event(creator, room_id, event.pdu["type"], event.pdu.get("state_key"))
 
     async def _with_push_rows(self, room: RoomSnapshot, event: NewEvent) -> NewEvent:
         """The event with whom its push rules notify, judged on the room just before it."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from qasid.core.services import Services
 from qasid.gov.audit import AuditLog
+from qasid.gov.clearance import Clearance
 from qasid.gov.console import ConsoleSessions
 from qasid.gov.dashboard import Dashboard
 from qasid.gov.directives import Directives
@@ -25,17 +26,19 @@ class Government:
         self.services = services
         self.store = services.store.gov
         self.audit = AuditLog(services.store.audit, services.clock)
-        self.org = Organisation(self.store, services.clock)
+        self.org = Organisation(self.store, services.clock, services.settings.classification_levels)
         self.enrollment = Enrollment(self.org, services.accounts, self.audit)
         # Only a live server appends events; from the CLI, room leaves wait for the server.
         self.lifecycle = Lifecycle(self.org, services.accounts, services.rooms if live else None, self.audit)
-        self.policy = GovPolicy(self.org, self.lifecycle)
+        self.clearance = Clearance(self.org, self.lifecycle, self.audit)
+        self.policy = GovPolicy(self.org, self.lifecycle, self.clearance)
         self.directives = Directives(self.org, services.store.directives, self.audit,
                                      services.rooms if live else None, services.settings.server_name)
         self.policy.directives = self.directives
         if live:
             self.lifecycle.on_placement = self.enrollment.on_placement = self.directives.official_changed
-        self.maintenance = Maintenance(services, self.org, self.lifecycle, self.audit, self.directives)
+        self.maintenance = Maintenance(services, self.org, self.lifecycle, self.audit, self.directives,
+                                       self.clearance)
         self.console = ConsoleSessions(services.store.console, services.accounts, self.org, self.audit,
                                        services.clock)
         self.dashboard = Dashboard(self.org, self.lifecycle, self.enrollment, self.audit)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from qasid.core.accounts import hash_token
 from qasid.core.errors import MatrixError
 from qasid.core.pdu import compute_event_id
+from qasid.gov.clearance import Clearance
 from qasid.gov.directive_rooms import DIRECTIVE_EVENT
 from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.org import Organisation
@@ -43,11 +44,12 @@ SCOPE_WORDS = {"unit": "their own unit", "ministry": "their own ministry"}
 class GovPolicy:
     """Implements core's Policy from the organisation tree and its per-unit policies."""
 
-    def __init__(self, org: Organisation, lifecycle: Lifecycle) -> None:
+    def __init__(self, org: Organisation, lifecycle: Lifecycle, clearance: Clearance) -> None:
         self.org = org
         self.lifecycle = lifecycle
         # Set by Government once directives exist: their rooms have a few rules of their own.
         self.directives: Directives | None = None
+        self.clearance = clearance
 
     # --- rooms -----------------------------------------------------------------------------
 
@@ -60,7 +62,9 @@ class GovPolicy:
         return {"encryption_required": policy["encryption_required"], "retention_seconds": seconds}
 
     async def check_create_room(self, creator: str, request: dict[str, Any]) -> dict[str, Any]:
-        """Add the room's policy marker and, where required, m.room.encryption; refuse weak encryption."""
+        """Add the room's policy marker and, where required, m.room.encryption; refuse weak encryption;
+        put the room's classification first and its marking in the name."""
+        request = self.clearance.adjust_create_room(creator, request)
         initial = request.get("initial_state")
         if initial is not None and not isinstance(initial, list):
             return request  # core refuses the malformed request
@@ -82,7 +86,9 @@ class GovPolicy:
     async def check_event(
         self, sender: str, room_state: StateMap, event_type: str, content: dict[str, Any], state_key: str | None,
     ) -> None:
-        """Refuse plaintext where encryption is required, and any weakening of the room's policy."""
+        """Refuse plaintext where encryption is required, any weakening of the room's policy or
+        classification, and anyone entering a room above their clearance."""
+        await self.clearance.check_event(sender, room_state, event_type, content, state_key)
         marker = room_state.get((ROOM_POLICY_EVENT, ""))
         notices = self.directives.notices if self.directives is not None else None
         if event_type == DIRECTIVE_EVENT and sender != notices:
@@ -119,8 +125,9 @@ class GovPolicy:
             return
         if event_type == "m.room.redaction":
             protected = {compute_event_id(pdu) for pdu in (marker, current) if pdu is not None}
-            if content.get("redacts") in protected:
-                raise MatrixError(403, "M_FORBIDDEN", "The room's encryption and policy can't be redacted")
+            if content.get("redacts") in protected | self.clearance.protected_event_ids(room_state):
+                raise MatrixError(403, "M_FORBIDDEN",
+                                  "The room's encryption, policy, classification and marked name can't be redacted")
         if state_key is not None:
             return
         # Encryption follows the room (its marker) and the official (their unit's policy), whoever made the room.
@@ -145,6 +152,10 @@ class GovPolicy:
         if self._must_encrypt(user_id):
             raise MatrixError(403, "M_FORBIDDEN",
                               f"{UNIT_REQUIRES}: this room is not encrypted, so you can't join it")
+
+    async def after_event(self, sender: str, room_id: str, event_type: str, state_key: str | None) -> None:
+        """A room's new classification: recorded, its name marked, the members below it removed."""
+        await self.clearance.after_event(sender, room_id, event_type, state_key)
 
     async def encryption_forced(self) -> bool:
         """True only if every account must encrypt: no active account outside the tree (those are not

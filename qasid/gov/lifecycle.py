@@ -81,6 +81,9 @@ class Lifecycle:
             "designation": official.designation if official else None, "displayname": user.displayname,
             "deactivated": user.deactivated, "locked": self.store.is_locked(user_id),
             "has_password": user.password_hash is not None,
+            # Officials without a clearance set hold the lowest level; accounts outside the tree none.
+            "clearance": (official.clearance if official.clearance in self.org.levels else self.org.levels[0])
+            if official else None,
         }
 
     def list_officials(self, scope: AdminScope, unit_id: int | None) -> list[dict[str, Any]]:
@@ -90,8 +93,11 @@ class Lifecycle:
         officials = self.store.officials_in(units)
         shown = set(self.org.outranked(scope, [o.user_id for o in officials])) | {scope.user_id}
         states = self.store.account_states([o.user_id for o in officials if o.user_id in shown])
+        levels = self.org.levels
         return [{"user_id": o.user_id, "unit_id": o.unit_id, "designation": o.designation,
-                 "state": states.get(o.user_id, "active")} for o in officials if o.user_id in shown]
+                 "state": states.get(o.user_id, "active"),
+                 "clearance": o.clearance if o.clearance in levels else levels[0]}
+                for o in officials if o.user_id in shown]
 
     async def update(self, scope: AdminScope, user_id: Any, body: dict[str, Any]) -> dict[str, Any]:
         """Move an official to another unit the admin covers and/or change their designation."""

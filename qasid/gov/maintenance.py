@@ -1,4 +1,5 @@
-"""Scheduled work of the government layer: retention purge, stale devices, finishing offboardings.
+"""Scheduled work of the government layer: retention purge, stale devices, finishing offboardings and
+clearances lowered from the CLI.
 
 Retention purges a room's *timeline* events (non-state) older than the room's `retention_days`.
 State events stay: they are the room (membership, power levels, encryption) and every later event
@@ -20,6 +21,7 @@ from typing import Any
 from qasid.core.background import BackgroundLoop
 from qasid.core.services import Services
 from qasid.gov.audit import OPERATOR, AuditLog
+from qasid.gov.clearance import Clearance
 from qasid.gov.directives import Directives
 from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.org import Organisation
@@ -50,9 +52,10 @@ class Maintenance:
     """Runs the scheduled jobs; `run_once` is also what the admin API's maintenance route calls."""
 
     def __init__(self, services: Services, org: Organisation, lifecycle: Lifecycle, audit: AuditLog,
-                 directives: Directives) -> None:
+                 directives: Directives, clearance: Clearance) -> None:
         self.services = services
         self.directives = directives
+        self.clearance = clearance
         self.org = org
         self.lifecycle = lifecycle
         self.audit = audit
@@ -73,6 +76,7 @@ class Maintenance:
                 await self.finish_offboardings()
                 await self.directives.open_pending()
                 await self.directives.send_due_reminders()
+                await self.clearance.finish_pending()
                 if tick % SLOW_EVERY == 0:
                     await self.directives.reconcile_all()
                     await self.purge_expired_events()
@@ -86,6 +90,7 @@ class Maintenance:
         """Every job now; how much each did."""
         return {
             "offboardings_finished": await self.finish_offboardings(),
+            "clearance_changes_finished": await self.clearance.finish_pending(),
             "events_purged": await self.purge_expired_events(),
             "devices_removed": await self.remove_stale_devices(),
             "directive_members_changed": await self.directives.reconcile_all(),

@@ -8,6 +8,7 @@ from typing import Any
 
 from qasid.core.clock import Clock
 from qasid.core.errors import MatrixError
+from qasid.gov.classification import DEFAULT_LEVELS
 from qasid.gov.rules import effective_policy, is_looser, policy_limits, validate_policy
 from qasid.gov.scope import AdminScope
 from qasid.store.sqlite.gov import GovStore, Unit
@@ -24,9 +25,11 @@ def unknown_unit(what: object) -> MatrixError:
 class Organisation:
     """Reads the tree fresh from the store on each call, so CLI changes apply to a running server."""
 
-    def __init__(self, store: GovStore, clock: Clock) -> None:
+    def __init__(self, store: GovStore, clock: Clock, levels: tuple[str, ...] = DEFAULT_LEVELS) -> None:
         self.store = store
         self.clock = clock
+        # The classification levels, lowest first (the classification_levels setting).
+        self.levels = levels
 
     # --- the tree --------------------------------------------------------------------------
 
@@ -145,9 +148,9 @@ class Organisation:
     def policy_of_unit(self, unit_id: int | None) -> dict[str, Any]:
         """The policy in force at a unit (the defaults outside any unit)."""
         if unit_id is None:
-            return effective_policy([])
+            return effective_policy([], self.levels)
         set_values = self.store.unit_policies()
-        return effective_policy([set_values.get(u.unit_id, {}) for u in self.ancestry(unit_id)])
+        return effective_policy([set_values.get(u.unit_id, {}) for u in self.ancestry(unit_id)], self.levels)
 
     def policy_of_user(self, user_id: str) -> dict[str, Any]:
         """The policy in force for an official (the defaults for accounts outside any unit)."""
@@ -169,7 +172,7 @@ class Organisation:
                 merged.pop(key, None)
             else:
                 merged[key] = value
-        merged = validate_policy(merged)
+        merged = validate_policy(merged, self.levels)
         self._check_tightens(unit_id, {key: value for key, value in values.items() if value is not None})
         await self.store.set_unit_policy(unit_id, merged)
         return merged
@@ -178,9 +181,9 @@ class Organisation:
         """Refuse a value looser than the one in force above the unit, naming the unit that sets the limit."""
         ancestors = self.ancestry(unit_id)[:-1]
         policies = self.store.unit_policies()
-        _, limits = policy_limits([policies.get(u.unit_id, {}) for u in ancestors])
+        _, limits = policy_limits([policies.get(u.unit_id, {}) for u in ancestors], self.levels)
         for key, value in values.items():
-            if key in limits and is_looser(key, value, limits[key][0]):
+            if key in limits and is_looser(key, value, limits[key][0], self.levels):
                 limit, index = limits[key]
                 raise MatrixError(403, "M_FORBIDDEN", (
                     f"{key}={json.dumps(value)} is looser than {json.dumps(limit)}, in force at"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from qasid.core.errors import MatrixError
+from qasid.gov.classification import DEFAULT_LEVELS
 
 SCOPES = ("unit", "ministry", "anyone")
 
@@ -32,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     # Designations whose holders may issue directives to this unit's subtree, from a unit at or above
     # it (unit admins always may). Unordered: a unit below may name others.
     "directive_designations": [],
+    # The lowest classification level a room created by the unit's officials may have (null: any).
+    "min_room_classification": None,
     # Keys the unit lets the units below it set looser than it has them (itself not inherited).
     "allow_loosening": [],
 }
@@ -44,17 +47,21 @@ _OPTIONAL_DAYS = {"device_inactive_days", "retention_days"}
 
 @dataclass(frozen=True)
 class Order:
-    """Which way a key's values tighten: `rank` is higher for a stricter value."""
+    """Which way a key's values tighten: `rank` (of a value, given the classification levels) is higher
+    for a stricter value."""
 
     stricter: str
-    rank: Callable[[Any], float]
+    rank: Callable[[Any, Sequence[str]], float]
 
 
-TRUE_IS_STRICTER = Order("true", lambda v: float(bool(v)))
-FALSE_IS_STRICTER = Order("false", lambda v: -float(bool(v)))
-NARROWER_IS_STRICTER = Order("unit < ministry < anyone", lambda v: float(SCOPES[::-1].index(v)))
-LOWER_IS_STRICTER = Order("lower (null: no limit, loosest)", lambda v: -math.inf if v is None else -float(v))
-HIGHER_IS_STRICTER = Order("higher", float)
+TRUE_IS_STRICTER = Order("true", lambda v, _: float(bool(v)))
+FALSE_IS_STRICTER = Order("false", lambda v, _: -float(bool(v)))
+NARROWER_IS_STRICTER = Order("unit < ministry < anyone", lambda v, _: float(SCOPES[::-1].index(v)))
+LOWER_IS_STRICTER = Order("lower (null: no limit, loosest)", lambda v, _: -math.inf if v is None else -float(v))
+HIGHER_IS_STRICTER = Order("higher", lambda v, _: float(v))
+# A level the setting no longer names counts as none (the lowest).
+HIGHER_LEVEL_IS_STRICTER = Order("a higher classification level (null: the lowest)",
+                                 lambda v, levels: float(levels.index(v)) if v in levels else 0.0)
 
 # Inheritance only tightens: a unit may set a key at least as strict as the value in force at its
 # parent, never looser, unless an ancestor lists the key in its allow_loosening. A later policy
@@ -73,18 +80,20 @@ ORDER: dict[str, Order] = {
     "password_require_uppercase": TRUE_IS_STRICTER,
     "password_require_lowercase": TRUE_IS_STRICTER,
     "calls_enabled": FALSE_IS_STRICTER,
+    "min_room_classification": HIGHER_LEVEL_IS_STRICTER,
 }
 _TYPES = {
     **{key: "boolean" for key in _BOOLS},
     "invite_scope": " | ".join(SCOPES), "directory_scope": " | ".join(SCOPES),
     "max_devices": "integer 1-1000, or null", "device_inactive_days": "days (0-36500], or null",
     "retention_days": "days (0-36500], or null", "password_min_length": "integer 8-128",
+    "min_room_classification": "a classification level, or null",
     "allow_loosening": "list of policy keys",
     "directive_designations": "list of designations",
 }
 
 
-def validate_policy(values: Any) -> dict[str, Any]:
+def validate_policy(values: Any, levels: Sequence[str] = DEFAULT_LEVELS) -> dict[str, Any]:
     """The keys a unit sets, checked; M_BAD_JSON / M_INVALID_PARAM name the first bad one."""
     if not isinstance(values, dict):
         raise MatrixError(400, "M_BAD_JSON", "policy must be a JSON object")
@@ -104,6 +113,8 @@ def validate_policy(values: Any) -> dict[str, Any]:
         if key == "password_min_length" and (
                 not isinstance(value, int) or isinstance(value, bool) or not 8 <= value <= 128):
             raise MatrixError(400, "M_INVALID_PARAM", "password_min_length must be an integer from 8 to 128")
+        if key == "min_room_classification" and value is not None and value not in levels:
+            raise MatrixError(400, "M_INVALID_PARAM", f"{key} must be null or one of {', '.join(levels)}")
         if key == "allow_loosening" and (not isinstance(value, list) or len(set(map(str, value))) != len(value)
                                          or any(k not in ORDER for k in value)):
             raise MatrixError(400, "M_INVALID_PARAM", "allow_loosening must be a list of distinct policy keys"
@@ -116,13 +127,15 @@ def validate_policy(values: Any) -> dict[str, Any]:
     return dict(values)
 
 
-def is_looser(key: str, value: Any, than: Any) -> bool:
+def is_looser(key: str, value: Any, than: Any, levels: Sequence[str] = DEFAULT_LEVELS) -> bool:
     """True if `value` is looser than `than` for an ordered key."""
     order = ORDER[key]
-    return order.rank(value) < order.rank(than)
+    return order.rank(value, levels) < order.rank(than, levels)
 
 
-def policy_limits(chain: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, tuple[Any, int]]]:
+def policy_limits(
+    chain: list[dict[str, Any]], levels: Sequence[str] = DEFAULT_LEVELS,
+) -> tuple[dict[str, Any], dict[str, tuple[Any, int]]]:
     """The policy in force at the last unit of `chain` (own values, root first), and the limits below it.
 
     Each unit's own values overlay its parent's, clamped to the limits from above: so a parent
@@ -136,17 +149,18 @@ def policy_limits(chain: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str
         result.update({key: value for key, value in values.items() if key in DEFAULTS})
         result["allow_loosening"] = list(values.get("allow_loosening", []))
         for key, (limit, _) in limits.items():
-            if is_looser(key, result[key], limit):
+            if is_looser(key, result[key], limit, levels):
                 result[key] = limit
         for key in ORDER:
-            if key not in result["allow_loosening"] and (key not in limits or is_looser(key, limits[key][0], result[key])):
+            if key not in result["allow_loosening"] and (
+                    key not in limits or is_looser(key, limits[key][0], result[key], levels)):
                 limits[key] = (result[key], index)
     return result, limits
 
 
-def effective_policy(chain: list[dict[str, Any]]) -> dict[str, Any]:
+def effective_policy(chain: list[dict[str, Any]], levels: Sequence[str] = DEFAULT_LEVELS) -> dict[str, Any]:
     """The policy in force at a unit: defaults, overlaid by each ancestor from the root down, only ever tightened."""
-    return policy_limits(chain)[0]
+    return policy_limits(chain, levels)[0]
 
 
 def policy_key_table() -> list[dict[str, Any]]:

@@ -12,7 +12,8 @@ from tests.gov.test_isolation import admin_endpoints
 
 ADMIN = "/_qasid/admin/v1"
 TABLES = ("users", "officials", "units", "admin_roles", "enrollment_tokens", "registration_tokens",
-          "unit_policies", "access_tokens", "pending_offboardings", "directives", "directive_acks")
+          "unit_policies", "access_tokens", "pending_offboardings", "directives", "directive_acks",
+          "pending_clearance_checks")
 
 
 def _snapshot(gov: Gov) -> dict[str, list[Any]]:
@@ -58,6 +59,12 @@ def test_bad_input_to_every_admin_route_is_refused_with_nothing_changed(gov: Gov
         ("POST", "/officials/@nobody:qasid.test/offboard", None, 404, "M_NOT_FOUND"),
         ("PUT", f"/officials/{uid}/password", {"password": "short"}, 400, "M_WEAK_PASSWORD"),
         ("PUT", f"/officials/{uid}/password", {}, 400, "M_BAD_JSON"),
+        ("PUT", f"/officials/{uid}/clearance", {"level": "Cosmic"}, 400, "M_INVALID_PARAM"),
+        ("PUT", f"/officials/{uid}/clearance", {"level": "secret"}, 400, "M_INVALID_PARAM"),
+        ("PUT", f"/officials/{uid}/clearance", {}, 400, "M_INVALID_PARAM"),
+        ("PUT", f"/officials/{uid}/clearance", ["Secret"], 400, "M_BAD_JSON"),
+        ("PUT", "/officials/@nobody:qasid.test/clearance", {"level": "Secret"}, 404, "M_NOT_FOUND"),
+        ("PUT", U + "/policy", {"min_room_classification": "Cosmic"}, 400, "M_INVALID_PARAM"),
         ("POST", "/officials/@nobody:qasid.test/suspend", None, 404, "M_NOT_FOUND"),
         ("POST", "/officials/@nobody:qasid.test/unsuspend", None, 404, "M_NOT_FOUND"),
         ("GET", "/officials/@nobody:qasid.test/devices", None, 404, "M_NOT_FOUND"),

@@ -110,9 +110,9 @@ def test_cli_sets_passwords_lists_states_and_filters_the_audit_log_by_unit_code(
     states = {o["user_id"]: o["state"] for o in _cli(gov, "official", "list", "--json")}  # type: ignore[union-attr]
     assert states == {"@wafa:qasid.test": "active", "@omar:qasid.test": "suspended", "@xena:qasid.test": "offboarded"}
     table = gov.server.cli("official", "list", "--unit", "MOW").splitlines()
-    assert table[0].split() == ["user_id", "unit_id", "designation", "state"]
+    assert table[0].split() == ["user_id", "unit_id", "designation", "state", "clearance"]
     assert [line.split()[0] for line in table[1:]] == ["@omar:qasid.test", "@wafa:qasid.test"]
-    assert table[1].split()[-1] == "suspended"
+    assert table[1].split()[-2:] == ["suspended", "Unrestricted"]
     assert "MOW-X" in gov.server.cli("unit", "list") and _cli(gov, "unit", "list", "--json")[1]["code"] == "MOW-X"  # type: ignore[index]
 
     under = [json.loads(line) for line in gov.server.cli("audit", "list", "--json", "--unit", "MOW-X").splitlines()]

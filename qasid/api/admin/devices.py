@@ -34,13 +34,14 @@ async def sign_out_device(request: Request) -> Response:
 
 
 @admin_route("POST", "/maintenance/run",
-             response=obj({"offboardings_finished": INT, "events_purged": INT, "devices_removed": INT,
-                           "directive_members_changed": INT, "directive_reminders_sent": INT}))
+             response=obj({"offboardings_finished": INT, "clearance_changes_finished": INT, "events_purged": INT,
+                           "devices_removed": INT, "directive_members_changed": INT,
+                           "directive_reminders_sent": INT}))
 async def run_maintenance(request: Request) -> Response:
     """POST /_qasid/admin/v1/maintenance/run
 
-    - Runs the scheduled jobs now (retention purge, stale devices, pending offboardings,
-      directive rooms and reminders). National admins only.
+    - Runs the scheduled jobs now (retention purge, stale devices, pending offboardings and
+      clearance changes, directive rooms and reminders). National admins only.
     """
     scope, _ = await admin_request(request, with_body=True)
     if not scope.is_national:

@@ -9,7 +9,7 @@ from qasid.api.http import empty, json_response, query_int
 from qasid.core.errors import MatrixError
 
 OFFICIAL = obj({"user_id": STR, "unit_id": INT, "designation": STR, "displayname": STR, "deactivated": BOOL,
-                "locked": BOOL, "has_password": BOOL, "state": STR})
+                "locked": BOOL, "has_password": BOOL, "state": STR, "clearance": STR})
 ROWS = {"type": "array", "items": {"type": "object"}}
 
 
@@ -119,3 +119,17 @@ async def set_password(request: Request) -> Response:
     scope, body = await admin_request(request, with_body=True)
     await government(request).lifecycle.set_password(scope, request.path_params["user_id"], body.get("password"))
     return empty()
+
+
+@admin_route("PUT", "/officials/{user_id}/clearance", body=obj({"level": STR}, ["level"]),
+             response=obj({"user_id": STR, "clearance": STR, "rooms_left": INT, "rooms_pending": BOOL}))
+async def set_clearance(request: Request) -> Response:
+    """PUT /_qasid/admin/v1/officials/{user_id}/clearance
+
+    - Sets the classification level the official is cleared to (one of the classification_levels
+      setting); a unit admin grants at most their own clearance. Recorded in the audit log.
+    - The official leaves every room above the new clearance at once (each removal audited).
+    """
+    scope, body = await admin_request(request, with_body=True)
+    return json_response(await government(request).clearance.set_clearance(
+        scope, request.path_params["user_id"], body.get("level")))

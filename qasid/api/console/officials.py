@@ -64,7 +64,8 @@ async def official_page(request: Request, page: Page) -> Response:
     devices = await gov.lifecycle.devices(page.scope, user_id)
     states = gov.store.account_states([user_id])
     return page.render("official.html", official=official, devices=devices, state=states.get(user_id, "active"),
-                       units=gov.org.list_units(page.scope), url=official_url, self_=user_id == page.scope.user_id)
+                       units=gov.org.list_units(page.scope), url=official_url, self_=user_id == page.scope.user_id,
+                       levels=gov.org.levels)
 
 
 @console_route("POST", "/officials/{user_id}")
@@ -73,6 +74,14 @@ async def update_official(request: Request, page: Page) -> Response:
     user_id = request.path_params["user_id"]
     body = {"designation": page.form.get("designation", ""), "unit_id": form_int(page.form, "unit_id")}
     await page.gov.lifecycle.update(page.scope, user_id, body)
+    return redirect(official_url(user_id, "?done=1"))
+
+
+@console_route("POST", "/officials/{user_id}/clearance")
+async def set_clearance(request: Request, page: Page) -> Response:
+    """POST /_qasid/admin/officials/{user_id}/clearance — the level the official is cleared to (level)."""
+    user_id = request.path_params["user_id"]
+    await page.gov.clearance.set_clearance(page.scope, user_id, page.form.get("level", ""))
     return redirect(official_url(user_id, "?done=1"))
 
 

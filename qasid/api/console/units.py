@@ -60,7 +60,7 @@ async def unit_page(request: Request, page: Page) -> Response:
     parents = [u for u in org.list_units(page.scope) if u.unit_id not in below]
     own, effective = org.unit_policy_values(unit.unit_id), org.policy_of_unit(unit.unit_id)
     policy = [{"key": key, "own": own.get(key), "is_set": key in own, "effective": effective.get(key),
-               "kind": _kind(default), "shown": _show(own.get(key)) if key in own else ""}
+               "kind": _kind(key, default), "shown": _show(own.get(key)) if key in own else ""}
               for key, default in DEFAULTS.items()]
     return page.render("unit.html", unit=unit, path=[u for u in org.ancestry(unit.unit_id)], parents=parents,
                        policy=policy, show=_show, officials=page.gov.lifecycle.list_officials(page.scope, unit.unit_id))
@@ -100,7 +100,13 @@ async def set_admin(request: Request, page: Page) -> Response:
     return redirect(f"{PREFIX}/units/{unit_id}?done=1")
 
 
-def _kind(default: Any) -> str:
+# Keys whose value is a word though their default is null (no limit).
+TEXT_KEYS = frozenset({"min_room_classification"})
+
+
+def _kind(key: str, default: Any) -> str:
+    if key in TEXT_KEYS:
+        return "text"
     if isinstance(default, bool):
         return "bool"
     if isinstance(default, list):
@@ -126,7 +132,7 @@ def _parse(key: str, raw: str) -> Any:
     raw = raw.strip()
     if raw == "":
         return None
-    kind = _kind(DEFAULTS[key])
+    kind = _kind(key, DEFAULTS[key])
     if kind == "bool":
         if raw not in ("true", "false"):
             raise MatrixError(400, "M_INVALID_PARAM", f"{key} must be true or false")

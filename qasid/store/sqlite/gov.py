@@ -28,6 +28,8 @@ class Official:
     user_id: str
     unit_id: int
     designation: str
+    # The classification level the official is cleared to (None: none, the lowest).
+    clearance: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,16 +101,17 @@ class GovStore:
 
     def official(self, user_id: str) -> Official | None:
         """The official's unit and designation, if the account has one."""
-        r = self.db.read_one("SELECT user_id, unit_id, designation FROM officials WHERE user_id = ?", (user_id,))
-        return Official(r[0], r[1], r[2]) if r else None
+        r = self.db.read_one(
+            "SELECT user_id, unit_id, designation, clearance FROM officials WHERE user_id = ?", (user_id,))
+        return Official(r[0], r[1], r[2], r[3]) if r else None
 
     def officials_in(self, unit_ids: list[int]) -> list[Official]:
         """Officials of the given units, by user ID."""
         marks = ",".join("?" * len(unit_ids))
         rows = self.db.read(
-            f"SELECT user_id, unit_id, designation FROM officials WHERE unit_id IN ({marks})"
+            f"SELECT user_id, unit_id, designation, clearance FROM officials WHERE unit_id IN ({marks})"
             " ORDER BY user_id", unit_ids) if unit_ids else []
-        return [Official(r[0], r[1], r[2]) for r in rows]
+        return [Official(r[0], r[1], r[2], r[3]) for r in rows]
 
     def active_accounts_outside_tree(self) -> int:
         """How many accounts that are not deactivated belong to no unit."""
@@ -262,6 +265,33 @@ class GovStore:
     def room_retentions(self) -> list[tuple[str, int]]:
         """(room_id, days) of every room with a retention limit."""
         return [(r[0], r[1]) for r in self.db.read("SELECT room_id, retention_days FROM room_retention")]
+
+    # --- clearance -------------------------------------------------------------------------
+
+    async def set_clearance(
+        self, user_id: str, level: str | None, queue_by: str | None, now_ms: int, also: Sequence[Also] = (),
+    ) -> None:
+        """Set an official's clearance; with `queue_by`, queue the removal from rooms above it for the server."""
+
+        def txn(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE officials SET clearance = ? WHERE user_id = ?", (level, user_id))
+            if queue_by is not None:
+                conn.execute("INSERT OR REPLACE INTO pending_clearance_checks (user_id, actor, created_ts)"
+                             " VALUES (?, ?, ?)", (user_id, queue_by, now_ms))
+
+        await self.db.write(with_also(txn, also))
+
+    def clearances(self) -> dict[str, str]:
+        """Every official's clearance that is set (others hold none)."""
+        return {r[0]: r[1] for r in self.db.read("SELECT user_id, clearance FROM officials WHERE clearance IS NOT NULL")}
+
+    def pending_clearance_checks(self) -> list[tuple[str, str]]:
+        """(user_id, actor) of clearances lowered from the CLI whose room removals are still to be done."""
+        return [(r[0], r[1]) for r in self.db.read("SELECT user_id, actor FROM pending_clearance_checks")]
+
+    async def finish_clearance_check(self, user_id: str) -> None:
+        """The official is out of every room above their clearance."""
+        await self.db.write(lambda c: c.execute("DELETE FROM pending_clearance_checks WHERE user_id = ?", (user_id,)))
 
     # --- offboarding -----------------------------------------------------------------------
 
