@@ -89,6 +89,8 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
     gov = Government(services)
     # Core's logins, device changes and token redemptions go to the government's audit log.
     services.accounts.audit = gov.audit
+    # Accounts whose passwords the government directory checks (when ldap_uri is set).
+    services.accounts.directory = gov.directory
     if policy is None:
         services.install_policy(gov.policy)
 

@@ -8,6 +8,7 @@ from qasid.core.services import Services
 from qasid.gov.audit import AuditLog
 from qasid.gov.console import ConsoleSessions
 from qasid.gov.dashboard import Dashboard
+from qasid.gov.directory_signin import DirectorySignIn
 from qasid.gov.enrollment import Enrollment
 from qasid.gov.hooks import GovPolicy
 from qasid.gov.lifecycle import Lifecycle
@@ -29,7 +30,9 @@ class Government:
         # Only a live server appends events; from the CLI, room leaves wait for the server.
         self.lifecycle = Lifecycle(self.org, services.accounts, services.rooms if live else None, self.audit)
         self.policy = GovPolicy(self.org, self.lifecycle)
-        self.maintenance = Maintenance(services, self.org, self.lifecycle, self.audit)
+        # Sign-in with the government directory (off unless ldap_uri is set); the app hands it to core.
+        self.directory = DirectorySignIn(services.settings, services.store, services.clock, self.audit)
+        self.maintenance = Maintenance(services, self.org, self.lifecycle, self.audit, self.directory)
         self.console = ConsoleSessions(services.store.console, services.accounts, self.org, self.audit,
                                        services.clock)
         self.dashboard = Dashboard(self.org, self.lifecycle, self.enrollment, self.audit)

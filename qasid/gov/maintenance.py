@@ -1,4 +1,5 @@
-"""Scheduled work of the government layer: retention purge, stale devices, finishing offboardings.
+"""Scheduled work of the government layer: retention purge, stale devices, finishing offboardings,
+the directory check (accounts disabled in the government directory are suspended).
 
 Retention purges a room's *timeline* events (non-state) older than the room's `retention_days`.
 State events stay: they are the room (membership, power levels, encryption) and every later event
@@ -20,6 +21,7 @@ from typing import Any
 from qasid.core.background import BackgroundLoop
 from qasid.core.services import Services
 from qasid.gov.audit import OPERATOR, AuditLog
+from qasid.gov.directory_signin import DirectorySignIn
 from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.org import Organisation
 from qasid.gov.rules import ROOM_POLICY_EVENT
@@ -48,8 +50,10 @@ def _mxc_ids(content: Any, server_name: str) -> set[str]:
 class Maintenance:
     """Runs the scheduled jobs; `run_once` is also what the admin API's maintenance route calls."""
 
-    def __init__(self, services: Services, org: Organisation, lifecycle: Lifecycle, audit: AuditLog) -> None:
+    def __init__(self, services: Services, org: Organisation, lifecycle: Lifecycle, audit: AuditLog,
+                 directory: DirectorySignIn | None = None) -> None:
         self.services = services
+        self.directory = directory
         self.org = org
         self.lifecycle = lifecycle
         self.audit = audit
@@ -68,6 +72,8 @@ class Maintenance:
         while True:
             try:
                 await self.finish_offboardings()
+                if self.directory is not None:
+                    await self.directory.sync_if_due()
                 if tick % SLOW_EVERY == 0:
                     await self.purge_expired_events()
                     await self.remove_stale_devices()
