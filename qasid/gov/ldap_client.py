@@ -9,6 +9,7 @@ or ldap:// upgraded with StartTLS before any bind; a plain-text bind is never ma
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import ssl
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from qasid.config import Settings
-from qasid.ldap_rules import STATE_ATTRIBUTES, entry_disabled
+from qasid.ldap_rules import STATE_ATTRIBUTES, entry_disabled, parse_unit_rule
 
 T = TypeVar("T")
 INVALID_CREDENTIALS = 49
@@ -67,8 +68,10 @@ class LdapClient:
         self.port = int(match[3]) if match[3] else (636 if self.use_ssl else 389)
         self.timeout = settings.ldap_timeout_ms / 1000
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="qasid-ldap")
-        wanted = [settings.ldap_designation_attribute, settings.ldap_displayname_attribute, *STATE_ATTRIBUTES]
-        self.attributes = sorted({a for a in wanted if a} | {"memberOf"})
+        rule_attributes = [parse_unit_rule(rule).attribute for rule in settings.ldap_unit_rules]
+        wanted = [settings.ldap_designation_attribute, settings.ldap_displayname_attribute, *STATE_ATTRIBUTES,
+                  *rule_attributes]
+        self.attributes = sorted({a for a in wanted if a})
 
     # --- the async face ---------------------------------------------------------------------
 
@@ -78,6 +81,8 @@ class LdapClient:
                 asyncio.get_running_loop().run_in_executor(self._pool, work), self.timeout * 2)
         except TimeoutError:
             raise DirectoryUnavailable(f"no answer within {self.timeout * 2:g} s") from None
+        except (LDAPException, OSError) as e:  # a socket or TLS failure at any step ldap3 doesn't wrap
+            raise DirectoryUnavailable(str(e) or type(e).__name__) from None
 
     async def sign_in(self, username: str, password: str) -> SignInResult:
         """Find the user and bind as them with the password (which must not be empty)."""
@@ -103,14 +108,16 @@ class LdapClient:
                   valid_names=[self.host])
         server = Server(self.host, port=self.port, use_ssl=self.use_ssl, tls=tls, get_info=NONE,
                         connect_timeout=self.timeout)
-        conn = Connection(server, user=dn, password=password, authentication=SIMPLE, receive_timeout=self.timeout,
+        # ldap3 packs the receive timeout into SO_RCVTIMEO: whole seconds only.
+        conn = Connection(server, user=dn, password=password, authentication=SIMPLE,
+                          receive_timeout=max(1, math.ceil(self.timeout)),
                           read_only=True, raise_exceptions=False, auto_referrals=False, check_names=False)
         try:
             conn.open()
             if not self.use_ssl and not conn.start_tls():
                 raise DirectoryUnavailable(f"StartTLS refused: {conn.result.get('description')}")
-        except LDAPException as e:
-            conn.unbind()
+        except (LDAPException, OSError) as e:
+            _close(conn)
             raise DirectoryUnavailable(str(e) or type(e).__name__) from None
         return conn
 
@@ -121,10 +128,10 @@ class LdapClient:
             if conn.bind():
                 return conn, True
             code = conn.result.get("result")
-        except LDAPException as e:
-            conn.unbind()
+        except (LDAPException, OSError) as e:
+            _close(conn)
             raise DirectoryUnavailable(str(e) or type(e).__name__) from None
-        conn.unbind()
+        _close(conn)
         if code == INVALID_CREDENTIALS:
             return None, False
         raise DirectoryUnavailable(f"bind refused: {conn.result.get('description')}")
@@ -139,7 +146,7 @@ class LdapClient:
         try:
             conn.search(base, search_filter, search_scope=scope, attributes=self.attributes, size_limit=2,
                         time_limit=max(1, int(self.timeout)))
-        except LDAPException as e:
+        except (LDAPException, OSError) as e:
             raise DirectoryUnavailable(str(e) or type(e).__name__) from None
         code = conn.result.get("result")
         if code == NO_SUCH_OBJECT:
@@ -176,7 +183,7 @@ class LdapClient:
             try:
                 return SignInResult(self._read(conn, user_dn), ok, True)
             finally:
-                conn.unbind()
+                _close(conn)
         service = self._service_connection()
         try:
             wanted = f"({settings.ldap_user_attribute}={escape_filter_chars(username)})"
@@ -186,12 +193,12 @@ class LdapClient:
                 return SignInResult(None, False, True)
             entry = self._read(service, found[0].dn)
         finally:
-            service.unbind()
+            _close(service)
         if entry is None:
             return SignInResult(None, False, True)
         user, ok = self._bind(entry.dn, password)
         if user is not None:
-            user.unbind()
+            _close(user)
         return SignInResult(entry, ok, True)
 
     def _entries(self, dns: Sequence[str]) -> dict[str, DirectoryEntry | None]:
@@ -199,4 +206,12 @@ class LdapClient:
         try:
             return {dn: self._read(service, dn) for dn in dns}
         finally:
-            service.unbind()
+            _close(service)
+
+
+def _close(conn: Connection) -> None:
+    """Unbind and close, whatever state the connection is in (a failed TLS handshake leaves no socket)."""
+    try:
+        conn.unbind()
+    except (LDAPException, OSError):
+        pass
