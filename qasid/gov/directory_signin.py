@@ -21,6 +21,7 @@ from qasid.gov.audit import AuditLog
 from qasid.gov.ldap_client import DirectoryEntry, DirectoryUnavailable, LdapClient
 from qasid.ldap_rules import parse_unit_rule, unit_for
 from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite.gov import Unit
 
 log = logging.getLogger("qasid.gov")
 MAX_PASSWORD_BYTES = 1024
@@ -93,16 +94,36 @@ class DirectorySignIn:
             await self._create(user_id, entry, ip)
         else:
             await self._lift(user_id)
+            await self._follow(user_id, entry)
             await self.store.directory.mark_checked(user_id, entry.dn, self.clock.now_ms())
 
-    async def _create(self, user_id: str, entry: DirectoryEntry, ip: str) -> None:
-        if not self.settings.ldap_create_accounts:
-            raise forbidden("There is no account here for this directory user yet; ask your ministry's admin")
+    def _unit(self, user_id: str, entry: DirectoryEntry) -> Unit | None:
+        """The unit the rules map the entry to, if it exists here."""
         code = unit_for(self.rules, entry.dn, entry.attributes, self.settings.ldap_default_unit)
         unit = self.store.gov.unit_by_code(code) if code else None
         if unit is None:
             log.warning("directory sign-in of %s (%s): no unit %s", user_id, entry.dn,
                         f"with code {code!r}" if code else "rule matches the entry")
+        return unit
+
+    async def _follow(self, user_id: str, entry: DirectoryEntry) -> None:
+        """An official moved or renamed in the directory is moved here too, at their sign-in."""
+        unit = self._unit(user_id, entry)
+        official = self.store.gov.official(user_id)
+        designation = _first(entry, self.settings.ldap_designation_attribute)
+        if unit is None or (official and (official.unit_id, official.designation) == (unit.unit_id, designation)):
+            return
+        await self.store.gov.set_official(user_id, unit.unit_id, designation, self.clock.now_ms(), also=[
+            self.audit.prepare(actor=DIRECTORY, action="official.update_from_directory", target=user_id,
+                               unit_id=unit.unit_id, details={
+                                   "from_unit_id": official.unit_id if official else None,
+                                   "designation": designation, "dn": entry.dn})])
+
+    async def _create(self, user_id: str, entry: DirectoryEntry, ip: str) -> None:
+        if not self.settings.ldap_create_accounts:
+            raise forbidden("There is no account here for this directory user yet; ask your ministry's admin")
+        unit = self._unit(user_id, entry)
+        if unit is None:
             raise forbidden("Your directory entry maps to no unit of this server; ask your ministry's admin")
         designation = _first(entry, self.settings.ldap_designation_attribute)
         displayname = _first(entry, self.settings.ldap_displayname_attribute) or parse_user_id(user_id)[0]

@@ -9,6 +9,7 @@ or ldap:// upgraded with StartTLS before any bind; a plain-text bind is never ma
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import re
 import ssl
@@ -28,6 +29,7 @@ from qasid.ldap_rules import STATE_ATTRIBUTES, entry_disabled, parse_unit_rule
 T = TypeVar("T")
 INVALID_CREDENTIALS = 49
 NO_SUCH_OBJECT = 32
+SYNC_BATCH = 50  # entries read per connection (and per deadline) by the periodic check
 
 
 class DirectoryUnavailable(Exception):
@@ -92,8 +94,12 @@ class LdapClient:
         return await self._run(lambda: self._sign_in(username, password))
 
     async def entries(self, dns: Sequence[str]) -> dict[str, DirectoryEntry | None]:
-        """The entry at each DN (None where it is gone), read with the bind account."""
-        return await self._run(lambda: self._entries(dns))
+        """The entry at each DN (None where it is gone), read with the bind account, a batch per deadline."""
+        found: dict[str, DirectoryEntry | None] = {}
+        for start in range(0, len(dns), SYNC_BATCH):
+            batch = dns[start:start + SYNC_BATCH]
+            found.update(await self._run(functools.partial(self._entries, batch)))
+        return found
 
     def close(self) -> None:
         """Stop the thread pool (threads still talking to a slow directory end on their own timeout)."""
@@ -104,8 +110,8 @@ class LdapClient:
     def _connection(self, dn: str, password: str) -> Connection:
         """An open, encrypted connection, not yet bound."""
         ca_file = self.settings.ldap_ca_file or None
-        tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file, version=ssl.PROTOCOL_TLS_CLIENT,
-                  valid_names=[self.host])
+        # ldap3 matches the certificate against the host name itself, after the handshake (LDAPS and StartTLS).
+        tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file, version=ssl.PROTOCOL_TLS_CLIENT)
         server = Server(self.host, port=self.port, use_ssl=self.use_ssl, tls=tls, get_info=NONE,
                         connect_timeout=self.timeout)
         # ldap3 packs the receive timeout into SO_RCVTIMEO: whole seconds only.
@@ -163,8 +169,11 @@ class LdapClient:
         return found
 
     def _read(self, conn: Connection, dn: str) -> DirectoryEntry | None:
-        """The entry at `dn` with the disabled filter applied, or None if it is gone."""
-        entries = self._search(conn, dn, "(objectClass=*)", BASE)
+        """The entry at `dn` with the disabled filter applied, or None if it is gone.
+
+        An entry the user filter no longer matches counts as gone: that filter says who may sign in.
+        """
+        entries = self._search(conn, dn, self.settings.ldap_user_filter or "(objectClass=*)", BASE)
         if not entries:
             return None
         entry = entries[0]

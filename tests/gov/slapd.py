@@ -6,6 +6,7 @@ Its own configuration file, database and test CA in a temporary folder, on free 
 
 from __future__ import annotations
 
+import datetime
 import shutil
 import socket
 import subprocess
@@ -13,7 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-from ldap3 import MODIFY_ADD, MODIFY_DELETE, Connection, Server, Tls
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, Connection, Server, Tls
 
 from tests.ops.certs import write_self_signed
 from tests.server import free_port
@@ -54,14 +59,17 @@ def _ldif() -> str:
 class Slapd:
     """slapd in the foreground on two free ports; stop() and start() again on the same data."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, certificate_names: list[str] | None = None) -> None:
         if SLAPD is None:
             pytest.skip("needs slapd: apt-get install slapd (Debian's OpenLDAP server)")
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "db").mkdir(exist_ok=True)
         self.ca_file = folder / "ca.pem"
-        write_self_signed(self.ca_file, folder / "key.pem")
+        if certificate_names is None:
+            write_self_signed(self.ca_file, folder / "key.pem")
+        else:
+            write_certificate_for(self.ca_file, folder / "key.pem", certificate_names)
         self.port, self.ldaps_port = free_port(), free_port()
         self.uri = f"ldap://127.0.0.1:{self.port}"
         self.ldaps_uri = f"ldaps://127.0.0.1:{self.ldaps_port}"
@@ -130,10 +138,33 @@ access to * by dn.exact="{BIND_DN}" read by self read by * none
         assert conn.modify(user_dn(uid), {"employeeType": [change]}), conn.result
         conn.unbind()
 
+    def replace(self, uid: str, attribute: str, value: str) -> None:
+        conn = self._admin()
+        assert conn.modify(user_dn(uid), {attribute: [(MODIFY_REPLACE, [value])]}), conn.result
+        conn.unbind()
+
     def delete(self, uid: str) -> None:
         conn = self._admin()
         assert conn.delete(user_dn(uid)), conn.result
         conn.unbind()
+
+
+def write_certificate_for(certificate: Path, private_key: Path, names: list[str]) -> None:
+    """A self-signed certificate (its own CA) valid only for these DNS names."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    private_key.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    certificate.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
 SLAPD_ADD = str(Path(SLAPD).with_name("slapadd")) if SLAPD else "slapadd"

@@ -75,7 +75,7 @@ def audit(gov: Gov, action: str) -> list[dict[str, Any]]:
 
 
 def test_first_sign_in_creates_the_official_in_the_mapped_unit(world: tuple[ServerProcess, Gov, Slapd]) -> None:
-    server, gov, _ = world
+    server, gov, ldap = world
     first = login(gov, "alice", pw("alice"))
     assert first.status_code == 200, first.text
     alice = first.json()["user_id"]
@@ -95,6 +95,11 @@ def test_first_sign_in_creates_the_official_in_the_mapped_unit(world: tuple[Serv
     assert again.status_code == 200 and again.json()["user_id"] == alice
     assert len(audit(gov, "account.create_from_directory")) == 2
     assert login(gov, "root", PASSWORD).status_code == 200
+    # Promoted in the directory: the designation follows at the next sign-in, recorded.
+    ldap.replace("alice", "title", "Secretary")
+    assert login(gov, "alice", pw("alice")).status_code == 200
+    assert gov.ok("GET", f"/officials/{alice}")["designation"] == "Secretary"
+    assert [e["details"]["designation"] for e in audit(gov, "official.update_from_directory")] == ["Secretary"]
     # The directory's password is its own: qasid refuses to set or change one.
     token = again.json()["access_token"]
     change = gov.http.post(V3 + "/account/password", headers={"authorization": f"Bearer {token}"},
@@ -232,6 +237,21 @@ def test_ldaps_direct_bind_and_an_untrusted_certificate(tmp_path: Path, ldap: Sl
     finally:
         gov.http.close()
         server.stop()
+
+
+def test_a_certificate_for_another_host_is_refused(tmp_path: Path) -> None:
+    """The CA is trusted, but the directory's certificate names another host than the one dialled."""
+    other = Slapd(tmp_path / "slapd-other", certificate_names=["ldap.other.example"])
+    other.start()
+    server, gov = start_gov(tmp_path, "mismatch", ldap_env(other))
+    try:
+        refused = login(gov, "alice", pw("alice"))
+        assert (refused.status_code, refused.json()["errcode"]) == (503, "M_UNKNOWN"), refused.text
+        assert "certificate" in server.log_path.read_text()
+    finally:
+        gov.http.close()
+        server.stop()
+        other.stop()
 
 
 def test_nothing_listening_is_a_503(tmp_path: Path, ldap: Slapd) -> None:
