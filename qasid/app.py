@@ -105,6 +105,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
         await services.calls.stop()
         await services.push_delivery.stop()
         await gov.maintenance.stop()
+        gov.directory.close()
         services.close()
 
     # Requests are counted only when a metrics listener will read the counts.

@@ -85,7 +85,9 @@ class DirectorySignIn:
         if linked is not None and result.looked_up and (entry is None or entry.disabled):
             await self._suspend(user_id, "removed" if entry is None else "disabled")
         if entry is None or not result.password_ok:
-            await self._failed(user_id, ip, via, "wrong_password" if entry else "unknown_user")
+            # In direct-bind mode a refused bind can't tell a wrong password from an unknown name.
+            reason = "wrong_password" if entry else "unknown_user" if result.looked_up else "refused_by_directory"
+            await self._failed(user_id, ip, via, reason)
             raise forbidden("Invalid username or password")
         if entry.disabled:
             await self._failed(user_id, ip, via, "directory_disabled")
@@ -167,12 +169,23 @@ class DirectorySignIn:
         if not self.enabled or not self.settings.ldap_bind_dn:
             return counts
         assert self.client is not None
-        accounts = self.store.directory.active_accounts()
+        accounts = {parse_user_id(a.user_id)[0]: a for a in self.store.directory.active_accounts()}
         try:
-            entries = await self.client.entries([a.dn for a in accounts])
+            entries = await self.client.entries([(name, a.dn) for name, a in accounts.items()])
         except DirectoryUnavailable as e:
             log.warning("directory check skipped: the directory can't be asked: %s", e)
             return counts
+        for name, account in accounts.items():
+            entry = entries.get(name)
+            counts["checked"] += 1
+            if entry is None or entry.disabled:
+                counts["suspended"] += await self._suspend(account.user_id, "removed" if entry is None else "disabled")
+                continue
+            if account.suspended_by_directory:
+                counts["unsuspended"] += await self._lift(account.user_id)
+            if entry.dn != account.dn:
+                await self.store.directory.mark_checked(account.user_id, entry.dn, self.clock.now_ms())
+        return counts
         for account in accounts:
             entry = entries.get(account.dn)
             counts["checked"] += 1
@@ -181,3 +194,8 @@ class DirectorySignIn:
             elif account.suspended_by_directory:
                 counts["unsuspended"] += await self._lift(account.user_id)
         return counts
+
+    def close(self) -> None:
+        """Stop the directory's thread pool (at server stop)."""
+        if self.client is not None:
+            self.client.close()

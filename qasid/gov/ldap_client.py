@@ -93,11 +93,12 @@ class LdapClient:
             return SignInResult(None, False, False)
         return await self._run(lambda: self._sign_in(username, password))
 
-    async def entries(self, dns: Sequence[str]) -> dict[str, DirectoryEntry | None]:
-        """The entry at each DN (None where it is gone), read with the bind account, a batch per deadline."""
+    async def entries(self, accounts: Sequence[tuple[str, str]]) -> dict[str, DirectoryEntry | None]:
+        """Each (username, last known DN)'s entry by username (None where it is gone), read with the
+        bind account, a batch per deadline."""
         found: dict[str, DirectoryEntry | None] = {}
-        for start in range(0, len(dns), SYNC_BATCH):
-            batch = dns[start:start + SYNC_BATCH]
+        for start in range(0, len(accounts), SYNC_BATCH):
+            batch = accounts[start:start + SYNC_BATCH]
             found.update(await self._run(functools.partial(self._entries, batch)))
         return found
 
@@ -195,12 +196,7 @@ class LdapClient:
                 _close(conn)
         service = self._service_connection()
         try:
-            wanted = f"({settings.ldap_user_attribute}={escape_filter_chars(username)})"
-            search_filter = f"(&{wanted}{settings.ldap_user_filter})" if settings.ldap_user_filter else wanted
-            found = self._search(service, settings.ldap_base_dn, search_filter, SUBTREE)
-            if len(found) != 1:  # none, or a name that is not unique: nobody to bind as
-                return SignInResult(None, False, True)
-            entry = self._read(service, found[0].dn)
+            entry = self._find(service, username)
         finally:
             _close(service)
         if entry is None:
@@ -210,10 +206,22 @@ class LdapClient:
             _close(user)
         return SignInResult(entry, ok, True)
 
-    def _entries(self, dns: Sequence[str]) -> dict[str, DirectoryEntry | None]:
+    def _find(self, conn: Connection, username: str) -> DirectoryEntry | None:
+        """The user's entry, searched by name (escaped) under the base DN; None if none or not unique."""
+        settings = self.settings
+        wanted = f"({settings.ldap_user_attribute}={escape_filter_chars(username)})"
+        search_filter = f"(&{wanted}{settings.ldap_user_filter})" if settings.ldap_user_filter else wanted
+        found = self._search(conn, settings.ldap_base_dn, search_filter, SUBTREE)
+        if len(found) != 1:  # none, or a name that is not unique: nobody to bind as
+            return None
+        return self._read(conn, found[0].dn)
+
+    def _entries(self, accounts: Sequence[tuple[str, str]]) -> dict[str, DirectoryEntry | None]:
         service = self._service_connection()
         try:
-            return {dn: self._read(service, dn) for dn in dns}
+            # An entry moved to another OU (a reorganisation) is found again by its name.
+            return {username: self._read(service, dn) or self._find(service, username)
+                    for username, dn in accounts}
         finally:
             _close(service)
 

@@ -96,6 +96,10 @@ access to * by dn.exact="{BIND_DN}" read by self read by * none
         subprocess.run([SLAPD_ADD, "-f", str(self.config), "-l", str(folder / "data.ldif")],
                        check=True, capture_output=True, timeout=60)
         self.proc: subprocess.Popen[bytes] | None = None
+        self.ous = {uid: ou for uid, (ou, _, _) in USERS.items()}  # where each user is now
+
+    def dn(self, uid: str) -> str:
+        return f"uid={uid},ou={self.ous[uid]},{SUFFIX}"
 
     def start(self) -> None:
         log = (self.folder / "slapd.log").open("ab")
@@ -135,18 +139,25 @@ access to * by dn.exact="{BIND_DN}" read by self read by * none
         """Disable (or enable) the user's entry the way the tests' directory reads it: employeeType=disabled."""
         conn = self._admin()
         change = (MODIFY_ADD if disabled else MODIFY_DELETE, ["disabled"])
-        assert conn.modify(user_dn(uid), {"employeeType": [change]}), conn.result
+        assert conn.modify(self.dn(uid), {"employeeType": [change]}), conn.result
         conn.unbind()
 
     def replace(self, uid: str, attribute: str, value: str) -> None:
         conn = self._admin()
-        assert conn.modify(user_dn(uid), {attribute: [(MODIFY_REPLACE, [value])]}), conn.result
+        assert conn.modify(self.dn(uid), {attribute: [(MODIFY_REPLACE, [value])]}), conn.result
         conn.unbind()
 
     def delete(self, uid: str) -> None:
         conn = self._admin()
-        assert conn.delete(user_dn(uid)), conn.result
+        assert conn.delete(self.dn(uid)), conn.result
         conn.unbind()
+
+    def move(self, uid: str, ou: str) -> None:
+        """Move the entry to another OU (a reorganisation): its DN changes, its name does not."""
+        conn = self._admin()
+        assert conn.modify_dn(self.dn(uid), f"uid={uid}", new_superior=f"ou={ou},{SUFFIX}"), conn.result
+        conn.unbind()
+        self.ous[uid] = ou
 
 
 def write_certificate_for(certificate: Path, private_key: Path, names: list[str]) -> None:

@@ -147,6 +147,10 @@ def test_an_entry_disabled_in_the_directory_is_suspended_within_the_interval(
     session = login(gov, "dawood", pw("dawood")).json()
     headers = {"authorization": f"Bearer {session['access_token']}"}
     assert gov.http.get(V3 + "/account/whoami", headers=headers).status_code == 200
+    # Moved to another OU first: the check finds the entry again by its name (the suspension below
+    # is for "disabled", not "removed").
+    ldap.move("dawood", "People")
+    ldap.replace("dawood", "departmentNumber", "Health")
     ldap.set_disabled("dawood", True)
     deadline = time.monotonic() + 30  # a check every second, run by the 5-second maintenance loop
     while time.monotonic() < deadline:
@@ -163,6 +167,8 @@ def test_an_entry_disabled_in_the_directory_is_suspended_within_the_interval(
     ldap.set_disabled("dawood", False)
     assert login(gov, "dawood", pw("dawood")).status_code == 200
     assert gov.http.get(V3 + "/account/whoami", headers=headers).status_code == 200
+    units = {u["code"]: u["unit_id"] for u in gov.ok("GET", "/units")["units"]}
+    assert gov.ok("GET", f"/officials/{session['user_id']}")["unit_id"] == units["MOH"]  # followed the move
     # Removed from the directory: suspended at the next sign-in attempt, which is refused.
     ldap.delete("dawood")
     assert login(gov, "dawood", pw("dawood")).status_code == 403
