@@ -384,9 +384,13 @@ class AccountService:
             return False
         return True
 
+    def password_is_local(self, user_id: str) -> bool:
+        """False for an account whose password the government directory holds: it can't change here."""
+        return not self.directory.manages(user_id, True)
+
     async def change_password(self, requester: Requester, operation: UiaOperation) -> None:
         """POST /account/password: UIA with the old password, then optionally sign out other devices."""
-        if self.directory.manages(requester.user_id, True):
+        if not self.password_is_local(requester.user_id):
             raise forbidden("Your password is the government directory's: change it there")
         body = operation.body
         new_password = body.get("new_password")

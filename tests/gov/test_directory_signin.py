@@ -116,6 +116,10 @@ def test_user_interactive_auth_asks_the_directory(world: tuple[ServerProcess, Go
     first = login(gov, "alice", pw("alice")).json()
     second = login(gov, "alice", pw("alice")).json()
     headers = {"authorization": f"Bearer {first['access_token']}"}
+    capabilities = gov.http.get(V3 + "/capabilities", headers=headers).json()["capabilities"]
+    assert capabilities["m.change_password"] == {"enabled": False}
+    assert gov.http.get(V3 + "/capabilities", headers=gov.root.auth).json()["capabilities"][
+        "m.change_password"] == {"enabled": True}
     url = V3 + f"/devices/{second['device_id']}"
     challenge = gov.http.request("DELETE", url, headers=headers, json={})
     assert challenge.status_code == 401
