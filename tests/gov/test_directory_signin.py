@@ -7,6 +7,8 @@ certificate checked against the test's own CA.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -274,3 +276,27 @@ def test_nothing_listening_is_a_503(tmp_path: Path, ldap: Slapd) -> None:
         gov.http.close()
         server.stop()
 
+
+def test_a_directory_that_never_answers_times_out_without_stalling_the_server(tmp_path: Path, ldap: Slapd) -> None:
+    """A socket that takes connections and says nothing: the sign-in ends in 503 within the timeout,
+    and the server answers other requests meanwhile (LDAP runs off the event loop)."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # the kernel completes the handshakes; nobody ever reads or answers
+    uri = f"ldap://127.0.0.1:{silent.getsockname()[1]}"
+    server, gov = start_gov(tmp_path, "silent", ldap_env(ldap, ldap_uri=uri, ldap_timeout_ms="1000"))
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            pending = pool.submit(login, gov, "alice", pw("alice"))
+            time.sleep(0.3)
+            while not pending.done():
+                assert httpx.get(server.base_url + "/_matrix/client/versions", timeout=1).status_code == 200
+                time.sleep(0.2)
+            answer = pending.result()
+        assert (answer.status_code, answer.json()["errcode"]) == (503, "M_UNKNOWN"), answer.text
+        assert time.monotonic() - started < 5
+    finally:
+        gov.http.close()
+        server.stop()
+        silent.close()
