@@ -91,6 +91,8 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
     gov = Government(services)
     # Core's logins, device changes and token redemptions go to the government's audit log.
     services.accounts.audit = gov.audit
+    # Accounts whose passwords the government directory checks (when ldap_uri is set).
+    services.accounts.directory = gov.directory
     if policy is None:
         services.install_policy(gov.policy)
 
@@ -105,6 +107,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
         await services.calls.stop()
         await services.push_delivery.stop()
         await gov.maintenance.stop()
+        gov.directory.close()
         services.close()
 
     # Requests are counted only when a metrics listener will read the counts.

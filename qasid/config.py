@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qasid import ldap_rules
+
 
 @dataclass(frozen=True)
 class RateLimit:
@@ -94,6 +96,27 @@ class Settings:
     # Room classification levels, lowest first: a room is marked with one, an official is cleared to
     # one, and nobody joins a room above their clearance. The first is every unmarked room's level.
     classification_levels: tuple[str, ...] = ("Unrestricted", "Restricted", "Confidential", "Secret")
+    # Sign-in with the government directory (Active Directory, OpenLDAP); README "Directory sign-in".
+    # ldaps://host[:port] or ldap://host[:port] (always upgraded with StartTLS); empty: off.
+    ldap_uri: str = ""
+    ldap_ca_file: str = ""
+    # Search mode: a bind account finds the user under ldap_base_dn, then qasid binds as the found DN.
+    ldap_bind_dn: str = ""
+    ldap_bind_password: str = ""
+    ldap_base_dn: str = ""
+    ldap_user_attribute: str = "uid"
+    ldap_user_filter: str = ""
+    # Direct-bind mode (no bind account): the user's DN, e.g. uid={username},ou=people,dc=gov,dc=example.
+    ldap_user_dn_template: str = ""
+    # An entry matching this filter counts as disabled (besides AD's flag and an OpenLDAP ppolicy lock).
+    ldap_disabled_filter: str = ""
+    ldap_unit_rules: tuple[str, ...] = ()
+    ldap_default_unit: str = ""
+    ldap_designation_attribute: str = ""
+    ldap_displayname_attribute: str = "displayName"
+    ldap_create_accounts: bool = False
+    ldap_timeout_ms: int = 5_000
+    ldap_sync_interval_ms: int = 300_000
 
     @property
     def database_path(self) -> Path:
@@ -140,6 +163,8 @@ _RANGES: dict[str, tuple[int, int]] = {
     "max_delayed_events_per_user": (1, 10_000),
     "openid_token_lifetime_ms": (1_000, 86_400_000),
     "disk_free_min_mb": (0, 1 << 30),
+    "ldap_timeout_ms": (100, 60_000),
+    "ldap_sync_interval_ms": (1_000, 86_400_000),
 }
 _TURN_URI = re.compile(r"(turns?):(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)(:[0-9]{1,5})?(\?transport=(udp|tcp))?")
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}(:[0-9]{1,5})?")
@@ -162,11 +187,24 @@ _TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {
     "map_style_url": lambda v: None if not v or re.fullmatch(r"https://[^\s/@?#]+(/[^\s#]*)?", v)
     else "must be empty or an https:// URL without credentials",
     "log_format": lambda v: None if v in _LOG_FORMATS else f"must be one of {', '.join(_LOG_FORMATS)}",
+    "ldap_uri": lambda v: None if not v or re.fullmatch(r"ldaps?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?/?", v)
+    else "must be empty or ldaps://HOST[:PORT] or ldap://HOST[:PORT] (StartTLS)",
+    "ldap_bind_dn": lambda v: _dn_problem(v),
+    "ldap_base_dn": lambda v: _dn_problem(v),
+    "ldap_user_attribute": lambda v: None if re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*", v) else "is not an attribute name",
+    "ldap_designation_attribute": lambda v: None if re.fullmatch(r"([A-Za-z][A-Za-z0-9-]*)?", v)
+    else "must be empty or an attribute name",
+    "ldap_displayname_attribute": lambda v: None if re.fullmatch(r"([A-Za-z][A-Za-z0-9-]*)?", v)
+    else "must be empty or an attribute name",
+    "ldap_user_filter": lambda v: ldap_rules.check_filter(v) if v else None,
+    "ldap_disabled_filter": lambda v: ldap_rules.check_filter(v) if v else None,
+    "ldap_user_dn_template": lambda v: ldap_rules.check_dn_template(v) if v else None,
+    "ldap_default_unit": lambda v: None if not v or re.fullmatch(r"[^\s=>]{1,64}", v) else "is not a unit code",
     "metrics_bind": lambda v: None if not v or ((m := _HOST_PORT.fullmatch(v)) and 1 <= int(m[2]) <= 65535)
     else "must be empty (no metrics listener) or HOST:PORT, e.g. 127.0.0.1:9108",
 }
 # Settings never shown in a message or log.
-SECRET_SETTINGS = ("turn_shared_secret",)
+SECRET_SETTINGS = ("turn_shared_secret", "ldap_bind_password")
 # QASID_* variables that are not settings: the config file's path, and the test harness's own.
 _NOT_SETTINGS = ("QASID_CONFIG",)
 _RESERVED_PREFIX = "QASID_TEST_"
@@ -204,12 +242,20 @@ def _parse(name: str, raw: Any, source: str, typed: bool) -> Any:
     elif name == "classification_levels":
         value = _classification_levels(raw, where, typed)
     elif isinstance(current, tuple):
-        # A list in qasid.toml; separated by commas or spaces in a variable.
-        items = raw if typed else (text or "").replace(",", " ").split()
+        # A list in qasid.toml; separated by commas or spaces in a variable (unit rules: by semicolons).
+        if name == "ldap_unit_rules":
+            items = raw if typed else [item.strip() for item in (text or "").split(";") if item.strip()]
+        else:
+            items = raw if typed else (text or "").replace(",", " ").split()
         if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-            raise SettingsError(f"{where}: {raw!r} is not a list of URLs")
+            raise SettingsError(f"{where}: {raw!r} is not a list of strings")
         for item in items:
-            if name == "turn_uris":
+            if name == "ldap_unit_rules":
+                try:
+                    ldap_rules.parse_unit_rule(item)
+                except ValueError as e:
+                    raise SettingsError(f"{where}: {item!r} {e}") from None
+            elif name == "turn_uris":
                 if not _TURN_URI.fullmatch(item):
                     raise SettingsError(f"{where}: {item!r} is not a turn: or turns: URI"
                                         " (e.g. turns:turn.gov.example:5349?transport=tcp)")
@@ -314,7 +360,34 @@ def load_settings(
         raise SettingsError("turn_uris and turn_shared_secret go together: set both (a TURN relay) or neither")
     if bool(settings.tls_certificate) != bool(settings.tls_private_key):
         raise SettingsError("tls_certificate and tls_private_key go together: set both (HTTPS) or neither (HTTP)")
+    _check_ldap(settings)
     return settings
+
+
+def _dn_problem(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        ldap_rules.parse_dn(value)
+    except ValueError as e:
+        return f"is not a DN ({e})"
+    return None
+
+
+def _check_ldap(settings: Settings) -> None:
+    """Directory sign-in needs one way to find users, and new accounts a unit to go to."""
+    if not settings.ldap_uri:
+        return
+    if bool(settings.ldap_bind_dn) != bool(settings.ldap_bind_password):
+        raise SettingsError("ldap_bind_dn and ldap_bind_password go together: set both (search mode) or neither")
+    if settings.ldap_bind_dn and not settings.ldap_base_dn:
+        raise SettingsError("ldap_base_dn is required with a bind account: it is where users are searched")
+    if not settings.ldap_bind_dn and not settings.ldap_user_dn_template:
+        raise SettingsError("ldap_uri needs either a bind account (ldap_bind_dn, ldap_bind_password, ldap_base_dn)"
+                            " or ldap_user_dn_template (direct bind)")
+    if settings.ldap_create_accounts and not (settings.ldap_unit_rules or settings.ldap_default_unit):
+        raise SettingsError("ldap_create_accounts needs ldap_unit_rules or ldap_default_unit:"
+                            " a new account must be placed in a unit")
 
 
 def _read_toml(path: Path, known: list[str]) -> dict[str, tuple[Any, str, bool]]:

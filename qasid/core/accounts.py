@@ -17,6 +17,7 @@ from qasid.core.audit_sink import AuditAppend, AuditSink, NullAuditSink, token_f
 from qasid.core.clock import Clock, new_access_token, random_string
 from qasid.core.errors import MatrixError, forbidden, missing_param
 from qasid.core.ids import default_displayname, make_user_id, parse_user_id
+from qasid.core.password_directory import NoDirectory, PasswordDirectory
 from qasid.core.password_login import password_login
 from qasid.core.policy import OpenPolicy, Policy
 from qasid.core.ratelimit import RateLimiter
@@ -61,6 +62,8 @@ class AccountService:
         self.audit: AuditSink = audit or NullAuditSink()
         # Password rules, device caps and enrollment hooks; the app installs the organisation's.
         self.policy: Policy = OpenPolicy()
+        # Accounts whose password the government directory checks; the app installs gov's LDAP sign-in.
+        self.directory: PasswordDirectory = NoDirectory()
         self.store = store
         self.clock = clock
         self.ratelimiter = ratelimiter
@@ -232,6 +235,12 @@ class AccountService:
         """
         user_id = self.resolve_user(user)
         row = await self.store.get_user(user_id)
+        if not (row and row.deactivated) and self.directory.manages(user_id, row is not None):
+            await self.directory.sign_in(user_id, password, ip, via)
+            signed_in = await self.store.get_user(user_id)
+            if signed_in is None:  # offboarded or gone meanwhile
+                raise forbidden("Invalid username or password")
+            return signed_in
         too_long = len(password.encode()) > MAX_PASSWORD_BYTES
         ok = not too_long and await self._verify_password(row.password_hash if row else None, password)
         if too_long:
@@ -359,14 +368,30 @@ class AccountService:
             raise forbidden("The password must be the requester's own")
         password = auth.get("password")
         user = await self.store.get_user(requester.user_id)
-        if not isinstance(password, str) or user is None or not await self._verify_password(
-            user.password_hash, password[:MAX_PASSWORD_BYTES]
-        ):
+        if not isinstance(password, str) or user is None or not await self._password_ok(user, password):
             raise UiaChallenge(PASSWORD_FLOWS, session, forbidden("Invalid password"))
         self.uia.finish(session)
 
+    async def _password_ok(self, user: UserRow, password: str) -> bool:
+        """The account's own password: the directory's word for its accounts (503 if it is down)."""
+        if not self.directory.manages(user.user_id, True):
+            return await self._verify_password(user.password_hash, password[:MAX_PASSWORD_BYTES])
+        try:
+            await self.directory.sign_in(user.user_id, password, "", "uia")
+        except MatrixError as e:
+            if e.status != 403:
+                raise
+            return False
+        return True
+
+    def password_is_local(self, user_id: str) -> bool:
+        """False for an account whose password the government directory holds: it can't change here."""
+        return not self.directory.manages(user_id, True)
+
     async def change_password(self, requester: Requester, operation: UiaOperation) -> None:
         """POST /account/password: UIA with the old password, then optionally sign out other devices."""
+        if not self.password_is_local(requester.user_id):
+            raise forbidden("Your password is the government directory's: change it there")
         body = operation.body
         new_password = body.get("new_password")
         if new_password is None:

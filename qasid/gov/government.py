@@ -10,6 +10,7 @@ from qasid.gov.clearance import Clearance
 from qasid.gov.console import ConsoleSessions
 from qasid.gov.dashboard import Dashboard
 from qasid.gov.directives import Directives
+from qasid.gov.directory_signin import DirectorySignIn
 from qasid.gov.enrollment import Enrollment
 from qasid.gov.hooks import GovPolicy
 from qasid.gov.lifecycle import Lifecycle
@@ -37,8 +38,10 @@ class Government:
         self.policy.directives = self.directives
         if live:
             self.lifecycle.on_placement = self.enrollment.on_placement = self.directives.official_changed
+        # Sign-in with the government directory (off unless ldap_uri is set); the app hands it to core.
+        self.directory = DirectorySignIn(services.settings, services.store, services.clock, self.audit)
         self.maintenance = Maintenance(services, self.org, self.lifecycle, self.audit, self.directives,
-                                       self.clearance)
+                                       self.clearance, self.directory)
         self.console = ConsoleSessions(services.store.console, services.accounts, self.org, self.audit,
                                        services.clock)
         self.dashboard = Dashboard(self.org, self.lifecycle, self.enrollment, self.audit)

@@ -126,6 +126,9 @@ class Lifecycle:
     async def set_password(self, scope: AdminScope, user_id: Any, password: Any) -> None:
         """Give an official (for example an imported one) a password, checked against their unit's rules."""
         user_id, official = await self.official_in_scope(scope, user_id)
+        if self.accounts.directory.manages(user_id, True):
+            raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} signs in with the government directory:"
+                              " their password is set there, never here")
         self.accounts.check_password_shape(password)
         await self.accounts.policy.check_password(password, user_id=user_id, registration_token=None)
         user = await self.accounts.store.get_user(user_id)

@@ -1,5 +1,6 @@
 """Scheduled work of the government layer: retention purge, stale devices, finishing offboardings and
-clearances lowered from the CLI.
+clearances lowered from the CLI, directive rooms, the directory check (accounts disabled in the
+government directory are suspended).
 
 Retention purges a room's *timeline* events (non-state) older than the room's `retention_days`.
 State events stay: they are the room (membership, power levels, encryption) and every later event
@@ -23,6 +24,7 @@ from qasid.core.services import Services
 from qasid.gov.audit import OPERATOR, AuditLog
 from qasid.gov.clearance import Clearance
 from qasid.gov.directives import Directives
+from qasid.gov.directory_signin import DirectorySignIn
 from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.org import Organisation
 from qasid.gov.rules import ROOM_POLICY_EVENT
@@ -52,10 +54,11 @@ class Maintenance:
     """Runs the scheduled jobs; `run_once` is also what the admin API's maintenance route calls."""
 
     def __init__(self, services: Services, org: Organisation, lifecycle: Lifecycle, audit: AuditLog,
-                 directives: Directives, clearance: Clearance) -> None:
+                 directives: Directives, clearance: Clearance, directory: DirectorySignIn | None = None) -> None:
         self.services = services
         self.directives = directives
         self.clearance = clearance
+        self.directory = directory
         self.org = org
         self.lifecycle = lifecycle
         self.audit = audit
@@ -77,6 +80,8 @@ class Maintenance:
                 await self.directives.open_pending()
                 await self.directives.send_due_reminders()
                 await self.clearance.finish_pending()
+                if self.directory is not None:
+                    await self.directory.sync_if_due()
                 if tick % SLOW_EVERY == 0:
                     await self.directives.reconcile_all()
                     await self.purge_expired_events()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qasid.api.asgi import Request, Response
-from qasid.api.http import client_paths, json_response, requester, route
+from qasid.api.http import client_paths, json_response, requester, route, services
 from qasid.core.membership import SUPPORTED_ROOM_VERSIONS
 from qasid.core.pdu import ROOM_VERSION
 
@@ -15,12 +15,13 @@ AVAILABLE_ROOM_VERSIONS = {version: "stable" for version in SUPPORTED_ROOM_VERSI
 async def get_capabilities(request: Request) -> Response:
     """GET /_matrix/client/v3/capabilities
 
-    - Password change on; display name and avatar changes on; third-party IDs off.
+    - Password change on, except for an account whose password the government directory holds;
+      display name and avatar changes on; third-party IDs off.
     - The room versions /createRoom accepts are stable; new rooms are created as version 11.
     """
-    await requester(request)
+    who = await requester(request)
     return json_response({"capabilities": {
-        "m.change_password": {"enabled": True},
+        "m.change_password": {"enabled": services(request).accounts.password_is_local(who.user_id)},
         "m.room_versions": {"default": ROOM_VERSION, "available": AVAILABLE_ROOM_VERSIONS},
         "m.set_displayname": {"enabled": True},
         "m.set_avatar_url": {"enabled": True},

@@ -30,6 +30,8 @@ async def login(request: Request) -> Response:
 
     - m.login.password with an m.id.user identifier; a new device unless device_id names an existing one.
     - Refused with 403 M_FORBIDDEN on a wrong password, at the same cost as for an unknown user.
+    - With directory sign-in (ldap_uri), directory accounts are checked there: 403 M_USER_DEACTIVATED
+      for an entry disabled there, 503 when it can't be reached (no local fallback).
     - Rate-limited per address and per user: 429 M_LIMIT_EXCEEDED with Retry-After.
     """
     body = await json_body(request)

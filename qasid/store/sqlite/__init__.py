@@ -9,6 +9,7 @@ from qasid.store.sqlite.audit import AuditStore
 from qasid.store.sqlite.calls import CallStore
 from qasid.store.sqlite.console import ConsoleStore
 from qasid.store.sqlite.directives import DirectiveStore
+from qasid.store.sqlite.directory import DirectoryStore
 from qasid.store.sqlite.e2ee import E2eeStore
 from qasid.store.sqlite.engine import Database
 from qasid.store.sqlite.events import EventStore
@@ -40,6 +41,7 @@ class SqliteStore:
         self.calls = CallStore(self.db)
         self.console = ConsoleStore(self.db)
         self.directives = DirectiveStore(self.db)
+        self.directory = DirectoryStore(self.db)
 
     def claim_server_name(self, server_name: str) -> str:
         """The server name this database belongs to; a database that has none yet records `server_name`."""
