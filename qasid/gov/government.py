@@ -6,13 +6,16 @@ from typing import Any
 
 from qasid.core.services import Services
 from qasid.gov.audit import AuditLog
+from qasid.core.reports import ReportTargets
 from qasid.gov.console import ConsoleSessions
 from qasid.gov.dashboard import Dashboard
+from qasid.gov.deactivation import SelfDeactivation
 from qasid.gov.enrollment import Enrollment
 from qasid.gov.hooks import GovPolicy
 from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.maintenance import Maintenance
 from qasid.gov.org import Organisation, unit_json
+from qasid.gov.reports import Reports
 from qasid.gov.scope import AdminScope
 from qasid.store.sqlite.gov import Unit
 
@@ -32,6 +35,10 @@ class Government:
         self.maintenance = Maintenance(services, self.org, self.lifecycle, self.audit)
         self.console = ConsoleSessions(services.store.console, services.accounts, self.org, self.audit,
                                        services.clock)
+        self.reports = Reports(
+            self.org, ReportTargets(services.rooms, services.visibility, services.store.accounts, self.policy),
+            services.store.reports, services.store.events, self.audit, services.clock, services.ratelimiter)
+        self.deactivation = SelfDeactivation(self.org, self.lifecycle, services.accounts, self.audit)
         self.dashboard = Dashboard(self.org, self.lifecycle, self.enrollment, self.audit)
 
     async def admin_scope(self, user_id: str, *, is_server_admin: bool) -> AdminScope | None:

@@ -29,12 +29,16 @@ DEFAULTS: dict[str, Any] = {
     # Voice and video calls: off, /voip/turnServer and /openid/request_token refuse, and no
     # MatrixRTC call membership may be joined.
     "calls_enabled": True,
+    # Whether an official may deactivate their own account (POST /account/deactivate); otherwise
+    # only an admin offboards them.
+    "self_deactivation": False,
     # Keys the unit lets the units below it set looser than it has them (itself not inherited).
     "allow_loosening": [],
 }
 
 _BOOLS = {"encryption_required", "secure_backup_required", "password_require_digit",
-          "password_require_symbol", "password_require_uppercase", "password_require_lowercase", "calls_enabled"}
+          "password_require_symbol", "password_require_uppercase", "password_require_lowercase", "calls_enabled",
+          "self_deactivation"}
 # Days may be fractional (a test, or a very strict unit, may keep minutes).
 _OPTIONAL_DAYS = {"device_inactive_days", "retention_days"}
 
@@ -70,6 +74,7 @@ ORDER: dict[str, Order] = {
     "password_require_uppercase": TRUE_IS_STRICTER,
     "password_require_lowercase": TRUE_IS_STRICTER,
     "calls_enabled": FALSE_IS_STRICTER,
+    "self_deactivation": FALSE_IS_STRICTER,
 }
 _TYPES = {
     **{key: "boolean" for key in _BOOLS},

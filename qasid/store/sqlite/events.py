@@ -30,6 +30,23 @@ class EventRow(NamedTuple):
     redacted_by: str | None
 
 
+# What server-side search indexes, by event type: only what the server can read. An
+# m.room.encrypted event has no such key, so ciphertext is never indexed.
+SEARCH_KEYS = {"m.room.message": "content.body", "m.room.name": "content.name", "m.room.topic": "content.topic"}
+
+
+def searchable_text(pdu: dict[str, Any]) -> tuple[str, str] | None:
+    """(key, text) the search index keeps for this event, or None (encrypted, state of another kind, no text)."""
+    key = SEARCH_KEYS.get(pdu.get("type", ""))
+    if key is None or (pdu.get("state_key") is not None) != (key != "content.body"):
+        return None
+    if key != "content.body" and pdu.get("state_key") != "":
+        return None
+    content = pdu.get("content")
+    text = content.get(key.split(".", 1)[1]) if isinstance(content, dict) else None
+    return (key, text) if isinstance(text, str) and text else None
+
+
 def _row(r: Any) -> EventRow:
     return EventRow(
         r[0], r[1], jsonutil.loads_stored(r[2]), jsonutil.loads_stored(r[3]) if r[3] else None, r[4], r[5], r[6])
@@ -169,6 +186,10 @@ class EventStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (e.txn_user_id, e.txn_device_id, e.txn_scope, e.txn_id,
                  jsonutil.dumps({"event_id": e.event_id}), now_ms))
+        searchable = searchable_text(pdu)
+        if searchable is not None:
+            conn.execute("INSERT INTO event_search (rowid, value, key, room_id) VALUES (?, ?, ?, ?)",
+                         (stream_ordering, searchable[1], searchable[0], pdu["room_id"]))
         if e.push_rows:
             insert_push_rows(conn, stream_ordering, e.event_id, pdu["room_id"], now_ms, e.push_rows)
         if e.redacts is not None and e.redacted_pdu_json is not None:
@@ -218,6 +239,25 @@ class EventStore:
         marks = ",".join("?" * len(event_ids))
         rows = self.db.read(f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id IN ({marks})", event_ids)
         return {r.event_id: r for r in map(_row, rows)}
+
+    async def events_at(self, orderings: list[int]) -> list[EventRow]:
+        """The events at these stream positions (those still stored), in stream order."""
+        rows: list[EventRow] = []
+        for start in range(0, len(orderings), 500):
+            chunk = orderings[start:start + 500]
+            rows += [_row(r) for r in self.db.read(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_ordering IN ({','.join('?' * len(chunk))})", chunk)]
+        return sorted(rows, key=lambda r: r.stream_ordering)
+
+    async def events_by_time(self, room_id: str, ts: int, forward: bool, upto: int, offset: int,
+                             limit: int) -> list[EventRow]:
+        """A room's events (up to stream position `upto`) from `ts` on (forward) or back, nearest first."""
+        cmp, order = (">=", "ASC") if forward else ("<=", "DESC")
+        rows = self.db.read(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ? AND origin_server_ts {cmp} ?"
+            f" AND stream_ordering <= ? ORDER BY origin_server_ts {order}, stream_ordering {order} LIMIT ? OFFSET ?",
+            (room_id, ts, upto, limit, offset))
+        return [_row(r) for r in rows]
 
     async def memberships_of_user(self, user_id: str) -> list[tuple[str, str, int, bool]]:
         """(room_id, membership, stream_ordering, forgotten) for every room the user has a member event in."""
