@@ -212,7 +212,7 @@ def _parse(name: str, raw: Any, source: str, typed: bool) -> Any:
         # A list in qasid.toml; separated by commas or spaces in a variable.
         items = raw if typed else (text or "").replace(",", " ").split()
         if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-            raise SettingsError(f"{where}: {raw!r} is not a list of URLs")
+            raise SettingsError(f"{where}: {raw!r} is not a list of text values")
         for item in items:
             if name in ("support_admin_contacts", "support_security_contacts"):
                 if not (_SUPPORT_USER.fullmatch(item) or _EMAIL.fullmatch(item)):
