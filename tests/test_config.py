@@ -32,8 +32,8 @@ BAD_VARIABLES = [
     ("QASID_SUPPORT_ADMIN_CONTACTS", "ops", ("support_admin_contacts (from environment variable"
                                             " QASID_SUPPORT_ADMIN_CONTACTS): 'ops' is neither a Matrix user ID")),
     ("QASID_SUPPORT_SECURITY_CONTACTS", "@ops", "'@ops' is neither a Matrix user ID nor an email address"),
-    ("QASID_SUPPORT_PAGE", "help.gov.example", "support_page (from environment variable QASID_SUPPORT_PAGE):"
-                                               " 'help.gov.example' must be empty or an http:// or https:// URL"),
+    ("QASID_SUPPORT_PAGE", "help.gov.example", ("support_page (from environment variable QASID_SUPPORT_PAGE):"
+                                               " 'help.gov.example' must be empty or an http:// or https:// URL")),
     ("QASID_RATE_REPORT", "0/1", "the rate must be a number of requests per second above 0"),
     ("QASID_SERVERNAME", "gov.example", ("unknown environment variable QASID_SERVERNAME;"
                                         " did you mean QASID_SERVER_NAME?")),

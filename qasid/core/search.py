@@ -23,7 +23,8 @@ from qasid.core.rooms import RoomService
 from qasid.core.sync_rooms import timeline_keep
 from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
-from qasid.store.sqlite.events import SEARCH_KEYS, EventRow
+from qasid.store.sqlite.events import EventRow
+from qasid.store.sqlite.search import SEARCH_KEYS
 
 KEYS = tuple(sorted(set(SEARCH_KEYS.values())))
 MAX_CANDIDATES = 500

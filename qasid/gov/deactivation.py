@@ -16,6 +16,7 @@ from qasid.core.uia import UiaOperation
 from qasid.gov.audit import AuditLog
 from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.org import Organisation
+from qasid.store.sqlite.engine import Also
 
 
 class SelfDeactivation:
@@ -48,7 +49,7 @@ class SelfDeactivation:
         user_id = who.user_id
         official = self.org.store.official(user_id)
         devices = await self.accounts.store.list_devices(user_id)
-        also = [self.audit.prepare(actor=user_id, actor_device=who.device_id, source_ip=source_ip,
+        also: list[Also] = [self.audit.prepare(actor=user_id, actor_device=who.device_id, source_ip=source_ip,
                                    action="account.deactivate", target=user_id,
                                    unit_id=official.unit_id if official else None,
                                    details={"erase": erase, "devices_deleted": len(devices)})]

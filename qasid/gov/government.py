@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from qasid.core.reports import ReportTargets
 from qasid.core.services import Services
 from qasid.gov.audit import AuditLog
-from qasid.core.reports import ReportTargets
 from qasid.gov.console import ConsoleSessions
 from qasid.gov.dashboard import Dashboard
 from qasid.gov.deactivation import SelfDeactivation

@@ -25,6 +25,7 @@ from qasid.gov.scope import AdminScope
 from qasid.store.sqlite.events import EventStore
 from qasid.store.sqlite.reports import NewReport, Report, ReportStore
 
+
 def unknown_report(report_id: object) -> MatrixError:
     """The one answer for a report that doesn't exist or lies outside the admin's scope."""
     return MatrixError(404, "M_NOT_FOUND", f"Unknown report {report_id}")

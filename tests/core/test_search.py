@@ -7,8 +7,15 @@ from typing import Any
 import pytest
 
 from qasid.core.errors import MatrixError
-from qasid.core.search import KEYS, MAX_CONTEXT, MAX_TERMS, match_expression, parse_next_batch, parse_room_events
-from qasid.store.sqlite.events import searchable_text
+from qasid.core.search import (
+    KEYS,
+    MAX_CONTEXT,
+    MAX_TERMS,
+    match_expression,
+    parse_next_batch,
+    parse_room_events,
+)
+from qasid.store.sqlite.search import searchable_text
 
 
 @pytest.mark.parametrize(("pdu", "expected"), [

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from qasid.core import jsonutil
 from qasid.store.sqlite.engine import Database
 from qasid.store.sqlite.push import PushRow, insert_push_rows
+from qasid.store.sqlite.search import searchable_text
 
 # Events that count as activity for ordering a room list (MSC4186's bump_stamp).
 BUMP_TYPES = ("m.room.create", "m.room.message", "m.room.encrypted", "m.sticker", "m.call.invite",
@@ -28,23 +29,6 @@ class EventRow(NamedTuple):
     txn_device_id: str | None
     txn_id: str | None
     redacted_by: str | None
-
-
-# What server-side search indexes, by event type: only what the server can read. An
-# m.room.encrypted event has no such key, so ciphertext is never indexed.
-SEARCH_KEYS = {"m.room.message": "content.body", "m.room.name": "content.name", "m.room.topic": "content.topic"}
-
-
-def searchable_text(pdu: dict[str, Any]) -> tuple[str, str] | None:
-    """(key, text) the search index keeps for this event, or None (encrypted, state of another kind, no text)."""
-    key = SEARCH_KEYS.get(pdu.get("type", ""))
-    if key is None or (pdu.get("state_key") is not None) != (key != "content.body"):
-        return None
-    if key != "content.body" and pdu.get("state_key") != "":
-        return None
-    content = pdu.get("content")
-    text = content.get(key.split(".", 1)[1]) if isinstance(content, dict) else None
-    return (key, text) if isinstance(text, str) and text else None
 
 
 def _row(r: Any) -> EventRow:

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from qasid.store.sqlite.engine import Database
+
+# What server-side search indexes, by event type: only what the server can read. An
+# m.room.encrypted event has no such key, so ciphertext is never indexed.
+SEARCH_KEYS = {"m.room.message": "content.body", "m.room.name": "content.name", "m.room.topic": "content.topic"}
+
+
+def searchable_text(pdu: dict[str, Any]) -> tuple[str, str] | None:
+    """(key, text) the search index keeps for this event, or None (encrypted, state of another kind, no text)."""
+    key = SEARCH_KEYS.get(pdu.get("type", ""))
+    # A message is a timeline event; a name or topic is the room's state (empty state key).
+    if key is None or pdu.get("state_key") != (None if key == "content.body" else ""):
+        return None
+    content = pdu.get("content")
+    text = content.get(key.split(".", 1)[1]) if isinstance(content, dict) else None
+    return (key, text) if isinstance(text, str) and text else None
+
 
 
 class SearchHit(NamedTuple):
