@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from qasid.store.sqlite.engine import migrate, newest_schema_version
+from qasid.store.sqlite.engine import migrate, migration_files, newest_schema_version
 from tests.server import ServerProcess
 from tests.store.sqlite.test_migrations import migrations_up_to
 
@@ -151,7 +151,8 @@ def _build_old_database(path: Path, version: int, donor: Donor, folder: Path) ->
     return tables
 
 
-@pytest.mark.parametrize("version", range(1, newest_schema_version()))
+# Each version a migration file brings a database to (numbers are handed out ahead, so a gap is allowed).
+@pytest.mark.parametrize("version", [m.version for m in migration_files() if m.version < newest_schema_version()])
 def test_a_database_from_an_earlier_schema_is_upgraded_at_start(version: int, donor: Donor, tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data")
     server.data_dir.mkdir(mode=0o700)
