@@ -214,12 +214,16 @@ class SearchService:
             "end": f"t{after[-1].stream_ordering if after else row.stream_ordering}",
         }
         if query.include_profile:
-            room = await self.rooms.snapshot(room_id)
-            profiles: dict[str, Any] = {}
-            for sender in {r.pdu["sender"] for r in [row, *before, *after]}:
-                member = room.state.get(("m.room.member", sender), {}).get("content", {}) if room else {}
-                profiles[sender] = {k: member[k] for k in ("displayname", "avatar_url") if isinstance(member.get(k), str)}
-            context["profile_info"] = profiles
+            # Profiles as the searcher may read the room's state: now while joined, as it was when they left.
+            try:
+                members = {r.pdu["state_key"]: r.pdu.get("content", {}) for r in
+                           await self.visibility.readable_state(room_id, user_id) if r.pdu["type"] == "m.room.member"}
+            except MatrixError:
+                members = {}
+            context["profile_info"] = {
+                sender: {k: v for k, v in members.get(sender, {}).items()
+                         if k in ("displayname", "avatar_url") and isinstance(v, str)}
+                for sender in {r.pdu["sender"] for r in [row, *before, *after]}}
         return context
 
     async def _state(self, room_ids: set[str], user_id: str, now: int) -> dict[str, list[dict[str, Any]]]:

@@ -110,6 +110,7 @@ def test_nobody_finds_what_they_may_not_see(server: ServerProcess) -> None:
     assert leaver.post(f"/rooms/{room}/leave").status_code == 200
     assert owner.post(f"/rooms/{room}/ban", {"user_id": banned.user_id}).status_code == 200
     late = owner.send(room, "e2", {"msgtype": "m.text", "body": "classified after they went"})
+    assert owner.put(f"/profile/{owner.user_id}/displayname", {"displayname": "Renamed later"}).status_code == 200
     assert owner.put(f"/rooms/{room}/state/m.room.topic", {"topic": "classified topic"}).status_code == 200
 
     assert set(_ids(_search(owner, "classified"))) >= {early, during, late}
@@ -117,11 +118,13 @@ def test_nobody_finds_what_they_may_not_see(server: ServerProcess) -> None:
     assert set(_ids(member_found)) == {during, late} and member_found["count"] == 2
     for user in (leaver, banned):
         found = _search(user, "classified", order_by="recent",
-                        event_context={"before_limit": 5, "after_limit": 5}, include_state=True)
+                        event_context={"before_limit": 5, "after_limit": 5, "include_profile": True},
+                        include_state=True)
         assert _ids(found) == [during] and found["count"] == 1
         context = found["results"][0]["context"]
         around = {e["event_id"] for e in context["events_before"] + context["events_after"]}
         assert late not in around and early not in around
+        assert "Renamed later" not in str(context["profile_info"])
         assert not any(e["content"].get("topic") == "classified topic" for e in found["state"].get(room, []))
     nothing = _search(outsider, "classified", include_state=True)
     assert nothing == {"count": 0, "highlights": ["classified"], "results": [], "state": {}}
