@@ -81,6 +81,9 @@ class EventStore:
         self._room_latest: dict[str, int] = {}
         # Each room's newest event of BUMP_TYPES, filled on first read, then by every commit.
         self._room_bump: dict[str, int] = {}
+        # Set when a redaction commits: the search index still holds the redacted words in its
+        # segments until it is rewritten (SearchStore.rewrite, from the maintenance loop).
+        self.redacted_since_rewrite = False
 
     async def room_version(self, room_id: str) -> str | None:
         row = self.db.read_one("SELECT room_version FROM rooms WHERE room_id = ?", (room_id,))
@@ -132,6 +135,7 @@ class EventStore:
             for event, stream_ordering in zip(events, orderings, strict=True):
                 room_id = event.pdu["room_id"]
                 self._room_latest[room_id] = stream_ordering
+                self.redacted_since_rewrite |= event.redacts is not None
                 if event.pdu["type"] in BUMP_TYPES and room_id in self._room_bump:
                     self._room_bump[room_id] = max(self._room_bump[room_id], stream_ordering)
             if orderings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any, NamedTuple
 
 from qasid.store.sqlite.engine import Database
@@ -48,3 +49,12 @@ class SearchStore:
             f" AND room_id IN ({','.join('?' * len(room_ids))}) AND key IN ({','.join('?' * len(keys))}){below}"
             f" ORDER BY {order} LIMIT ?", [match, *room_ids, *keys, *([before] if before is not None else []), limit])
         return [SearchHit(int(r[0]), float(r[1])) for r in rows]
+
+    async def rewrite(self) -> None:
+        """Merge the index's segments, overwriting what was freed: words of deleted rows leave the file."""
+
+        def txn(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute("INSERT INTO event_search (event_search) VALUES ('optimize')")
+
+        await self.db.write(txn)
