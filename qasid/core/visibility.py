@@ -24,9 +24,9 @@ DEFAULT_VISIBILITY = "shared"
 MEMBERSHIPS = ("join", "invite", "knock", "leave", "ban")
 
 _HISTORY_VISIBILITY = "m.room.history_visibility"
-# timestamp_to_event reads at most this many events past hidden ones.
-_NEAR_PAGE, _NEAR_PAGES = 100, 10
 _MEMBER = "m.room.member"
+# timestamp_to_event reads at most this many pages of events past hidden ones.
+_NEAR_PAGE, _NEAR_PAGES = 100, 10
 
 
 def may_see(visibility: str, membership: str, joins_later: bool) -> bool:
