@@ -57,6 +57,8 @@ API_MODULES = [
     "qasid.api.client.delayed_events",
     "qasid.api.client.rtc",
     "qasid.api.client.password_policy",
+    "qasid.api.client.reporting",
+    "qasid.api.client.search",
     "qasid.api.admin.units",
     "qasid.api.admin.officials",
     "qasid.api.admin.tokens",
@@ -64,6 +66,7 @@ API_MODULES = [
     "qasid.api.admin.openapi",
     "qasid.api.admin.audit",
     "qasid.api.admin.directives",
+    "qasid.api.admin.reports",
     "qasid.api.health",
     # The console last: its routes are never tried before a Matrix route.
     "qasid.api.console.auth",

@@ -211,6 +211,19 @@ async def _clearance(gov: Government, scope: AdminScope, a: argparse.Namespace) 
     return await gov.clearance.set_clearance(scope, _user(gov, a.user_id), a.level)
 
 
+async def _report_list(gov: Government, scope: AdminScope, a: argparse.Namespace) -> Any:
+    resolved = None if a.state == "all" else a.state == "resolved"
+    return gov.reports.list_reports(scope, after_id=a.after, limit=a.limit, resolved=resolved)
+
+
+async def _report_show(gov: Government, scope: AdminScope, a: argparse.Namespace) -> Any:
+    return await gov.reports.show(scope, a.report_id)
+
+
+async def _report_resolve(gov: Government, scope: AdminScope, a: argparse.Namespace) -> Any:
+    return await gov.reports.resolve(scope, a.report_id)
+
+
 async def _policy_keys(gov: Government, scope: AdminScope, a: argparse.Namespace) -> Any:
     return policy_key_table()
 
@@ -295,3 +308,13 @@ def add_gov_parsers(admin_sub: Any, common: Callable[[argparse.ArgumentParser], 
     p = command(official, "sign-out", "sign one device out", _sign_out)
     p.add_argument("user_id")
     p.add_argument("device_id")
+
+    report = group("report", "reports of events, rooms and users, filed under the reported official's unit")
+    p = command(report, "list", "list reports, oldest first", _report_list,
+                ("report_id", "time", "kind", "reporter", "reported_user", "unit_id", "resolved_by", "reason"))
+    p.add_argument("--state", choices=("open", "resolved", "all"), default="open")
+    p.add_argument("--after", type=int, default=0, help="list reports after this report_id")
+    p.add_argument("--limit", type=int, default=100)
+    for name, help_text, work in (("show", "one report (an event's metadata, never its content)", _report_show),
+                                  ("resolve", "mark a report handled (recorded in the audit log)", _report_resolve)):
+        command(report, name, help_text, work).add_argument("report_id", type=int)

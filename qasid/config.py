@@ -50,6 +50,10 @@ class Settings:
     rate_calls: RateLimit = field(default_factory=lambda: RateLimit(1.0, 10))
     # Delayed-event management (list, cancel, restart, send), per user or, unauthenticated, per address.
     rate_delayed_events: RateLimit = field(default_factory=lambda: RateLimit(10.0, 50))
+    # Reports of events, rooms and users (each one row an admin reads), per user.
+    rate_report: RateLimit = field(default_factory=lambda: RateLimit(0.2, 10))
+    # Server-side search (an FTS query and a visibility pass per request), per user.
+    rate_search: RateLimit = field(default_factory=lambda: RateLimit(2.0, 20))
     rate_limits_enabled: bool = True
     sync_timeline_limit: int = 20
     # A device's long-polls are answered at most once per this many milliseconds: under load an
@@ -91,6 +95,11 @@ class Settings:
     max_delayed_events_per_user: int = 100
     # How long an OpenID token (proving a user to the call service) stays valid.
     openid_token_lifetime_ms: int = 3_600_000
+    # Whom users should contact about the server (MSC1929, /.well-known/matrix/support): Matrix
+    # user IDs or email addresses, by role, and a support page. All empty: that document is 404.
+    support_admin_contacts: tuple[str, ...] = ()
+    support_security_contacts: tuple[str, ...] = ()
+    support_page: str = ""
     # `qasid doctor` asks for at least this much free space where the data folder is.
     disk_free_min_mb: int = 1024
     # Room classification levels, lowest first: a room is marked with one, an official is cleared to
@@ -167,6 +176,8 @@ _RANGES: dict[str, tuple[int, int]] = {
     "ldap_sync_interval_ms": (1_000, 86_400_000),
 }
 _TURN_URI = re.compile(r"(turns?):(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)(:[0-9]{1,5})?(\?transport=(udp|tcp))?")
+_SUPPORT_USER = re.compile(r"@[a-z0-9._=/+-]+:[A-Za-z0-9.:\[\]-]+")
+_EMAIL = re.compile(r"[^\s@,]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}(:[0-9]{1,5})?")
 # A classification level: shown in brackets at the start of a room's name, so no brackets in it.
 _LEVEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _-]{0,30}[A-Za-z0-9]|[A-Za-z0-9]")
@@ -186,6 +197,8 @@ _TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {
     "jitsi_domain": lambda v: None if not v or _HOST.fullmatch(v) else "must be empty or a host name",
     "map_style_url": lambda v: None if not v or re.fullmatch(r"https://[^\s/@?#]+(/[^\s#]*)?", v)
     else "must be empty or an https:// URL without credentials",
+    "support_page": lambda v: None if not v or re.fullmatch(r"https?://[^\s/@?#]+(/[^\s#]*)?", v)
+    else "must be empty or an http:// or https:// URL without credentials",
     "log_format": lambda v: None if v in _LOG_FORMATS else f"must be one of {', '.join(_LOG_FORMATS)}",
     "ldap_uri": lambda v: None if not v or re.fullmatch(r"ldaps?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?/?", v)
     else "must be empty or ldaps://HOST[:PORT] or ldap://HOST[:PORT] (StartTLS)",
@@ -248,13 +261,16 @@ def _parse(name: str, raw: Any, source: str, typed: bool) -> Any:
         else:
             items = raw if typed else (text or "").replace(",", " ").split()
         if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-            raise SettingsError(f"{where}: {raw!r} is not a list of strings")
+            raise SettingsError(f"{where}: {raw!r} is not a list of text values")
         for item in items:
             if name == "ldap_unit_rules":
                 try:
                     ldap_rules.parse_unit_rule(item)
                 except ValueError as e:
                     raise SettingsError(f"{where}: {item!r} {e}") from None
+            elif name in ("support_admin_contacts", "support_security_contacts"):
+                if not (_SUPPORT_USER.fullmatch(item) or _EMAIL.fullmatch(item)):
+                    raise SettingsError(f"{where}: {item!r} is neither a Matrix user ID nor an email address")
             elif name == "turn_uris":
                 if not _TURN_URI.fullmatch(item):
                     raise SettingsError(f"{where}: {item!r} is not a turn: or turns: URI"

@@ -33,6 +33,12 @@ BAD_VARIABLES = [
                                                       " QASID_CLASSIFICATION_LEVELS): '[Secret]' is not a level name")),
     ("QASID_CLASSIFICATION_LEVELS", "Open, Secret, SECRET", "the levels must differ (ignoring case)"),
     ("QASID_CLASSIFICATION_LEVELS", "Open,,Secret", "'' is not a level name"),
+    ("QASID_SUPPORT_ADMIN_CONTACTS", "ops", ("support_admin_contacts (from environment variable"
+                                            " QASID_SUPPORT_ADMIN_CONTACTS): 'ops' is neither a Matrix user ID")),
+    ("QASID_SUPPORT_SECURITY_CONTACTS", "@ops", "'@ops' is neither a Matrix user ID nor an email address"),
+    ("QASID_SUPPORT_PAGE", "help.gov.example", ("support_page (from environment variable QASID_SUPPORT_PAGE):"
+                                               " 'help.gov.example' must be empty or an http:// or https:// URL")),
+    ("QASID_RATE_REPORT", "0/1", "the rate must be a number of requests per second above 0"),
     ("QASID_SERVERNAME", "gov.example", ("unknown environment variable QASID_SERVERNAME;"
                                         " did you mean QASID_SERVER_NAME?")),
 ]
@@ -53,6 +59,8 @@ def test_a_bad_variable_is_an_error_naming_it(variable: str, value: str, message
     ('rate_limits_enabled = "no"', "rate_limits_enabled (from {path}): 'no' is not a boolean"),
     ("sync_pace_ms = -5", "sync_pace_ms (from {path}): -5 is out of range (0 to 60000)"),
     ("server_name = 5", "server_name (from {path}): 5 is not text"),
+    ('support_admin_contacts = "@ops:gov.example"', "support_admin_contacts (from {path})"),
+    ('support_security_contacts = ["cert at gov"]', "'cert at gov' is neither a Matrix user ID nor an email"),
     ('servername = "gov.example"', "unknown setting 'servername' in {path}; did you mean server_name?"),
     ("bind_port = ", "configuration file {path} is not valid TOML"),
     ('classification_levels = "Secret"', "classification_levels (from {path}): 'Secret' is not a list of level names"),

@@ -21,6 +21,7 @@ from qasid.core.push_delivery import PushDelivery
 from qasid.core.pushers import PusherService
 from qasid.core.ratelimit import RateLimiter
 from qasid.core.rooms import RoomService
+from qasid.core.search import SearchService
 from qasid.core.signing import load_or_create_signing_key
 from qasid.core.sliding_sync import Extensions, SlidingSyncService
 from qasid.core.sync import SyncService
@@ -65,6 +66,7 @@ class Services:
     push_delivery: PushDelivery
     calls: CallService
     presence: PresenceService
+    search: SearchService
 
     def close(self) -> None:
         """Finish queued writes and close the store."""
@@ -115,6 +117,8 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
             "create_room": settings.rate_create_room,
             "calls": settings.rate_calls,
             "delayed_events": settings.rate_delayed_events,
+            "report": settings.rate_report,
+            "search": settings.rate_search,
         },
         enabled=settings.rate_limits_enabled,
     )
@@ -160,6 +164,7 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
         push_delivery=push_delivery,
         calls=CallService(settings, store, clock, rooms),
         presence=sync.presence,
+        search=SearchService(store, clock, rooms, visibility, userdata.ignored, ratelimiter),
     )
     fanout.services = services
     return services

@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from qasid.core.errors import forbidden
+from qasid.core.errors import MatrixError, forbidden
 from qasid.core.rooms import RoomService
 from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.events import EventRow
@@ -25,6 +25,8 @@ MEMBERSHIPS = ("join", "invite", "knock", "leave", "ban")
 
 _HISTORY_VISIBILITY = "m.room.history_visibility"
 _MEMBER = "m.room.member"
+# timestamp_to_event reads at most this many pages of events past hidden ones.
+_NEAR_PAGE, _NEAR_PAGES = 100, 10
 
 
 def may_see(visibility: str, membership: str, joins_later: bool) -> bool:
@@ -152,6 +154,22 @@ class HistoryVisibility:
             return await self.store.events.get_event(event_id) if event_id else None
         rows = await self.store.events.state_at(room_id, left_at)
         return next((r for r in rows if (r.pdu["type"], r.pdu.get("state_key")) == key), None)
+
+    async def event_near(self, room_id: str, user_id: str, ts: int, forward: bool) -> EventRow | None:
+        """The visible event nearest `ts` in the direction (timestamp_to_event); None when there is
+        none, or the user may not read the room at all (the same answer, so no oracle)."""
+        try:
+            ceiling = await self.readable_upto(room_id, user_id)
+        except MatrixError:
+            return None
+        for page in range(_NEAR_PAGES):
+            rows = await self.store.events.events_by_time(room_id, ts, forward, ceiling, page * _NEAR_PAGE, _NEAR_PAGE)
+            shown = await self.visible(room_id, user_id, rows)
+            if shown:
+                return shown[0]
+            if len(rows) < _NEAR_PAGE:
+                break
+        return None
 
     async def _left_at(self, room_id: str, user_id: str) -> int | None:
         # None: the user reads the room as it is now.

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from qasid.core.reports import ReportTargets
 from qasid.core.services import Services
 from qasid.gov.audit import AuditLog
 from qasid.gov.clearance import Clearance
 from qasid.gov.console import ConsoleSessions
 from qasid.gov.dashboard import Dashboard
+from qasid.gov.deactivation import SelfDeactivation
 from qasid.gov.directives import Directives
 from qasid.gov.directory_signin import DirectorySignIn
 from qasid.gov.enrollment import Enrollment
@@ -16,6 +18,7 @@ from qasid.gov.hooks import GovPolicy
 from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.maintenance import Maintenance
 from qasid.gov.org import Organisation, unit_json
+from qasid.gov.reports import Reports
 from qasid.gov.scope import AdminScope
 from qasid.store.sqlite.gov import Unit
 
@@ -44,6 +47,10 @@ class Government:
                                        self.clearance, self.directory)
         self.console = ConsoleSessions(services.store.console, services.accounts, self.org, self.audit,
                                        services.clock)
+        self.reports = Reports(
+            self.org, ReportTargets(services.rooms, services.visibility, services.store.accounts, self.policy),
+            services.store.reports, services.store.events, self.audit, services.clock, services.ratelimiter)
+        self.deactivation = SelfDeactivation(self.org, self.lifecycle, services.accounts, self.audit)
         self.dashboard = Dashboard(self.org, self.lifecycle, self.enrollment, self.audit)
 
     async def admin_scope(self, user_id: str, *, is_server_admin: bool) -> AdminScope | None:

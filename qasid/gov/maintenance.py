@@ -134,7 +134,12 @@ class Maintenance:
                                         details={"events_purged": count, "retention_days": days})
         media_ids |= self._media_past_uploader_retention(now)
         await self._delete_media(media_ids)
-        if purged or media_ids:
+        # A redacted plaintext message left the search index at once, its words with the next rewrite.
+        redacted = self.services.store.events.redacted_since_rewrite
+        if redacted:
+            self.services.store.events.redacted_since_rewrite = False
+            await self.services.store.search.rewrite()
+        if purged or media_ids or redacted:
             await asyncio.to_thread(self.services.store.retention.checkpoint_wal)
         return purged
 

@@ -35,12 +35,16 @@ DEFAULTS: dict[str, Any] = {
     "directive_designations": [],
     # The lowest classification level a room created by the unit's officials may have (null: any).
     "min_room_classification": None,
+    # Whether an official may deactivate their own account (POST /account/deactivate); otherwise
+    # only an admin offboards them.
+    "self_deactivation": False,
     # Keys the unit lets the units below it set looser than it has them (itself not inherited).
     "allow_loosening": [],
 }
 
 _BOOLS = {"encryption_required", "secure_backup_required", "password_require_digit",
-          "password_require_symbol", "password_require_uppercase", "password_require_lowercase", "calls_enabled"}
+          "password_require_symbol", "password_require_uppercase", "password_require_lowercase", "calls_enabled",
+          "self_deactivation"}
 # Days may be fractional (a test, or a very strict unit, may keep minutes).
 _OPTIONAL_DAYS = {"device_inactive_days", "retention_days"}
 
@@ -81,6 +85,7 @@ ORDER: dict[str, Order] = {
     "password_require_lowercase": TRUE_IS_STRICTER,
     "calls_enabled": FALSE_IS_STRICTER,
     "min_room_classification": HIGHER_LEVEL_IS_STRICTER,
+    "self_deactivation": FALSE_IS_STRICTER,
 }
 _TYPES = {
     **{key: "boolean" for key in _BOOLS},

@@ -13,7 +13,7 @@ from tests.gov.test_isolation import admin_endpoints
 ADMIN = "/_qasid/admin/v1"
 TABLES = ("users", "officials", "units", "admin_roles", "enrollment_tokens", "registration_tokens",
           "unit_policies", "access_tokens", "pending_offboardings", "directives", "directive_acks",
-          "pending_clearance_checks")
+          "pending_clearance_checks", "reports")
 
 
 def _snapshot(gov: Gov) -> dict[str, list[Any]]:
@@ -89,6 +89,12 @@ def test_bad_input_to_every_admin_route_is_refused_with_nothing_changed(gov: Gov
         ("GET", "/enrollment_tokens?access_token=x", None, 401, "M_MISSING_TOKEN"),
         ("GET", "/audit?limit=x", None, 400, "M_INVALID_PARAM"),
         ("POST", "/audit/verify", {"anchor": "nonsense"}, 400, "M_BAD_JSON"),
+        ("GET", "/reports?state=pending", None, 400, "M_INVALID_PARAM"),
+        ("GET", "/reports?after=x", None, 400, "M_INVALID_PARAM"),
+        ("GET", "/reports/999", None, 404, "M_NOT_FOUND"),
+        ("GET", "/reports/abc", None, 400, "M_INVALID_PARAM"),
+        ("POST", "/reports/999/resolve", None, 404, "M_NOT_FOUND"),
+        ("POST", "/reports/1/resolve", [], 400, "M_BAD_JSON"),
     ]
     covered = {(m, ADMIN + p.split("?")[0]) for m, p, *_ in cases}
     for method, template in admin_endpoints():

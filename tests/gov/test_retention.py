@@ -17,6 +17,9 @@ def test_events_past_retention_are_purged_everywhere(gov: Gov) -> None:
     sent = gov.client("PUT", f"/rooms/{room}/send/m.room.message/old", erin, {"msgtype": "m.text", "body": secret})
     assert sent.status_code == 200, sent.text
     assert secret.encode() in gov.server.dump_database()
+    search = {"search_categories": {"room_events": {"search_term": "minister resigns"}}}
+    found = gov.client("POST", "/search", erin, search).json()["search_categories"]["room_events"]
+    assert [r["result"]["event_id"] for r in found["results"]] == [sent.json()["event_id"]]
     time.sleep(2.5)
     fresh = "still-fresh-message"
     gov.client("PUT", f"/rooms/{room}/send/m.room.message/new", erin, {"msgtype": "m.text", "body": fresh})
@@ -29,7 +32,25 @@ def test_events_past_retention_are_purged_everywhere(gov: Gov) -> None:
     synced = gov.client("GET", "/sync?timeout=0", erin).text
     assert secret not in synced and fresh in synced
     assert secret.encode() not in gov.server.dump_database()
+    # Gone from the search index too, words and all (the index is rewritten after a purge).
+    assert gov.client("POST", "/search", erin, search).json()["search_categories"]["room_events"]["count"] == 0
+    assert b"resigns" not in gov.server.dump_database()
     # The room itself survives: its state is intact and it still takes messages.
     assert gov.client("GET", f"/rooms/{room}/state/m.room.name/", erin).json() == {"name": "short-lived"}
     assert gov.client("PUT", f"/rooms/{room}/send/m.room.message/after", erin,
                       {"msgtype": "m.text", "body": "after"}).status_code == 200
+
+
+def test_a_redacted_plaintext_message_leaves_the_search_index_file(gov: Gov) -> None:
+    unit = gov.unit("PLAIN", encryption_required=False)
+    frank = gov.official("frank", unit)
+    room = gov.client("POST", "/createRoom", frank, {}).json()["room_id"]
+    word = "zqxwithdrawnword"
+    sent = gov.client("PUT", f"/rooms/{room}/send/m.room.message/w", frank, {"msgtype": "m.text", "body": word})
+    event_id = sent.json()["event_id"]
+    search = {"search_categories": {"room_events": {"search_term": word}}}
+    assert gov.client("POST", "/search", frank, search).json()["search_categories"]["room_events"]["count"] == 1
+    assert gov.client("PUT", f"/rooms/{room}/redact/{event_id}/r", frank, {}).status_code == 200
+    assert gov.client("POST", "/search", frank, search).json()["search_categories"]["room_events"]["count"] == 0
+    gov.ok("POST", "/maintenance/run")
+    assert word.encode() not in gov.server.dump_database()

@@ -31,6 +31,7 @@ from qasid.gov.rules import (
     ("password_min_length", 8, 12),
     ("password_require_digit", False, True),
     ("calls_enabled", True, False),
+    ("self_deactivation", True, False),
 ])
 def test_order_of_each_key(key: str, looser: Any, stricter: Any) -> None:
     assert is_looser(key, looser, stricter) and not is_looser(key, stricter, looser)

@@ -61,6 +61,7 @@ READS = [
     "/rooms/{room}/state/m.room.member/{owner}", "/rooms/{room}/messages",
     "/rooms/{room}/messages?dir=f", "/rooms/{room}/context/{event}", "/rooms/{room}/event/{event}",
     "/rooms/{room}/aliases", "/rooms/{room}/members?at=t999999",
+    "/_matrix/client/v1/rooms/{room}/timestamp_to_event?ts=0&dir=f",
 ]
 
 
@@ -83,6 +84,23 @@ def test_outsiders_read_nothing_of_the_room(room: Room, outsider: str, path: str
     # The answer is the same as for a room that doesn't exist: not even existence shows.
     ghost = who.request("GET", url.replace(room.room_id, "!doesnotexist:qasid.test"))
     assert (response.status_code, response.json()["errcode"]) == (ghost.status_code, ghost.json()["errcode"])
+
+
+@pytest.mark.parametrize("outsider", ["stranger", "banned", "decliner"])
+def test_outsiders_neither_search_nor_report_the_room(room: Room, outsider: str) -> None:
+    who = room.outsiders[outsider]
+    for term in ("minister resign", "budget committee", "draft figures"):
+        found = who.post("/search", {"search_categories": {"room_events": {
+            "search_term": term, "include_state": True, "event_context": {"before_limit": 5}}}})
+        assert found.status_code == 200, found.text
+        assert found.json()["search_categories"]["room_events"]["count"] == 0
+        assert not leaks(room, found), found.text[:500]
+    for path, body in ((f"/rooms/{room.room_id}/report/{room.event_id}", {"reason": "x"}),
+                       (f"/rooms/{room.room_id}/report", {"reason": "x"})):
+        response = who.post(path, body)
+        ghost = who.post(path.replace(room.room_id, "!doesnotexist:qasid.test"), body)
+        assert response.status_code == 404 and not leaks(room, response), response.text[:500]
+        assert (response.status_code, response.json()["errcode"]) == (ghost.status_code, ghost.json()["errcode"])
 
 
 @pytest.mark.parametrize("outsider", ["stranger", "banned", "decliner"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from qasid.api.admin.auth import government
 from qasid.api.asgi import Request, Response
 from qasid.api.http import (
+    client_ip,
     client_paths,
     empty,
     json_body,
@@ -37,6 +39,22 @@ async def change_password(request: Request) -> Response:
     body = await json_body(request)
     await services(request).accounts.change_password(who, uia_operation(request, body))
     return empty()
+
+
+@route("POST", *client_paths("/account/deactivate"))
+async def deactivate_account(request: Request) -> Response:
+    """POST /_matrix/client/v3/account/deactivate
+
+    - User-interactive auth with the password (m.login.password).
+    - An official may leave only if their unit's policy has `self_deactivation` on; otherwise 403
+      M_FORBIDDEN naming the unit whose admins offboard them (asked before the password).
+    - Then as offboarding: tokens revoked, devices and keys deleted, every room left, no login again.
+    - `erase: true` also clears the profile and deletes account data, filters and key backup.
+    """
+    who = await requester(request)
+    body = await json_body(request)
+    return json_response(await government(request).deactivation.deactivate(
+        who, uia_operation(request, body), client_ip(request)))
 
 
 @route("GET", *client_paths("/admin/whois/{userId}"))

@@ -7,6 +7,7 @@ from typing import Any
 from qasid.api.asgi import Request, Response
 from qasid.api.http import json_response, route, services
 from qasid.config import Settings
+from qasid.core.errors import not_found
 
 
 def call_services(settings: Settings) -> dict[str, Any]:
@@ -42,3 +43,33 @@ async def get_well_known_client(request: Request) -> Response:
         **await svc.policy.client_well_known(),
         **call_services(svc.settings),
     })
+
+
+def support_document(settings: Settings) -> dict[str, Any] | None:
+    """MSC1929's support document from the operator's settings; None when none is configured."""
+    contacts = [_contact(value, role) for role, values in (("m.role.admin", settings.support_admin_contacts),
+                                                            ("m.role.security", settings.support_security_contacts))
+                for value in values]
+    if not contacts and not settings.support_page:
+        return None
+    document: dict[str, Any] = {"contacts": contacts} if contacts else {}
+    if settings.support_page:
+        document["support_page"] = settings.support_page
+    return document
+
+
+def _contact(value: str, role: str) -> dict[str, str]:
+    return {"matrix_id" if value.startswith("@") else "email_address": value, "role": role}
+
+
+@route("GET", "/.well-known/matrix/support")
+async def get_well_known_support(request: Request) -> Response:
+    """GET /.well-known/matrix/support
+
+    - Whom to contact about this server (admin and security contacts) and its support page, from
+      the operator's settings; 404 M_NOT_FOUND when none is configured.
+    """
+    document = support_document(services(request).settings)
+    if document is None:
+        raise not_found("No support information is configured")
+    return json_response(document)

@@ -17,7 +17,9 @@ from qasid.store.sqlite.gov import GovStore
 from qasid.store.sqlite.key_backup import KeyBackupStore
 from qasid.store.sqlite.media import MediaStore
 from qasid.store.sqlite.push import PushStore
+from qasid.store.sqlite.reports import ReportStore
 from qasid.store.sqlite.retention import RetentionStore
+from qasid.store.sqlite.search import SearchStore
 from qasid.store.sqlite.streams import StreamStore
 from qasid.store.sqlite.userdata import UserDataStore
 
@@ -42,6 +44,8 @@ class SqliteStore:
         self.console = ConsoleStore(self.db)
         self.directives = DirectiveStore(self.db)
         self.directory = DirectoryStore(self.db)
+        self.reports = ReportStore(self.db)
+        self.search = SearchStore(self.db)
 
     def claim_server_name(self, server_name: str) -> str:
         """The server name this database belongs to; a database that has none yet records `server_name`."""

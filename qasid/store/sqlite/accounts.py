@@ -101,6 +101,18 @@ class AccountStore:
         await self.db.write(lambda c: c.execute(
             "UPDATE users SET displayname = ? WHERE user_id = ? AND displayname IS NULL", (name, user_id)))
 
+    def eraser(self, user_id: str) -> Also:
+        """The write that erases an account's own data (deactivation with erase: true), for its transaction:
+        profile cleared, account data, filters and server-side key backup deleted."""
+
+        def erase(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE users SET erased = 1, displayname = NULL, avatar_url = NULL WHERE user_id = ?",
+                         (user_id,))
+            for table in ("account_data", "filters", "room_key_backup_keys", "room_key_backup_versions"):
+                conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+
+        return erase
+
     async def search_users(self, term: str, limit: int) -> list[UserRow]:
         like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self.db.read(

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from qasid.core import jsonutil
 from qasid.store.sqlite.engine import Database
 from qasid.store.sqlite.push import PushRow, insert_push_rows
+from qasid.store.sqlite.search import searchable_text
 
 # Events that count as activity for ordering a room list (MSC4186's bump_stamp).
 BUMP_TYPES = ("m.room.create", "m.room.message", "m.room.encrypted", "m.sticker", "m.call.invite",
@@ -82,6 +83,9 @@ class EventStore:
         self._room_latest: dict[str, int] = {}
         # Each room's newest event of BUMP_TYPES, filled on first read, then by every commit.
         self._room_bump: dict[str, int] = {}
+        # Set when a redaction commits: the search index still holds the redacted words in its
+        # segments until it is rewritten (SearchStore.rewrite, from the maintenance loop).
+        self.redacted_since_rewrite = False
 
     async def room_version(self, room_id: str) -> str | None:
         row = self.db.read_one("SELECT room_version FROM rooms WHERE room_id = ?", (room_id,))
@@ -133,6 +137,7 @@ class EventStore:
             for event, stream_ordering in zip(events, orderings, strict=True):
                 room_id = event.pdu["room_id"]
                 self._room_latest[room_id] = stream_ordering
+                self.redacted_since_rewrite |= event.redacts is not None
                 if event.pdu["type"] in BUMP_TYPES and room_id in self._room_bump:
                     self._room_bump[room_id] = max(self._room_bump[room_id], stream_ordering)
             if orderings:
@@ -171,6 +176,10 @@ class EventStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (e.txn_user_id, e.txn_device_id, e.txn_scope, e.txn_id,
                  jsonutil.dumps({"event_id": e.event_id}), now_ms))
+        searchable = searchable_text(pdu)
+        if searchable is not None:
+            conn.execute("INSERT INTO event_search (rowid, value, key, room_id) VALUES (?, ?, ?, ?)",
+                         (stream_ordering, searchable[1], searchable[0], pdu["room_id"]))
         if e.push_rows:
             insert_push_rows(conn, stream_ordering, e.event_id, pdu["room_id"], now_ms, e.push_rows)
         for write in e.also:
@@ -222,6 +231,25 @@ class EventStore:
         marks = ",".join("?" * len(event_ids))
         rows = self.db.read(f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id IN ({marks})", event_ids)
         return {r.event_id: r for r in map(_row, rows)}
+
+    async def events_at(self, orderings: list[int]) -> list[EventRow]:
+        """The events at these stream positions (those still stored), in stream order."""
+        rows: list[EventRow] = []
+        for start in range(0, len(orderings), 500):
+            chunk = orderings[start:start + 500]
+            rows += [_row(r) for r in self.db.read(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_ordering IN ({','.join('?' * len(chunk))})", chunk)]
+        return sorted(rows, key=lambda r: r.stream_ordering)
+
+    async def events_by_time(self, room_id: str, ts: int, forward: bool, upto: int, offset: int,
+                             limit: int) -> list[EventRow]:
+        """A room's events (up to stream position `upto`) from `ts` on (forward) or back, nearest first."""
+        cmp, order = (">=", "ASC") if forward else ("<=", "DESC")
+        rows = self.db.read(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ? AND origin_server_ts {cmp} ?"
+            f" AND stream_ordering <= ? ORDER BY origin_server_ts {order}, stream_ordering {order} LIMIT ? OFFSET ?",
+            (room_id, ts, upto, limit, offset))
+        return [_row(r) for r in rows]
 
     async def memberships_of_user(self, user_id: str) -> list[tuple[str, str, int, bool]]:
         """(room_id, membership, stream_ordering, forgotten) for every room the user has a member event in."""

@@ -40,6 +40,10 @@ class RetentionStore:
                 (room_id, before_ts)).fetchall()
             contents = [json.loads(pdu).get("content") for _, pdu in rows]
             conn.executemany("DELETE FROM events WHERE stream_ordering = ?", [(r[0],) for r in rows])
+            if rows:
+                # A trigger took the purged events out of the search index; merging its segments
+                # drops their words from the index file too.
+                conn.execute("INSERT INTO event_search (event_search) VALUES ('optimize')")
             return contents
 
         return await self.db.write(txn)

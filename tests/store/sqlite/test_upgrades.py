@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from qasid.store.sqlite.engine import migrate, newest_schema_version
+from qasid.store.sqlite.engine import migrate, migration_files, newest_schema_version
 from tests.server import ServerProcess
 from tests.store.sqlite.test_migrations import migrations_up_to
 
@@ -112,9 +112,13 @@ def donor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Donor]:
 
 
 def _tables(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Tables holding data of their own: full-text indexes (virtual tables and their shadow tables)
+    are derived from the events, rebuilt by the migration that makes them, and left out."""
+    virtual = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%'")]
     names = [r[0] for r in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        " AND name != 'schema_version'")]
+        " AND name != 'schema_version'")
+        if not any(r[0] == v or r[0].startswith(v + "_") for v in virtual)]
     return {name: [c[1] for c in conn.execute(f"PRAGMA table_info({name})")] for name in names}
 
 
@@ -151,7 +155,8 @@ def _build_old_database(path: Path, version: int, donor: Donor, folder: Path) ->
     return tables
 
 
-@pytest.mark.parametrize("version", range(1, newest_schema_version()))
+# Each version a migration file brings a database to (numbers are handed out ahead, so a gap is allowed).
+@pytest.mark.parametrize("version", [m.version for m in migration_files() if m.version < newest_schema_version()])
 def test_a_database_from_an_earlier_schema_is_upgraded_at_start(version: int, donor: Donor, tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data")
     server.data_dir.mkdir(mode=0o700)
