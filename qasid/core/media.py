@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import secrets
+import shutil
 import string
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from qasid.config import Settings
 from qasid.core.clock import Clock, random_string
 from qasid.core.errors import MatrixError, forbidden, invalid_param, not_found, too_large
 from qasid.core.notifier import Notifier
+from qasid.core.thumbnails import SOURCE_FORMATS, Thumbnailer, cannot_thumbnail, choose_preset, output_type
 from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.media import MediaRow
 
@@ -39,7 +41,6 @@ MAX_FILENAME_CHARS = 255
 INLINE_TYPES = frozenset({
     "image/png", "image/jpeg", "image/gif", "image/webp", "video/mp4", "video/webm", "text/plain",
 })
-THUMBNAILABLE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 CONTENT_SECURITY_POLICY = (
     "sandbox; default-src 'none'; script-src 'none'; plugin-types application/pdf; "
     "style-src 'unsafe-inline'; media-src 'self'; object-src 'self';"
@@ -67,6 +68,7 @@ class MediaService:
         self.clock = clock
         self.notifier = notifier
         self.rooms = rooms
+        self.thumbnailer = Thumbnailer()
 
     def config(self) -> dict[str, int]:
         """The content repository configuration clients may read."""
@@ -123,12 +125,38 @@ class MediaService:
         name = _clean_filename(filename) or row.filename
         return MediaFile(path, row.content_type, row.size, serving_headers(row.content_type, name))
 
-    async def thumbnail(self, server_name: str, media_id: str) -> MediaFile:
-        """No image library is bundled: images are served as they are, anything else is M_NOT_FOUND."""
+    async def thumbnail(
+        self, server_name: str, media_id: str, width: int, height: int, method: str, animated: bool,
+    ) -> MediaFile:
+        """A thumbnail of an uploaded image, generated once per pre-set size (see core/thumbnails).
+
+        With `animated`, an animated GIF, WebP or PNG is served as it is; otherwise a still image of its
+        first frame. Content not uploaded as PNG, JPEG, GIF or WebP is never decoded: 400 M_UNKNOWN.
+        """
         media = await self.download(server_name, media_id)
-        if media.content_type not in THUMBNAILABLE_TYPES:
-            raise not_found("No thumbnail is available for this media")
-        return media
+        source_type = media.content_type.split(";", 1)[0].strip().lower()
+        if source_type not in SOURCE_FORMATS:
+            raise cannot_thumbnail()
+        if animated and await self.thumbnailer.animated(media.path, source_type):
+            return MediaFile(media.path, source_type, media.size,
+                             serving_headers(source_type, "thumbnail." + source_type.removeprefix("image/")))
+        preset = choose_preset(width, height, method)
+        kind = output_type(source_type)
+        extension = "jpg" if kind == "image/jpeg" else "png"
+        dest = self.thumbnail_dir / media_id[:2] / media_id / f"{preset.name if preset else 'full'}.{extension}"
+        await self.thumbnailer.still(media.path, source_type, preset, dest)
+        name = f"thumbnail.{extension}"
+        return MediaFile(dest, kind, dest.stat().st_size, serving_headers(kind, name))
+
+    @property
+    def thumbnail_dir(self) -> Path:
+        """Thumbnails live apart from the media: they are made again on demand, so backups leave them out."""
+        return self.settings.data_dir / "thumbnails"
+
+    def remove_files(self, media_id: str) -> None:
+        """Delete a media ID's file and its thumbnails (the retention purge, after its rows are gone)."""
+        self._path(media_id).unlink(missing_ok=True)
+        shutil.rmtree(self.thumbnail_dir / media_id[:2] / media_id, ignore_errors=True)
 
     async def _lookup(self, server_name: str, media_id: str) -> MediaRow:
         if not MEDIA_ID_RE.match(media_id):
