@@ -24,6 +24,7 @@ from qasid.config import Settings
 from qasid.core.clock import Clock, random_string
 from qasid.core.errors import MatrixError, forbidden, invalid_param, not_found, too_large
 from qasid.core.notifier import Notifier
+from qasid.core.policy import Policy
 from qasid.core.thumbnails import SOURCE_FORMATS, Thumbnailer, cannot_thumbnail, choose_preset, output_type
 from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.media import MediaRow
@@ -61,18 +62,28 @@ class MediaService:
     """Media: uploads stored as files under the data folder, served with safe headers."""
 
     def __init__(
-        self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier, rooms: RoomService
+        self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier, rooms: RoomService,
+        policy: Policy,
     ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.notifier = notifier
         self.rooms = rooms
+        self.policy = policy
         self.thumbnailer = Thumbnailer()
 
-    def config(self) -> dict[str, int]:
-        """The content repository configuration clients may read."""
-        return {"m.upload.size": self.settings.max_upload_bytes}
+    async def config(self, user_id: str) -> dict[str, int]:
+        """The content repository configuration as it applies to this user (their own upload limit)."""
+        return {"m.upload.size": (await self.upload_limit(user_id))[0]}
+
+    async def upload_limit(self, user_id: str) -> tuple[int, str]:
+        """The most bytes this user may upload, and the message that refuses more."""
+        limit = self.settings.max_upload_bytes
+        own = await self.policy.upload_limit(user_id)
+        if own is not None and own < limit:
+            return own, f"Your unit's policy limits uploads to {own} bytes"
+        return limit, f"Uploads are limited to {limit} bytes"
 
     def mxc(self, media_id: str) -> str:
         return f"mxc://{self.settings.server_name}/{media_id}"
@@ -84,7 +95,7 @@ class MediaService:
         """Store a new upload; returns its mxc:// URI. M_TOO_LARGE as soon as it passes the limit."""
         media_id = random_string(24, MEDIA_ID_ALPHABET)
         content_type, filename = _clean_type(content_type), _clean_filename(filename)
-        size = await self._write_file(media_id, chunks, declared_length)
+        size = await self._write_file(media_id, chunks, declared_length, await self.upload_limit(user_id))
         await self.store.media.add_media(media_id, user_id, content_type, filename, size, self.clock.now_ms())
         return self.mxc(media_id)
 
@@ -110,7 +121,7 @@ class MediaService:
         if row.created_ts + PENDING_LIFETIME_MS < self.clock.now_ms():
             raise not_found("This media ID has expired")
         content_type, filename = _clean_type(content_type), _clean_filename(filename)
-        size = await self._write_file(media_id, chunks, declared_length)
+        size = await self._write_file(media_id, chunks, declared_length, await self.upload_limit(user_id))
         if not await self.store.media.complete_media(media_id, user_id, content_type, filename, size):
             raise MatrixError(409, "M_CANNOT_OVERWRITE_MEDIA", "This media already has content")
 
@@ -175,10 +186,11 @@ class MediaService:
 
     async def _write_file(
         self, media_id: str, chunks: AsyncIterator[bytes], declared_length: int | None,
+        limit_and_message: tuple[int, str],
     ) -> int:
-        limit = self.settings.max_upload_bytes
+        limit, message = limit_and_message
         if declared_length is not None and declared_length > limit:
-            raise too_large(f"Uploads are limited to {limit} bytes")
+            raise too_large(message)
         final = self._path(media_id)
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.parent / f".{media_id}.{secrets.token_hex(8)}.tmp"
@@ -188,7 +200,7 @@ class MediaService:
                 async for chunk in chunks:
                     size += len(chunk)
                     if size > limit:
-                        raise too_large(f"Uploads are limited to {limit} bytes")
+                        raise too_large(message)
                     out.write(chunk)
                 out.flush()
                 await asyncio.to_thread(os.fsync, out.fileno())

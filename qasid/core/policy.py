@@ -67,6 +67,10 @@ class Policy(Protocol):
         """Whether every account on the server must encrypt every room (/versions' e2ee_forced flags)."""
         ...
 
+    async def upload_limit(self, user_id: str) -> int | None:
+        """The most bytes this user may upload, if stricter than the server's own limit; None for no own limit."""
+        ...
+
 
 class OpenPolicy:
     """No organisational restrictions: what a plain homeserver does."""
@@ -109,3 +113,6 @@ class OpenPolicy:
 
     async def encryption_forced(self) -> bool:
         return False
+
+    async def upload_limit(self, user_id: str) -> int | None:
+        return None

@@ -217,6 +217,13 @@ class GovPolicy:
         return {"io.element.e2ee": {"default": policy["encryption_required"],
                                     "secure_backup_required": policy["secure_backup_required"]}}
 
+    async def upload_limit(self, user_id: str) -> int | None:
+        """An official's largest upload, from their unit's max_upload_bytes (accounts outside the tree: none)."""
+        if self.org.store.official(user_id) is None:
+            return None
+        limit: int | None = self.org.policy_of_user(user_id)["max_upload_bytes"]
+        return limit
+
     async def check_calls(self, user_id: str) -> None:
         """Refuse calls to an official whose unit's policy switches them off."""
         if not self.org.policy_of_user(user_id)["calls_enabled"]:

@@ -11,6 +11,7 @@ from typing import Any
 from qasid.core.errors import MatrixError
 
 SCOPES = ("unit", "ministry", "anyone")
+MAX_UPLOAD_LIMIT = 1 << 40  # the most the server's own max_upload_bytes may be
 
 # Every key a unit may set, with the value it has when no ancestor sets it.
 DEFAULTS: dict[str, Any] = {
@@ -29,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     # Voice and video calls: off, /voip/turnServer and /openid/request_token refuse, and no
     # MatrixRTC call membership may be joined.
     "calls_enabled": True,
+    # The largest file an official may upload, in bytes (null: the server's max_upload_bytes).
+    "max_upload_bytes": None,
     # Keys the unit lets the units below it set looser than it has them (itself not inherited).
     "allow_loosening": [],
 }
@@ -70,12 +73,14 @@ ORDER: dict[str, Order] = {
     "password_require_uppercase": TRUE_IS_STRICTER,
     "password_require_lowercase": TRUE_IS_STRICTER,
     "calls_enabled": FALSE_IS_STRICTER,
+    "max_upload_bytes": LOWER_IS_STRICTER,
 }
 _TYPES = {
     **{key: "boolean" for key in _BOOLS},
     "invite_scope": " | ".join(SCOPES), "directory_scope": " | ".join(SCOPES),
     "max_devices": "integer 1-1000, or null", "device_inactive_days": "days (0-36500], or null",
     "retention_days": "days (0-36500], or null", "password_min_length": "integer 8-128",
+    "max_upload_bytes": "integer bytes 1-2^40, or null",
     "allow_loosening": "list of policy keys",
 }
 
@@ -97,6 +102,10 @@ def validate_policy(values: Any) -> dict[str, Any]:
         if key == "max_devices" and value is not None and (
                 not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000):
             raise MatrixError(400, "M_INVALID_PARAM", "max_devices must be null or an integer from 1 to 1000")
+        if key == "max_upload_bytes" and value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_UPLOAD_LIMIT):
+            raise MatrixError(400, "M_INVALID_PARAM", "max_upload_bytes must be null or a number of bytes from 1"
+                                                      f" to {MAX_UPLOAD_LIMIT}")
         if key == "password_min_length" and (
                 not isinstance(value, int) or isinstance(value, bool) or not 8 <= value <= 128):
             raise MatrixError(400, "M_INVALID_PARAM", "password_min_length must be an integer from 8 to 128")

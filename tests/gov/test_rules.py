@@ -31,6 +31,8 @@ from qasid.gov.rules import (
     ("password_min_length", 8, 12),
     ("password_require_digit", False, True),
     ("calls_enabled", True, False),
+    ("max_upload_bytes", None, 10_000_000),
+    ("max_upload_bytes", 10_000_000, 1_000),
 ])
 def test_order_of_each_key(key: str, looser: Any, stricter: Any) -> None:
     assert is_looser(key, looser, stricter) and not is_looser(key, stricter, looser)

@@ -38,7 +38,8 @@ def _file_response(media: MediaFile) -> Response:
 async def upload(request: Request) -> Response:
     """POST /_matrix/media/v3/upload
 
-    - Streams the body to disk; 413 M_TOO_LARGE as soon as it passes the server's upload limit.
+    - Streams the body to disk; 413 M_TOO_LARGE as soon as it passes the caller's upload limit (the
+      server's, or their unit's max_upload_bytes; the message names it).
     - The bytes are durable (fsynced) before the mxc:// URI is returned.
     """
     who = await requester(request)
@@ -78,10 +79,11 @@ async def upload_to(request: Request) -> Response:
 async def media_config(request: Request) -> Response:
     """GET /_matrix/client/v1/media/config
 
-    - {"m.upload.size": the upload limit in bytes}.
+    - {"m.upload.size": the caller's upload limit in bytes: the server's, or their unit's
+      max_upload_bytes where that is smaller}.
     """
-    await requester(request)
-    return json_response(services(request).media.config())
+    who = await requester(request)
+    return json_response(await services(request).media.config(who.user_id))
 
 
 @route("GET", AUTHENTICATED + "/download/{serverName}/{mediaId}",
