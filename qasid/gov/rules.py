@@ -216,6 +216,31 @@ def check_encryption_change(current: dict[str, Any] | None, new: dict[str, Any])
     return None
 
 
+def room_policy_problem(content: dict[str, Any]) -> str | None:
+    """Why a room policy marker's content is malformed, or None."""
+    seconds = content.get("retention_seconds")
+    if set(content) != {"encryption_required", "retention_seconds"} or not isinstance(
+            content["encryption_required"], bool) or not (seconds is None or (
+                isinstance(seconds, int) and not isinstance(seconds, bool) and seconds >= 1)):
+        return "io.qasid.policy needs encryption_required (boolean) and retention_seconds (null or seconds)"
+    return None
+
+
+def room_policy_looser(content: dict[str, Any], than: dict[str, Any]) -> bool:
+    """True if a room policy marker is looser than another in any field."""
+    if than["encryption_required"] and not content["encryption_required"]:
+        return True
+    limit, kept = than["retention_seconds"], content["retention_seconds"]
+    return limit is not None and (kept is None or kept > limit)
+
+
+def stricter_room_policy(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The marker as strict as both: encryption if either requires it, the shorter retention."""
+    kept = [s for s in (a["retention_seconds"], b["retention_seconds"]) if s is not None]
+    return {"encryption_required": bool(a["encryption_required"] or b["encryption_required"]),
+            "retention_seconds": min(kept) if kept else None}
+
+
 ROOM_REQUIRES = "This room requires end-to-end encryption"
 UNIT_REQUIRES = "Your unit's policy requires end-to-end encryption"
 
