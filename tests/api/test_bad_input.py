@@ -46,6 +46,13 @@ UNAUTHENTICATED = {
     ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}/cancel"): "as above",
     ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}/restart"): "as above",
     ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}/send"): "as above",
+    ("GET", "/.well-known/matrix/support"): "discovery; always 404 (nothing published)",
+    ("GET", "/.well-known/matrix/policy_server"): "discovery; always 404 (no policy server)",
+    ("POST", V3 + "/refresh"): "the spec's refresh needs no access token; always 401 (none issued)",
+    ("POST", "/_matrix/client/r0/refresh"): "as v3",
+    **{("POST", f"{prefix}/{kind}/{medium}/requestToken"): "e-mail and phone identifiers: always 403"
+       for prefix in (V3, "/_matrix/client/r0") for kind in ("register", "account/password", "account/3pid")
+       for medium in ("email", "msisdn")},
     ("GET", "/_qasid/health"): "load balancers probe without credentials; tells nothing but 'ok'",
     ("GET", "/_qasid/ready"): "as health; not proxied by the nginx site file",
 }

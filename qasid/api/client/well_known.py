@@ -7,6 +7,7 @@ from typing import Any
 from qasid.api.asgi import Request, Response
 from qasid.api.http import json_response, route, services
 from qasid.config import Settings
+from qasid.core.errors import not_found
 
 
 def call_services(settings: Settings) -> dict[str, Any]:
@@ -42,3 +43,13 @@ async def get_well_known_client(request: Request) -> Response:
         **await svc.policy.client_well_known(),
         **call_services(svc.settings),
     })
+
+
+@route("GET", "/.well-known/matrix/support", "/.well-known/matrix/policy_server")
+async def get_well_known_none(request: Request) -> Response:
+    """GET /.well-known/matrix/support
+
+    - Also /.well-known/matrix/policy_server: 404 M_NOT_FOUND, the spec's "no information
+      available" (no support contacts published; no policy server).
+    """
+    raise not_found("No information is published here")
