@@ -92,9 +92,18 @@ async def upgrade_room(rooms: RoomService, upgrader: str, room_id: str, body: di
     levels = PowerLevels(old.state, old.state.get(("m.room.create", ""), {}))
     if levels.user_level(upgrader) < levels.send_level(TOMBSTONE, is_state=True):
         raise forbidden("You don't have permission to upgrade this room")
-    if (TOMBSTONE, "") in old.state:
+    if (TOMBSTONE, "") in old.state or room_id in rooms.upgrading:
         raise MatrixError(400, "M_BAD_STATE", "This room has already been replaced")
     rooms.ratelimiter.check("create_room", upgrader)
+    rooms.upgrading.add(room_id)
+    try:
+        return await _upgrade(rooms, upgrader, old, version)
+    finally:
+        rooms.upgrading.discard(room_id)
+
+
+async def _upgrade(rooms: RoomService, upgrader: str, old: RoomSnapshot, version: str) -> str:
+    room_id = old.room_id
     old_levels = old.state.get((POWER_LEVELS, ""))
     restricted = restricted_levels(dict(old_levels["content"])) if old_levels else None
     old = copy.deepcopy(old)  # as it was before the upgrade: the room's own snapshot changes as events go in
