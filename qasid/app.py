@@ -28,6 +28,7 @@ API_MODULES = [
     "qasid.api.client.to_device",
     "qasid.api.client.keys",
     "qasid.api.client.versions",
+    "qasid.api.client.unsupported",
     "qasid.api.client.well_known",
     "qasid.api.client.login",
     "qasid.api.client.register",

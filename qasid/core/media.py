@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import secrets
+import shutil
 import string
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from qasid.config import Settings
 from qasid.core.clock import Clock, random_string
 from qasid.core.errors import MatrixError, forbidden, invalid_param, not_found, too_large
 from qasid.core.notifier import Notifier
+from qasid.core.policy import Policy
+from qasid.core.thumbnails import SOURCE_FORMATS, Thumbnailer, cannot_thumbnail, choose_preset, output_type
 from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.media import MediaRow
 
@@ -39,7 +42,6 @@ MAX_FILENAME_CHARS = 255
 INLINE_TYPES = frozenset({
     "image/png", "image/jpeg", "image/gif", "image/webp", "video/mp4", "video/webm", "text/plain",
 })
-THUMBNAILABLE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 CONTENT_SECURITY_POLICY = (
     "sandbox; default-src 'none'; script-src 'none'; plugin-types application/pdf; "
     "style-src 'unsafe-inline'; media-src 'self'; object-src 'self';"
@@ -60,17 +62,28 @@ class MediaService:
     """Media: uploads stored as files under the data folder, served with safe headers."""
 
     def __init__(
-        self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier, rooms: RoomService
+        self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier, rooms: RoomService,
+        policy: Policy,
     ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.notifier = notifier
         self.rooms = rooms
+        self.policy = policy
+        self.thumbnailer = Thumbnailer()
 
-    def config(self) -> dict[str, int]:
-        """The content repository configuration clients may read."""
-        return {"m.upload.size": self.settings.max_upload_bytes}
+    async def config(self, user_id: str) -> dict[str, int]:
+        """The content repository configuration as it applies to this user (their own upload limit)."""
+        return {"m.upload.size": (await self.upload_limit(user_id))[0]}
+
+    async def upload_limit(self, user_id: str) -> tuple[int, str]:
+        """The most bytes this user may upload, and the message that refuses more."""
+        limit = self.settings.max_upload_bytes
+        own = await self.policy.upload_limit(user_id)
+        if own is not None and own < limit:
+            return own, f"Your unit's policy limits uploads to {own} bytes"
+        return limit, f"Uploads are limited to {limit} bytes"
 
     def mxc(self, media_id: str) -> str:
         return f"mxc://{self.settings.server_name}/{media_id}"
@@ -82,7 +95,7 @@ class MediaService:
         """Store a new upload; returns its mxc:// URI. M_TOO_LARGE as soon as it passes the limit."""
         media_id = random_string(24, MEDIA_ID_ALPHABET)
         content_type, filename = _clean_type(content_type), _clean_filename(filename)
-        size = await self._write_file(media_id, chunks, declared_length)
+        size = await self._write_file(media_id, chunks, declared_length, await self.upload_limit(user_id))
         await self.store.media.add_media(media_id, user_id, content_type, filename, size, self.clock.now_ms())
         return self.mxc(media_id)
 
@@ -108,7 +121,7 @@ class MediaService:
         if row.created_ts + PENDING_LIFETIME_MS < self.clock.now_ms():
             raise not_found("This media ID has expired")
         content_type, filename = _clean_type(content_type), _clean_filename(filename)
-        size = await self._write_file(media_id, chunks, declared_length)
+        size = await self._write_file(media_id, chunks, declared_length, await self.upload_limit(user_id))
         if not await self.store.media.complete_media(media_id, user_id, content_type, filename, size):
             raise MatrixError(409, "M_CANNOT_OVERWRITE_MEDIA", "This media already has content")
 
@@ -123,12 +136,38 @@ class MediaService:
         name = _clean_filename(filename) or row.filename
         return MediaFile(path, row.content_type, row.size, serving_headers(row.content_type, name))
 
-    async def thumbnail(self, server_name: str, media_id: str) -> MediaFile:
-        """No image library is bundled: images are served as they are, anything else is M_NOT_FOUND."""
+    async def thumbnail(
+        self, server_name: str, media_id: str, width: int, height: int, method: str, animated: bool,
+    ) -> MediaFile:
+        """A thumbnail of an uploaded image, generated once per pre-set size (see core/thumbnails).
+
+        With `animated`, an animated GIF, WebP or PNG is served as it is; otherwise a still image of its
+        first frame. Content not uploaded as PNG, JPEG, GIF or WebP is never decoded: 400 M_UNKNOWN.
+        """
         media = await self.download(server_name, media_id)
-        if media.content_type not in THUMBNAILABLE_TYPES:
-            raise not_found("No thumbnail is available for this media")
-        return media
+        source_type = media.content_type.split(";", 1)[0].strip().lower()
+        if source_type not in SOURCE_FORMATS:
+            raise cannot_thumbnail()
+        if animated and await self.thumbnailer.animated(media.path, source_type):
+            return MediaFile(media.path, source_type, media.size,
+                             serving_headers(source_type, "thumbnail." + source_type.removeprefix("image/")))
+        preset = choose_preset(width, height, method)
+        kind = output_type(source_type)
+        extension = "jpg" if kind == "image/jpeg" else "png"
+        dest = self.thumbnail_dir / media_id[:2] / media_id / f"{preset.name if preset else 'full'}.{extension}"
+        await self.thumbnailer.still(media.path, source_type, preset, dest)
+        name = f"thumbnail.{extension}"
+        return MediaFile(dest, kind, dest.stat().st_size, serving_headers(kind, name))
+
+    @property
+    def thumbnail_dir(self) -> Path:
+        """Thumbnails live apart from the media: they are made again on demand, so backups leave them out."""
+        return self.settings.data_dir / "thumbnails"
+
+    def remove_files(self, media_id: str) -> None:
+        """Delete a media ID's file and its thumbnails (the retention purge, after its rows are gone)."""
+        self._path(media_id).unlink(missing_ok=True)
+        shutil.rmtree(self.thumbnail_dir / media_id[:2] / media_id, ignore_errors=True)
 
     async def _lookup(self, server_name: str, media_id: str) -> MediaRow:
         if not MEDIA_ID_RE.match(media_id):
@@ -147,10 +186,11 @@ class MediaService:
 
     async def _write_file(
         self, media_id: str, chunks: AsyncIterator[bytes], declared_length: int | None,
+        limit_and_message: tuple[int, str],
     ) -> int:
-        limit = self.settings.max_upload_bytes
+        limit, message = limit_and_message
         if declared_length is not None and declared_length > limit:
-            raise too_large(f"Uploads are limited to {limit} bytes")
+            raise too_large(message)
         final = self._path(media_id)
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.parent / f".{media_id}.{secrets.token_hex(8)}.tmp"
@@ -160,7 +200,7 @@ class MediaService:
                 async for chunk in chunks:
                     size += len(chunk)
                     if size > limit:
-                        raise too_large(f"Uploads are limited to {limit} bytes")
+                        raise too_large(message)
                     out.write(chunk)
                 out.flush()
                 await asyncio.to_thread(os.fsync, out.fileno())

@@ -79,6 +79,17 @@ class Policy(Protocol):
         """Whether every account on the server must encrypt every room (/versions' e2ee_forced flags)."""
         ...
 
+    async def upgrade_state(
+        self, upgrader: str, old_state: dict[tuple[str, str], dict[str, Any]],
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """The organisation's own state (type, state_key, content) the replacement room of an upgrade must
+        carry, never weaker than in the old room; check_event still judges each of them."""
+        ...
+
+    async def upload_limit(self, user_id: str) -> int | None:
+        """The most bytes this user may upload, if stricter than the server's own limit; None for no own limit."""
+        ...
+
 
 class OpenPolicy:
     """No organisational restrictions: what a plain homeserver does."""
@@ -128,3 +139,11 @@ class OpenPolicy:
 
     async def encryption_forced(self) -> bool:
         return False
+
+    async def upgrade_state(
+        self, upgrader: str, old_state: dict[tuple[str, str], dict[str, Any]],
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        return []
+
+    async def upload_limit(self, user_id: str) -> int | None:
+        return None

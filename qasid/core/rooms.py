@@ -98,6 +98,8 @@ class RoomService:
         self._user_rooms: dict[str, set[str]] | None = None
         # Transactions queued but not yet committed: a retry waits for the first, never duplicates it.
         self._pending_txns: dict[Txn, tuple[str, asyncio.Future[list[int]]]] = {}
+        # Rooms being upgraded now: a second upgrade of the same room waits for none, it is refused.
+        self.upgrading: set[str] = set()
         # Push rules are evaluated for every event's recipients, into the event's own commit.
         self.push: PushService | None = None
 

@@ -77,6 +77,7 @@ class Services:
         self.policy = policy
         self.rooms.policy = policy
         self.accounts.policy = policy
+        self.media.policy = policy
 
     async def readiness_problem(self) -> str | None:
         """Why this process should get no traffic now (stopping, database unusable), or None when ready."""
@@ -154,7 +155,7 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
         rooms=rooms,
         e2ee=e2ee,
         userdata=userdata,
-        media=MediaService(settings, store, clock, notifier, rooms),
+        media=MediaService(settings, store, clock, notifier, rooms, policy),
         visibility=visibility,
         sync=sync,
         sliding_sync=SlidingSyncService(store, clock, notifier, rooms, sync, visibility,

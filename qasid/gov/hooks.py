@@ -32,6 +32,9 @@ from qasid.gov.rules import (
     password_policy_json,
     password_problem,
     plaintext_problem,
+    room_policy_looser,
+    room_policy_problem,
+    stricter_room_policy,
 )
 
 if TYPE_CHECKING:
@@ -96,7 +99,8 @@ class GovPolicy:
         if sender == notices and event_type == "m.room.message" and content.get("msgtype") == "m.notice":
             return  # the server's reminder: metadata only, and clients mark it as unencrypted
         if event_type == ROOM_POLICY_EVENT:
-            if marker is not None or state_key != "" or content != self.room_policy_for(sender):
+            if marker is not None or state_key != "" or (
+                    content != self.room_policy_for(sender) and not self._carried_policy(sender, room_state, content)):
                 raise MatrixError(403, "M_FORBIDDEN", "A room's policy is fixed when it is created")
             return
         current = room_state.get(("m.room.encryption", ""))
@@ -136,6 +140,34 @@ class GovPolicy:
             raise MatrixError(403, "M_FORBIDDEN", problem)
         if self._must_encrypt(sender) and (problem := plaintext_problem(event_type, content, UNIT_REQUIRES)):
             raise MatrixError(403, "M_FORBIDDEN", problem)
+
+    def _carried_policy(self, sender: str, room_state: StateMap, content: dict[str, Any]) -> bool:
+        """Whether a new room's marker is one an upgrade may carry: the room names a predecessor and
+        the marker is well formed and, from an official, no looser than their own policy."""
+        create = room_state.get(("m.room.create", ""), {}).get("content", {})
+        if "predecessor" not in create or room_policy_problem(content):
+            return False
+        return self.org.store.official(sender) is None or not room_policy_looser(content, self.room_policy_for(sender))
+
+    async def upgrade_state(self, upgrader: str, old_state: StateMap) -> list[tuple[str, str, dict[str, Any]]]:
+        """What an upgraded room carries of the government's state: every io.qasid.* state event, the
+        policy marker as strict as the old room's and (from an official) as their own unit's policy,
+        and m.room.encryption where that marker requires it."""
+        carried = [(key[0], key[1], dict(pdu["content"])) for key, pdu in sorted(old_state.items())
+                   if key[0].startswith("io.qasid.") and key != (ROOM_POLICY_EVENT, "")]
+        old_marker = old_state.get((ROOM_POLICY_EVENT, ""))
+        marker = dict(old_marker["content"]) if old_marker else None
+        if marker is not None and room_policy_problem(marker):
+            marker = None
+        if self.org.store.official(upgrader) is not None:
+            own = self.room_policy_for(upgrader)
+            marker = own if marker is None else stricter_room_policy(marker, own)
+        if marker is None:
+            return carried
+        state = [(ROOM_POLICY_EVENT, "", marker)]
+        if marker["encryption_required"] and ("m.room.encryption", "") not in old_state:
+            state.append(("m.room.encryption", "", {"algorithm": MEGOLM}))
+        return state + carried
 
     def _must_encrypt(self, user_id: str) -> bool:
         """Whether `user_id` is an official whose unit's policy requires end-to-end encryption."""
@@ -249,6 +281,13 @@ class GovPolicy:
         policy = self.org.policy_of_unit(None)
         return {"io.element.e2ee": {"default": policy["encryption_required"],
                                     "secure_backup_required": policy["secure_backup_required"]}}
+
+    async def upload_limit(self, user_id: str) -> int | None:
+        """An official's largest upload, from their unit's max_upload_bytes (accounts outside the tree: none)."""
+        if self.org.store.official(user_id) is None:
+            return None
+        limit: int | None = self.org.policy_of_user(user_id)["max_upload_bytes"]
+        return limit
 
     async def check_calls(self, user_id: str) -> None:
         """Refuse calls to an official whose unit's policy switches them off."""

@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 from qasid.core.background import BackgroundLoop
+from qasid.core.media import MEDIA_ID_RE
 from qasid.core.services import Services
 from qasid.gov.audit import OPERATOR, AuditLog
 from qasid.gov.clearance import Clearance
@@ -160,10 +161,9 @@ class Maintenance:
             return
         ids = sorted(media_ids)
         await self.services.store.retention.delete_media(ids)
-        media_dir = self.services.settings.media_dir
         for media_id in ids:
-            if media_id.isascii() and "/" not in media_id and ".." not in media_id:
-                (media_dir / media_id[:2] / media_id).unlink(missing_ok=True)
+            if MEDIA_ID_RE.match(media_id):
+                self.services.media.remove_files(media_id)
 
     async def remove_stale_devices(self) -> int:
         """Delete devices unused for longer than their owner's unit `device_inactive_days`."""

@@ -12,6 +12,7 @@ from qasid.core.errors import MatrixError
 from qasid.gov.classification import DEFAULT_LEVELS
 
 SCOPES = ("unit", "ministry", "anyone")
+MAX_UPLOAD_LIMIT = 1 << 40  # the most the server's own max_upload_bytes may be
 
 # Every key a unit may set, with the value it has when no ancestor sets it.
 DEFAULTS: dict[str, Any] = {
@@ -38,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     # Whether an official may deactivate their own account (POST /account/deactivate); otherwise
     # only an admin offboards them.
     "self_deactivation": False,
+    # The largest file an official may upload, in bytes (null: the server's max_upload_bytes).
+    "max_upload_bytes": None,
     # Keys the unit lets the units below it set looser than it has them (itself not inherited).
     "allow_loosening": [],
 }
@@ -86,6 +89,7 @@ ORDER: dict[str, Order] = {
     "calls_enabled": FALSE_IS_STRICTER,
     "min_room_classification": HIGHER_LEVEL_IS_STRICTER,
     "self_deactivation": FALSE_IS_STRICTER,
+    "max_upload_bytes": LOWER_IS_STRICTER,
 }
 _TYPES = {
     **{key: "boolean" for key in _BOOLS},
@@ -93,6 +97,7 @@ _TYPES = {
     "max_devices": "integer 1-1000, or null", "device_inactive_days": "days (0-36500], or null",
     "retention_days": "days (0-36500], or null", "password_min_length": "integer 8-128",
     "min_room_classification": "a classification level, or null",
+    "max_upload_bytes": "integer bytes 1-2^40, or null",
     "allow_loosening": "list of policy keys",
     "directive_designations": "list of designations",
 }
@@ -115,6 +120,10 @@ def validate_policy(values: Any, levels: Sequence[str] = DEFAULT_LEVELS) -> dict
         if key == "max_devices" and value is not None and (
                 not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000):
             raise MatrixError(400, "M_INVALID_PARAM", "max_devices must be null or an integer from 1 to 1000")
+        if key == "max_upload_bytes" and value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_UPLOAD_LIMIT):
+            raise MatrixError(400, "M_INVALID_PARAM", "max_upload_bytes must be null or a number of bytes from 1"
+                                                      f" to {MAX_UPLOAD_LIMIT}")
         if key == "password_min_length" and (
                 not isinstance(value, int) or isinstance(value, bool) or not 8 <= value <= 128):
             raise MatrixError(400, "M_INVALID_PARAM", "password_min_length must be an integer from 8 to 128")
@@ -233,6 +242,31 @@ def check_encryption_change(current: dict[str, Any] | None, new: dict[str, Any])
         if not isinstance(new_value, int) or (isinstance(old_value, int) and new_value > old_value):
             return f"m.room.encryption {key} may not be lengthened"
     return None
+
+
+def room_policy_problem(content: dict[str, Any]) -> str | None:
+    """Why a room policy marker's content is malformed, or None."""
+    seconds = content.get("retention_seconds")
+    if set(content) != {"encryption_required", "retention_seconds"} or not isinstance(
+            content["encryption_required"], bool) or not (seconds is None or (
+                isinstance(seconds, int) and not isinstance(seconds, bool) and seconds >= 1)):
+        return "io.qasid.policy needs encryption_required (boolean) and retention_seconds (null or seconds)"
+    return None
+
+
+def room_policy_looser(content: dict[str, Any], than: dict[str, Any]) -> bool:
+    """True if a room policy marker is looser than another in any field."""
+    if than["encryption_required"] and not content["encryption_required"]:
+        return True
+    limit, kept = than["retention_seconds"], content["retention_seconds"]
+    return limit is not None and (kept is None or kept > limit)
+
+
+def stricter_room_policy(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The marker as strict as both: encryption if either requires it, the shorter retention."""
+    kept = [s for s in (a["retention_seconds"], b["retention_seconds"]) if s is not None]
+    return {"encryption_required": bool(a["encryption_required"] or b["encryption_required"]),
+            "retention_seconds": min(kept) if kept else None}
 
 
 ROOM_REQUIRES = "This room requires end-to-end encryption"

@@ -47,6 +47,12 @@ UNAUTHENTICATED = {
     ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}/cancel"): "as above",
     ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}/restart"): "as above",
     ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delayId}/send"): "as above",
+    ("GET", "/.well-known/matrix/policy_server"): "discovery; always 404 (no policy server)",
+    ("POST", V3 + "/refresh"): "the spec's refresh needs no access token; always 401 (none issued)",
+    ("POST", "/_matrix/client/r0/refresh"): "as v3",
+    **{("POST", f"{prefix}/{kind}/{medium}/requestToken"): "e-mail and phone identifiers: always 403"
+       for prefix in (V3, "/_matrix/client/r0") for kind in ("register", "account/password", "account/3pid")
+       for medium in ("email", "msisdn")},
     ("GET", "/_qasid/health"): "load balancers probe without credentials; tells nothing but 'ok'",
     ("GET", "/_qasid/ready"): "as health; not proxied by the nginx site file",
 }
@@ -220,6 +226,11 @@ PUSHER: dict[str, Any] = {**PUSHER_KEY, "app_display_name": "App", "device_displ
         ("POST", "/createRoom", {"creation_content": []}, "M_BAD_JSON"),
         ("POST", "/createRoom", {"power_level_content_override": "high"}, "M_BAD_JSON"),
         ("POST", "/createRoom", {"is_direct": "yes"}, "M_BAD_JSON"),
+        ("POST", "/rooms/{roomId}/upgrade", {}, "M_MISSING_PARAM"),
+        ("POST", "/rooms/{roomId}/upgrade", {"new_version": 11}, "M_BAD_JSON"),
+        ("POST", "/rooms/{roomId}/upgrade", {"new_version": ["11"]}, "M_BAD_JSON"),
+        ("POST", "/rooms/{roomId}/upgrade", {"new_version": "12"}, "M_UNSUPPORTED_ROOM_VERSION"),
+        ("POST", "/rooms/{roomId}/upgrade", {"new_version": ""}, "M_UNSUPPORTED_ROOM_VERSION"),
         ("POST", "/login", {}, "M_MISSING_PARAM"),
         ("POST", "/login", {"type": 5}, "M_BAD_JSON"),
         ("POST", "/login", {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "prober"}},

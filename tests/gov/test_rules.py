@@ -14,6 +14,9 @@ from qasid.gov.rules import (
     is_looser,
     policy_key_table,
     policy_limits,
+    room_policy_looser,
+    room_policy_problem,
+    stricter_room_policy,
     validate_policy,
 )
 
@@ -32,6 +35,8 @@ from qasid.gov.rules import (
     ("password_require_digit", False, True),
     ("calls_enabled", True, False),
     ("self_deactivation", True, False),
+    ("max_upload_bytes", None, 10_000_000),
+    ("max_upload_bytes", 10_000_000, 1_000),
 ])
 def test_order_of_each_key(key: str, looser: Any, stricter: Any) -> None:
     assert is_looser(key, looser, stricter) and not is_looser(key, stricter, looser)
@@ -80,3 +85,36 @@ def test_allow_loosening_must_list_distinct_ordered_keys(value: Any) -> None:
     with pytest.raises(MatrixError) as caught:
         validate_policy({"allow_loosening": value})
     assert caught.value.errcode == "M_INVALID_PARAM"
+
+
+MARKER_OFF = {"encryption_required": False, "retention_seconds": None}
+
+
+@pytest.mark.parametrize(("content", "than", "looser"), [
+    (MARKER_OFF, MARKER_OFF, False),
+    (MARKER_OFF, {"encryption_required": True, "retention_seconds": None}, True),
+    ({"encryption_required": True, "retention_seconds": None}, {"encryption_required": True, "retention_seconds": 60},
+     True),
+    ({"encryption_required": True, "retention_seconds": 120}, {"encryption_required": True, "retention_seconds": 60},
+     True),
+    ({"encryption_required": True, "retention_seconds": 30}, {"encryption_required": False, "retention_seconds": 60},
+     False),
+])
+def test_room_policy_marker_order(content: dict[str, Any], than: dict[str, Any], looser: bool) -> None:
+    assert room_policy_looser(content, than) is looser
+
+
+def test_stricter_room_policy_takes_the_stricter_of_each_field() -> None:
+    assert stricter_room_policy({"encryption_required": True, "retention_seconds": None},
+                                {"encryption_required": False, "retention_seconds": 60}) == {
+        "encryption_required": True, "retention_seconds": 60}
+    assert stricter_room_policy(MARKER_OFF, MARKER_OFF) == MARKER_OFF
+
+
+@pytest.mark.parametrize("content", [
+    {}, {"encryption_required": True}, {"encryption_required": 1, "retention_seconds": None},
+    {"encryption_required": True, "retention_seconds": 0}, {"encryption_required": True, "retention_seconds": True},
+    {"encryption_required": True, "retention_seconds": None, "extra": 1},
+])
+def test_malformed_room_policy_markers(content: dict[str, Any]) -> None:
+    assert room_policy_problem(content) is not None

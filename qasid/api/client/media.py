@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 
 from qasid.api.asgi import FileResponse, Request, Response
 from qasid.api.http import empty, json_response, query_int, requester, route, services
-from qasid.core.errors import not_found
+from qasid.core.errors import invalid_param, missing_param, not_found
 from qasid.core.media import MediaFile
+from qasid.core.thumbnails import METHODS
 
 LEGACY = ("/_matrix/media/v3", "/_matrix/media/r0")
 AUTHENTICATED = "/_matrix/client/v1/media"
@@ -37,7 +38,8 @@ def _file_response(media: MediaFile) -> Response:
 async def upload(request: Request) -> Response:
     """POST /_matrix/media/v3/upload
 
-    - Streams the body to disk; 413 M_TOO_LARGE as soon as it passes the server's upload limit.
+    - Streams the body to disk; 413 M_TOO_LARGE as soon as it passes the caller's upload limit (the
+      server's, or their unit's max_upload_bytes; the message names it).
     - The bytes are durable (fsynced) before the mxc:// URI is returned.
     """
     who = await requester(request)
@@ -77,10 +79,11 @@ async def upload_to(request: Request) -> Response:
 async def media_config(request: Request) -> Response:
     """GET /_matrix/client/v1/media/config
 
-    - {"m.upload.size": the upload limit in bytes}.
+    - {"m.upload.size": the caller's upload limit in bytes: the server's, or their unit's
+      max_upload_bytes where that is smaller}.
     """
-    await requester(request)
-    return json_response(services(request).media.config())
+    who = await requester(request)
+    return json_response(await services(request).media.config(who.user_id))
 
 
 @route("GET", AUTHENTICATED + "/download/{serverName}/{mediaId}",
@@ -104,15 +107,35 @@ async def download(request: Request) -> Response:
 async def thumbnail(request: Request) -> Response:
     """GET /_matrix/client/v1/media/thumbnail/{serverName}/{mediaId}
 
-    - No image library is bundled: PNG, JPEG, GIF and WebP images are served as they are (the
-      spec lets a thumbnail be larger than asked); other content is 404 M_NOT_FOUND.
-    - width and height must be integers (400 M_INVALID_PARAM).
+    - width and height (required, 1 or more) ask for at least that size: the smallest of the spec's
+      pre-set sizes (32x32 and 96x96 crop, 320x240, 640x480 and 800x600 scale) covering it, or the
+      image at its own size beyond those; never enlarged. Generated once, then served from disk.
+    - method is crop or scale (default scale); animated=true serves an animated GIF, WebP or PNG as
+      it is; otherwise the thumbnail is a still image (the first frame).
+    - Content not uploaded as PNG, JPEG, GIF or WebP (an encrypted attachment, say) is never decoded:
+      400 M_UNKNOWN; an image over 40 megapixels: 413 M_TOO_LARGE.
     """
     await requester(request)
-    query_int(request, "width", None)
-    query_int(request, "height", None)
+    width, height = _dimension(request, "width"), _dimension(request, "height")
+    method = request.query_params.get("method") or "scale"
+    if method not in METHODS:
+        raise invalid_param("method must be crop or scale")
+    animated = request.query_params.get("animated")
+    if animated not in (None, "true", "false"):
+        raise invalid_param("animated must be true or false")
     params = request.path_params
-    return _file_response(await services(request).media.thumbnail(params["serverName"], params["mediaId"]))
+    media = await services(request).media.thumbnail(
+        params["serverName"], params["mediaId"], width, height, method, animated == "true")
+    return _file_response(media)
+
+
+def _dimension(request: Request, name: str) -> int:
+    value = query_int(request, name, None, lo=-1, hi=1 << 20)
+    if value is None:
+        raise missing_param(f"Query parameter {name} is required")
+    if value < 1:
+        raise invalid_param(f"{name} must be a positive integer")
+    return value
 
 
 @route("GET", *(prefix + suffix for prefix in LEGACY for suffix in (

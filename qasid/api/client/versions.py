@@ -5,6 +5,8 @@ from __future__ import annotations
 from qasid.api.asgi import Request, Response
 from qasid.api.http import json_response, route, services
 
+# A version is listed only when every endpoint it (or an earlier version) added is served or refused
+# by design with the spec's error: tests/api/test_versions.py checks it against the spec's OpenAPI.
 SPEC_VERSIONS = [f"v1.{minor}" for minor in range(1, 14)] + ["r0.6.1"]
 
 # Element reads these to know that encryption is forced and cannot be switched off: so they are
@@ -28,7 +30,7 @@ UNSTABLE_FEATURES = {
 async def get_versions(request: Request) -> Response:
     """GET /_matrix/client/versions
 
-    - Unauthenticated; lists v1.1 to v1.13.
+    - Unauthenticated; lists the spec versions whose endpoints are all served (v1.1 to v1.13).
     - The io.element.e2ee_forced.* flags are true only if policy forces encryption on every account.
     """
     forced = await services(request).policy.encryption_forced()

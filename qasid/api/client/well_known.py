@@ -73,3 +73,12 @@ async def get_well_known_support(request: Request) -> Response:
     if document is None:
         raise not_found("No support information is configured")
     return json_response(document)
+
+
+@route("GET", "/.well-known/matrix/policy_server")
+async def get_well_known_policy_server(request: Request) -> Response:
+    """GET /.well-known/matrix/policy_server
+
+    - 404 M_NOT_FOUND, the spec's "no information available": there is no policy server.
+    """
+    raise not_found("No policy server is published here")

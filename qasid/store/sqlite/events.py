@@ -393,6 +393,17 @@ class EventStore:
         rows = self.db.read("SELECT room_alias FROM room_aliases WHERE room_id = ? ORDER BY room_alias", (room_id,))
         return [r[0] for r in rows]
 
+    async def move_aliases(self, from_room: str, to_room: str) -> list[str]:
+        """Point every local alias of one room at another (a room upgrade); returns them, sorted."""
+
+        def txn(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute("SELECT room_alias FROM room_aliases WHERE room_id = ? ORDER BY room_alias",
+                                (from_room,)).fetchall()
+            conn.execute("UPDATE room_aliases SET room_id = ? WHERE room_id = ?", (to_room, from_room))
+            return [r[0] for r in rows]
+
+        return await self.db.write(txn)
+
     async def resolve_alias(self, alias: str) -> str | None:
         row = self.db.read_one("SELECT room_id FROM room_aliases WHERE room_alias = ?", (alias,))
         return row[0] if row else None
