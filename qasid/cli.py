@@ -115,6 +115,7 @@ async def _with_store(settings: Settings, work: Any) -> Any:
     from qasid.core.clock import Clock
     from qasid.core.ratelimit import RateLimiter
     from qasid.core.services import check_server_name
+    from qasid.gov.audit import AuditLog
     from qasid.store.datadir import prepare_data_dir
     from qasid.store.sqlite import SqliteStore
 
@@ -126,15 +127,19 @@ async def _with_store(settings: Settings, work: Any) -> Any:
     store = SqliteStore(settings.database_path)
     try:
         check_server_name(store, settings)
-        accounts = AccountService(settings, store.accounts, Clock(), RateLimiter({}, enabled=False), _Quiet())
+        accounts = AccountService(settings, store.accounts, Clock(), RateLimiter({}, enabled=False), _Quiet(),
+                                  audit=AuditLog(store.audit, Clock()))
         return await work(store, accounts)
     finally:
         store.close()
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
+    from qasid.gov.audit import OPERATOR
+
     async def work(store: Any, accounts: Any) -> str:
-        return await accounts.create_user(args.username, args.password, is_admin=args.admin)  # type: ignore[no-any-return]
+        return await accounts.create_user(  # type: ignore[no-any-return]
+            args.username, args.password, is_admin=args.admin, actor=OPERATOR)
 
     user_id = asyncio.run(_with_store(_settings(args), work))
     print(user_id)

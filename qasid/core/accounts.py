@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -104,12 +104,16 @@ class AccountService:
 
     # --- users -----------------------------------------------------------------------------
 
-    async def create_user(self, localpart: str, password: str | None, is_admin: bool = False) -> str:
-        """Create an account directly (operator CLI, admin API)."""
+    async def create_user(
+        self, localpart: str, password: str | None, is_admin: bool = False, actor: str | None = None,
+    ) -> str:
+        """Create an account directly (operator CLI, admin API); `actor` (who asked) is audited with it."""
         user_id = make_user_id(localpart, self.settings.server_name)
         password_hash = await self.hash_password(self.check_password_shape(password)) if password else None
+        created = self.audit.prepare(actor=actor or user_id, action="account.create", target=user_id,
+                                     details={"is_admin": is_admin, "with_password": password_hash is not None})
         if not await self.store.create_user(user_id, password_hash, is_admin, self.clock.now_ms(),
-                                            displayname=default_displayname(user_id)):
+                                            displayname=default_displayname(user_id), also=[created]):
             raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
         return user_id
 
@@ -319,17 +323,20 @@ class AccountService:
     async def delete_devices(
         self, user_id: str, device_ids: list[str], *, actor: str | None = None,
         source_ip: str | None = None, reason: str = "deleted", also: Sequence[AuditAppend] = (),
+        also_after: Callable[[list[str]], Sequence[AuditAppend]] | None = None,
     ) -> list[str]:
         """Delete devices, their tokens and keys; other users' clients learn of the change.
 
         `actor` is who asked (the user themselves unless given, e.g. an admin); each removal is audited,
-        and `also` recorded if any was deleted, in the deletion's own transaction.
+        and `also` (and `also_after(the devices deleted)`) recorded if any was deleted, in the deletion's
+        own transaction.
         """
         def removed(device_id: str) -> AuditAppend:
             return self.audit.prepare(actor=actor or user_id, action="device.removed", target=user_id,
                                       source_ip=source_ip, details={"device_id": device_id, "reason": reason})
 
-        deleted = await self.store.delete_devices(user_id, device_ids, also_each=removed, also=also)
+        deleted = await self.store.delete_devices(user_id, device_ids, also_each=removed, also=also,
+                                                  also_after=also_after)
         if deleted:
             self.device_listener.devices_changed(user_id)
         return deleted

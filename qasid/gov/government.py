@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qasid.core.audit_sink import AuditAppend
 from qasid.core.services import Services
 from qasid.gov.audit import AuditLog
 from qasid.gov.console import ConsoleSessions
@@ -42,23 +43,21 @@ class Government:
 
     async def create_unit(self, scope: AdminScope, parent_id: int | None, code: Any, name: Any) -> Unit:
         """Create a unit (see Organisation.create_unit) and record it."""
-        unit = await self.org.create_unit(scope, parent_id, code, name)
-        await self._record(scope, "unit.create", unit, unit_json(unit))
-        return unit
+        return await self.org.create_unit(scope, parent_id, code, name,
+                                          record=lambda unit: self._entry(scope, "unit.create", unit, unit_json(unit)))
 
     async def update_unit(self, scope: AdminScope, unit_id: int, body: dict[str, Any]) -> Unit:
         """Rename and/or move a unit (see Organisation.update_unit) and record it."""
-        unit = await self.org.update_unit(scope, unit_id, body)
-        await self._record(scope, "unit.update", unit, body)
-        return unit
+        return await self.org.update_unit(scope, unit_id, body,
+                                          record=lambda unit: self._entry(scope, "unit.update", unit, body))
 
     async def set_unit_policy(self, scope: AdminScope, unit_id: int, values: Any) -> dict[str, Any]:
         """Set policy keys on a unit (null: inherit again) and record it; returns the unit's own keys."""
         unit = self.org.unit_in_scope(scope, unit_id)
-        own = await self.org.set_unit_policy(scope, unit.unit_id, values, replace=False)
-        await self._record(scope, "policy.change", unit, values)
-        return own
+        entry = self._entry(scope, "policy.change", unit, values if isinstance(values, dict) else {})
+        return await self.org.set_unit_policy(scope, unit.unit_id, values, replace=False, also=entry)
 
-    async def _record(self, scope: AdminScope, action: str, unit: Unit, details: dict[str, Any]) -> None:
-        await self.audit.record(actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
-                                action=action, target=unit.code, unit_id=unit.unit_id, details=details)
+    def _entry(self, scope: AdminScope, action: str, unit: Unit, details: dict[str, Any]) -> list[AuditAppend]:
+        """The admin's entry for a change to `unit`, for the store to commit in the change's own transaction."""
+        return [self.audit.prepare(actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
+                                   action=action, target=unit.code, unit_id=unit.unit_id, details=details)]

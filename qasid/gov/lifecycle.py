@@ -36,6 +36,8 @@ class Lifecycle:
         # None when acting from the CLI: only the running server may append events.
         self.rooms = rooms
         self.audit = audit
+        # Offboardings whose room leaves are under way: the maintenance loop leaves them alone.
+        self._finishing: set[str] = set()
 
     def _entry(self, scope: AdminScope, action: str, target: str, unit_id: int | None,
                details: dict[str, Any] | None = None) -> list[AuditAppend]:
@@ -153,7 +155,12 @@ class Lifecycle:
             official.unit_id if official else None))
 
     async def offboard(self, scope: AdminScope, user_id: Any) -> dict[str, Any]:
-        """Revoke every token, delete every device and its keys, leave every room, never log in again."""
+        """Revoke every token, delete every device and its keys, leave every room, never log in again.
+
+        Each step commits with its own audit entry: the deactivation (which also queues the rest),
+        each device removed, each room left, and the end of the offboarding. A crash between steps
+        leaves the offboarding queued; the server's maintenance loop finishes it.
+        """
         user_id, official = await self.official_in_scope(scope, user_id)
         devices = await self.accounts.store.list_devices(user_id)
         if not await self.store.deactivate(user_id, scope.user_id, self.org.clock.now_ms(), also=self._entry(
@@ -167,18 +174,36 @@ class Lifecycle:
                 "rooms_pending": left is None}
 
     async def finish_offboarding(self, user_id: str, actor: str) -> int:
-        """Leave every room the offboarded user is in or invited to, through core's own membership path."""
+        """Delete any device an interrupted offboarding left, then leave every room the offboarded user
+        is in or invited to, through core's own membership path; each leave commits with its entry."""
+        assert self.rooms is not None
+        if user_id in self._finishing:
+            return 0
+        self._finishing.add(user_id)
+        try:
+            return await self._finish_offboarding(user_id, actor)
+        finally:
+            self._finishing.discard(user_id)
+
+    async def _finish_offboarding(self, user_id: str, actor: str) -> int:
         assert self.rooms is not None
         official = self.store.official(user_id)
-        left = 0
+        unit_id = official.unit_id if official else None
+        leftover = [d.device_id for d in await self.accounts.store.list_devices(user_id)]
+        if leftover:
+            await self.accounts.delete_devices(user_id, leftover, actor=actor, reason="offboarded")
+        left, failed = 0, 0
         for room_id in sorted(await self.rooms.rooms_of(user_id)):
+            entry = self.audit.prepare(actor=actor, action="membership.leave", target=user_id, unit_id=unit_id,
+                                       details={"room_id": room_id, "reason": "offboarded"})
             try:
-                await set_membership(self.rooms, user_id, room_id, user_id, "leave", reason="offboarded")
-                left += 1
+                if await set_membership(self.rooms, user_id, room_id, user_id, "leave", reason="offboarded",
+                                        also=[entry]):
+                    left += 1
             except MatrixError as e:
+                failed += 1
                 log.warning("offboarding %s: could not leave %s: %s", user_id, room_id, e.message)
-        await self.store.finish_offboarding(user_id)
-        if left:
-            await self.audit.record(actor=actor, action="membership.leave_all", target=user_id,
-                                    unit_id=official.unit_id if official else None, details={"rooms_left": left})
+        await self.store.finish_offboarding(user_id, also=[self.audit.prepare(
+            actor=actor, action="membership.leave_all", target=user_id, unit_id=unit_id,
+            details={"rooms_left": left, "rooms_failed": failed})])
         return left

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+from qasid.core.audit_sink import AuditAppend
 from qasid.core.background import BackgroundLoop
 from qasid.core.services import Services
 from qasid.gov.audit import OPERATOR, AuditLog
@@ -106,19 +109,26 @@ class Maintenance:
         purged = 0
         media_ids: set[str] = set()
         for room_id, days in self._rooms_with_retention():
-            contents = await self.services.store.retention.purge_timeline(room_id, now - int(days * DAY_MS))
-            count = len(contents)
-            purged += count
+            contents = await self.services.store.retention.purge_timeline(
+                room_id, now - int(days * DAY_MS), then=self._purge_entry(room_id, days))
+            purged += len(contents)
             for content in contents:
                 media_ids |= _mxc_ids(content, server_name)
-            if count:
-                await self.audit.record(actor=OPERATOR, action="retention.purge", target=room_id,
-                                        details={"events_purged": count, "retention_days": days})
         media_ids |= self._media_past_uploader_retention(now)
         await self._delete_media(media_ids)
         if purged or media_ids:
             await asyncio.to_thread(self.services.store.retention.checkpoint_wal)
         return purged
+
+    def _purge_entry(self, room_id: str, days: float) -> Callable[[list[Any]], list[AuditAppend]]:
+        """The purge's entry, from what it purged: committed with the purge, and only if it purged anything."""
+
+        def entry(contents: list[Any]) -> list[AuditAppend]:
+            return [self.audit.prepare(actor=OPERATOR, action="retention.purge", target=room_id,
+                                       details={"events_purged": len(contents), "retention_days": days})
+                    ] if contents else []
+
+        return entry
 
     def _media_past_uploader_retention(self, now: int) -> set[str]:
         found: set[str] = set()
@@ -136,7 +146,8 @@ class Maintenance:
         if not media_ids:
             return
         ids = sorted(media_ids)
-        await self.services.store.retention.delete_media(ids)
+        await self.services.store.retention.delete_media(ids, also=[self.audit.prepare(
+            actor=OPERATOR, action="retention.media_purge", details={"media_deleted": len(ids)})])
         media_dir = self.services.settings.media_dir
         for media_id in ids:
             if media_id.isascii() and "/" not in media_id and ".." not in media_id:
@@ -153,11 +164,14 @@ class Maintenance:
             if days is not None and last_seen < now - days * DAY_MS:
                 stale.setdefault(user_id, []).append(device_id)
         for user_id, device_ids in stale.items():
-            deleted = await self.services.accounts.delete_devices(user_id, device_ids)
+            official = self.org.store.official(user_id)
+            unit_id = official.unit_id if official else None
+            deleted = await self.services.accounts.delete_devices(
+                user_id, device_ids, actor=OPERATOR, reason="expired",
+                also_after=partial(self._expiry_entry, user_id, unit_id))
             removed += len(deleted)
-            if deleted:
-                official = self.org.store.official(user_id)
-                await self.audit.record(actor=OPERATOR, action="device.expire", target=user_id,
-                                        unit_id=official.unit_id if official else None,
-                                        details={"device_ids": deleted})
         return removed
+
+    def _expiry_entry(self, user_id: str, unit_id: int | None, deleted: list[str]) -> list[AuditAppend]:
+        return [self.audit.prepare(actor=OPERATOR, action="device.expire", target=user_id, unit_id=unit_id,
+                                   details={"device_ids": deleted})]

@@ -70,6 +70,10 @@ class AuditStore:
         """Append after the head in one writer transaction of its own; returns its seq."""
         return await self.db.write(lambda conn: append_entry(conn, entry, now_ms, entry_hash))
 
+    async def append_prepared(self, append: Callable[[sqlite3.Connection], int]) -> int:
+        """Run an append made by `append_entry`'s caller in a writer transaction of its own; its seq."""
+        return await self.db.write(append)
+
     def head(self) -> tuple[int, str] | None:
         """The newest (seq, entry_hash) recorded as written, or None if the head row is gone."""
         row = self.db.read_one("SELECT seq, entry_hash FROM audit_head WHERE id = 1")
