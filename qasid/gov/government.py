@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from qasid.core.audit_sink import AuditAppend
+from qasid.core.errors import MatrixError, forbidden
 from qasid.core.services import Services
 from qasid.gov.audit import AuditLog
+from qasid.gov.audit_export import export_signed
 from qasid.gov.console import ConsoleSessions
 from qasid.gov.dashboard import Dashboard
 from qasid.gov.enrollment import Enrollment
@@ -15,7 +17,11 @@ from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.maintenance import Maintenance
 from qasid.gov.org import Organisation, unit_json
 from qasid.gov.scope import AdminScope
+from qasid.store.sqlite.audit import TooManyEntries
 from qasid.store.sqlite.gov import Unit
+
+# An export through the API is one response: past this, narrow it with since/until (the CLI has no limit).
+MAX_EXPORT_ENTRIES = 100_000
 
 
 class Government:
@@ -56,6 +62,21 @@ class Government:
         unit = self.org.unit_in_scope(scope, unit_id)
         entry = self._entry(scope, "policy.change", unit, values if isinstance(values, dict) else {})
         return await self.org.set_unit_policy(scope, unit.unit_id, values, replace=False, also=entry)
+
+    async def export_audit(self, scope: AdminScope, since_ts: int | None, until_ts: int | None) -> dict[str, Any]:
+        """The audit log from `since_ts` to `until_ts`, signed with the server's key (national admins only)."""
+        if not scope.is_national:
+            raise forbidden("Only a national admin can export the audit log")
+        try:
+            return await export_signed(
+                self.audit, actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
+                key=self.services.signing_key, server_name=self.services.settings.server_name,
+                since_ts=since_ts, until_ts=until_ts, max_entries=MAX_EXPORT_ENTRIES)
+        except TooManyEntries as e:
+            raise MatrixError(400, "M_TOO_LARGE", f"The range holds {e.count} entries, more than the"
+                              f" {MAX_EXPORT_ENTRIES} one export may: narrow it with since and until") from None
+        except ValueError as e:
+            raise MatrixError(500, "M_UNKNOWN", str(e)) from None
 
     def _entry(self, scope: AdminScope, action: str, unit: Unit, details: dict[str, Any]) -> list[AuditAppend]:
         """The admin's entry for a change to `unit`, for the store to commit in the change's own transaction."""
