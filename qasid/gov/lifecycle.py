@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -36,8 +37,9 @@ class Lifecycle:
         # None when acting from the CLI: only the running server may append events.
         self.rooms = rooms
         self.audit = audit
-        # Offboardings whose room leaves are under way: the maintenance loop leaves them alone.
-        self._finishing: set[str] = set()
+        # One finisher per offboarding at a time (the API's and the maintenance loop's): a second
+        # waits for the first, then finds nothing pending. One lock per user offboarded since start.
+        self._finishing: dict[str, asyncio.Lock] = {}
 
     def _entry(self, scope: AdminScope, action: str, target: str, unit_id: int | None,
                details: dict[str, Any] | None = None) -> list[AuditAppend]:
@@ -177,13 +179,10 @@ class Lifecycle:
         """Delete any device an interrupted offboarding left, then leave every room the offboarded user
         is in or invited to, through core's own membership path; each leave commits with its entry."""
         assert self.rooms is not None
-        if user_id in self._finishing:
-            return 0
-        self._finishing.add(user_id)
-        try:
+        async with self._finishing.setdefault(user_id, asyncio.Lock()):
+            if not self.store.offboarding_pending(user_id):
+                return 0
             return await self._finish_offboarding(user_id, actor)
-        finally:
-            self._finishing.discard(user_id)
 
     async def _finish_offboarding(self, user_id: str, actor: str) -> int:
         assert self.rooms is not None

@@ -276,6 +276,10 @@ class GovStore:
         """(user_id, actor) of offboardings whose room leaves are still to be done."""
         return [(r[0], r[1]) for r in self.db.read("SELECT user_id, actor FROM pending_offboardings")]
 
+    def offboarding_pending(self, user_id: str) -> bool:
+        """True while the official's room leaves are still to be done."""
+        return self.db.read_one("SELECT 1 FROM pending_offboardings WHERE user_id = ?", (user_id,)) is not None
+
     async def finish_offboarding(self, user_id: str, also: Sequence[Also] = ()) -> bool:
         """The official has left every room; `also` in the same transaction, if the offboarding was pending."""
         return await self.db.write(with_also(
