@@ -171,11 +171,14 @@ class AccountService:
             user_id = make_user_id(random_string(12).lower(), self.settings.server_name)
         await self.policy.check_password(password, user_id=None, registration_token=token)
         password_hash = await self.hash_password(password)
+        # The account, its place in the organisation and the redemption's entry (filed under that
+        # place) commit together.
+        placement = await self.policy.registration_writes(user_id, token)
         try:
             created = await self.store.create_user(
                 user_id, password_hash, False, self.clock.now_ms(),
                 registration_token_hash=hash_token(token),
-                also=[self.audit.prepare(
+                also=[*placement, self.audit.prepare(
                     actor=user_id, action="registration_token.redeemed", target=user_id, source_ip=ip,
                     details={"token": token_fingerprint(token)})],
             )
@@ -185,8 +188,7 @@ class AccountService:
         if not created:
             raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
         self.uia.finish(session)
-        await self.policy.after_registration(user_id, token)
-        # After the policy: a name an enrollment token carries wins over the default.
+        # After the placement: a name an enrollment token carries wins over the default.
         await self.store.set_displayname_if_unset(user_id, default_displayname(user_id))
         if body.get("inhibit_login"):
             return {"user_id": user_id}

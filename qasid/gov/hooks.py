@@ -12,11 +12,13 @@ read back by the append-path check and the retention purge.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from qasid.core.accounts import hash_token
 from qasid.core.errors import MatrixError
 from qasid.core.pdu import compute_event_id
+from qasid.core.policy import AlsoWrite
 from qasid.gov.lifecycle import Lifecycle
 from qasid.gov.org import Organisation
 from qasid.gov.rules import (
@@ -31,6 +33,7 @@ from qasid.gov.rules import (
     password_problem,
     plaintext_problem,
 )
+from qasid.store.sqlite.gov import place_official
 
 StateMap = dict[tuple[str, str], dict[str, Any]]
 SCOPE_WORDS = {"unit": "their own unit", "ministry": "their own ministry"}
@@ -194,15 +197,15 @@ class GovPolicy:
         """The password rules for this user (the defaults for an anonymous client)."""
         return password_policy_json(self.org.policy_of_user(user_id) if user_id else self.org.policy_of_unit(None))
 
-    async def after_registration(self, user_id: str, registration_token: str | None) -> None:
-        """An enrollment token places the new account in its unit with its designation and name."""
+    async def registration_writes(self, user_id: str, registration_token: str | None) -> Sequence[AlsoWrite]:
+        """An enrollment token places the new account in its unit with its designation and name, in the
+        account's own transaction."""
         bound = self.org.store.enrollment_tokens(hash_token(registration_token)) if registration_token else []
         if not bound:
-            return
+            return ()
         token = bound[0]
-        await self.org.store.set_official(user_id, token.unit_id, token.designation or "", self.org.clock.now_ms())
-        if token.person_name:
-            await self.org.store.set_displayname_if_unset(user_id, token.person_name)
+        return [place_official(user_id, token.unit_id, token.designation or "", token.person_name,
+                               self.org.clock.now_ms())]
 
     async def check_new_device(self, user_id: str, existing_devices: int) -> None:
         """Refuse a login that would pass the unit's device cap."""

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gov.helpers import ADMIN, Gov, Session
+from tests.gov.helpers import ADMIN, PASSWORD, V3, Gov, Session
 
 VICTIMS = 4
 ROOMS_EACH = 3
@@ -42,6 +42,7 @@ class World:
     victims: list[Session]
     expiring: Session
     retention_room: str
+    enrollment_token: str
     acked: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
 
 
@@ -60,6 +61,7 @@ class Db:
     pending: set[str]
     retention_events: int
     tokens: int
+    officials: dict[str, int]
 
     def of(self, action: str) -> list[dict[str, Any]]:
         return [e for e in self.entries if e["action"] == action]
@@ -68,8 +70,8 @@ class Db:
 def read_db(gov: Gov, world: World) -> Db:
     conn = sqlite3.connect(f"file:{gov.server.data_dir / 'qasid.db'}?mode=ro", uri=True)
     try:
-        entries = [{"action": a, "target": t, "details": json.loads(d)} for a, t, d in conn.execute(
-            "SELECT action, target, details FROM audit_log ORDER BY seq")]
+        entries = [{"action": a, "target": t, "unit_id": u, "details": json.loads(d)} for a, t, u, d in conn.execute(
+            "SELECT action, target, unit_id, details FROM audit_log ORDER BY seq")]
         leaves = set()
         for user_id, room_id, pdu in conn.execute(
                 "SELECT e.state_key, e.room_id, e.pdu FROM events e WHERE e.type = 'm.room.member'"):
@@ -89,6 +91,7 @@ def read_db(gov: Gov, world: World) -> Db:
             retention_events=conn.execute("SELECT count(*) FROM events WHERE room_id = ? AND type = 'm.room.encrypted'",
                                           (world.retention_room,)).fetchone()[0],
             tokens=conn.execute("SELECT count(*) FROM enrollment_tokens").fetchone()[0],
+            officials=dict(conn.execute("SELECT user_id, unit_id FROM officials").fetchall()),
         )
     finally:
         conn.close()
@@ -118,7 +121,7 @@ def setup(gov: Gov) -> World:
     for n in range(3):
         gov.login("expiring", device_id=f"OLD{n}")
     time.sleep(1.5)  # the messages and the devices are past their policy now
-    return World(mof, renamed, policed, victims, expiring, room)
+    return World(mof, renamed, policed, victims, expiring, room, gov.enrollment_token(mof, uses_allowed=100))
 
 
 def burst(gov: Gov, world: World, acks_before_kill: int, delay: float) -> None:
@@ -140,6 +143,15 @@ def burst(gov: Gov, world: World, acks_before_kill: int, delay: float) -> None:
                             enough.set()
 
             csv = "\n".join
+
+            async def enroll(n: int) -> httpx.Response:
+                """The spec's three steps with the enrollment token; the last creates the account."""
+                url, body = gov.server.base_url + V3 + "/register", {"username": f"reg{n}", "password": PASSWORD}
+                session = (await client.post(url, json=body)).json()["session"]
+                await client.post(url, json={**body, "auth": {
+                    "type": "m.login.registration_token", "token": world.enrollment_token, "session": session}})
+                return await client.post(url, json={**body, "auth": {"type": "m.login.dummy", "session": session}})
+
             await asyncio.gather(
                 repeat("unit", 30, lambda n: client.post("/units", json={
                     "code": f"C{n}", "name": f"Cell {n}", "parent_id": world.mof})),
@@ -154,6 +166,7 @@ def burst(gov: Gov, world: World, acks_before_kill: int, delay: float) -> None:
                 repeat("suspend", 20, lambda n: client.post(
                     f"/officials/{world.expiring.user_id}/{'suspend' if n % 2 == 0 else 'unsuspend'}")),
                 repeat("token", 10, lambda n: client.post("/enrollment_tokens", json={"unit_id": world.mof})),
+                repeat("enroll", 12, enroll),
                 repeat("maintenance", 4, lambda n: client.post("/maintenance/run", json={}),
                        lambda n, r: r.json()),
             )
@@ -217,6 +230,12 @@ def check_both_or_neither(gov: Gov, world: World, db: Db) -> None:
     assert db.locked[world.expiring.user_id] == (bool(flips) and flips[-1] == "account.suspend")
 
     assert len(db.of("enrollment_token.issue")) == db.tokens >= len(acked["token"])
+
+    # An enrolled account, its place in the unit and its entry (filed under that unit) commit together.
+    redeemed = {e["target"]: e["unit_id"] for e in db.of("registration_token.redeemed") if e["target"].startswith("@reg")}
+    enrolled = {u for u in db.users if u.startswith("@reg")}
+    assert set(redeemed) == enrolled and {gov.server.user_id(f"reg{n}") for n in acked["enroll"]} <= enrolled
+    assert all(db.officials.get(u) == world.mof == redeemed[u] for u in enrolled)
 
     purged = sum(e["details"]["events_purged"] for e in db.of("retention.purge") if e["target"] == world.retention_room)
     assert purged == MESSAGES - db.retention_events

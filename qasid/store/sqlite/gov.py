@@ -306,6 +306,24 @@ class GovStore:
         return await self.db.write(with_also(txn, also, when=bool))
 
 
+def place_official(
+    user_id: str, unit_id: int, designation: str, person_name: str | None, now_ms: int,
+) -> Callable[[sqlite3.Connection], None]:
+    """A new account's placement (and its named person as display name, unless one is set), as a write
+    to run inside the account's own transaction."""
+
+    def write(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO officials (user_id, unit_id, designation, created_ts) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET unit_id = excluded.unit_id,"
+            " designation = excluded.designation", (user_id, unit_id, designation, now_ms))
+        if person_name:
+            conn.execute("UPDATE users SET displayname = ? WHERE user_id = ? AND displayname IS NULL",
+                         (person_name, user_id))
+
+    return write
+
+
 def _insert_official(
     conn: sqlite3.Connection, user_id: str, password_hash: str | None, unit_id: int, designation: str,
     displayname: str | None, now_ms: int,
