@@ -374,8 +374,10 @@ class AccountService:
             raise UiaChallenge(PASSWORD_FLOWS, session, forbidden("Invalid password"))
         self.uia.finish(session)
 
-    async def change_password(self, requester: Requester, operation: UiaOperation) -> None:
-        """POST /account/password: UIA with the old password, then optionally sign out other devices."""
+    async def change_password(self, requester: Requester, operation: UiaOperation, source_ip: str | None = None) -> None:
+        """POST /account/password: UIA with the old password, then optionally sign out other devices.
+
+        The new password and its audit entry commit together."""
         body = operation.body
         new_password = body.get("new_password")
         if new_password is None:
@@ -383,12 +385,16 @@ class AccountService:
         self.check_password_shape(new_password)
         await self.policy.check_password(new_password, user_id=requester.user_id, registration_token=None)
         await self.require_password_uia(requester, operation)
-        await self.store.set_password_hash(requester.user_id, await self.hash_password(new_password))
-        if body.get("logout_devices", True):
+        logout = body.get("logout_devices", True)
+        await self.store.set_password_hash(requester.user_id, await self.hash_password(new_password), also=[
+            self.audit.prepare(actor=requester.user_id, actor_device=requester.device_id, source_ip=source_ip,
+                               action="account.password_change", target=requester.user_id,
+                               details={"logout_devices": bool(logout)})])
+        if logout:
             devices = await self.store.list_devices(requester.user_id)
             await self.delete_devices(
                 requester.user_id, [d.device_id for d in devices if d.device_id != requester.device_id],
-                reason="password_change")
+                source_ip=source_ip, reason="password_change")
 
 
 def _opt_str(body: dict[str, Any], key: str) -> str | None:

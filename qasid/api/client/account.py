@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qasid.api.asgi import Request, Response
 from qasid.api.http import (
+    client_ip,
     client_paths,
     empty,
     json_body,
@@ -35,7 +36,7 @@ async def change_password(request: Request) -> Response:
     """
     who = await requester(request)
     body = await json_body(request)
-    await services(request).accounts.change_password(who, uia_operation(request, body))
+    await services(request).accounts.change_password(who, uia_operation(request, body), client_ip(request))
     return empty()
 
 
