@@ -34,17 +34,6 @@ WithStore = Callable[[Settings, Any], Any]
 
 def cmd_audit_verify(args: argparse.Namespace, settings_of: SettingsOf, with_store: WithStore) -> int:
     """The chain in the database, or (--file) a signed export, offline."""
-    if args.file:
-        if args.anchor:
-            print("error: --anchor checks the database's chain; it can't be used with --file", file=sys.stderr)
-            return 2
-        return _verify_file(Path(args.file), args.key)
-    if args.key:
-        print("error: --key pins who signed an export: use it with --file", file=sys.stderr)
-        return 2
-    from qasid.core.clock import Clock
-    from qasid.gov.audit import AuditLog
-
     anchor = None
     if args.anchor:
         seq, _, digest = args.anchor.partition(":")
@@ -52,6 +41,13 @@ def cmd_audit_verify(args: argparse.Namespace, settings_of: SettingsOf, with_sto
             print("error: --anchor must be SEQ:HASH (a seq and a 64-hex entry hash)", file=sys.stderr)
             return 2
         anchor = (int(seq), digest.lower())
+    if args.file:
+        return _verify_file(Path(args.file), args.key, anchor)
+    if args.key:
+        print("error: --key pins who signed an export: use it with --file", file=sys.stderr)
+        return 2
+    from qasid.core.clock import Clock
+    from qasid.gov.audit import AuditLog
 
     async def work(store: Any, accounts: Any) -> Any:
         return await AuditLog(store.audit, Clock()).verify(anchor)
@@ -66,7 +62,7 @@ def cmd_audit_verify(args: argparse.Namespace, settings_of: SettingsOf, with_sto
     return 0
 
 
-def _verify_file(path: Path, key: str | None) -> int:
+def _verify_file(path: Path, key: str | None, anchor: tuple[int, str] | None) -> int:
     from qasid.gov.audit_export import verify_export
 
     try:
@@ -74,13 +70,15 @@ def _verify_file(path: Path, key: str | None) -> int:
     except ValueError as e:
         print(f"error: {path} is not JSON: {e}", file=sys.stderr)
         return 1
-    result = verify_export(document, key)
+    result = verify_export(document, key, anchor)
     if not result.ok:
         where = f" at entry {result.first_broken_seq}" if result.first_broken_seq is not None else ""
         print(f"audit export BROKEN{where}: {result.reason}", file=sys.stderr)
         print(f"entries verified before it: {result.entries_checked}", file=sys.stderr)
         return 1
     print(f"audit export {result.reason}")
+    if result.entries_checked:
+        print(f"last: {result.head_seq}:{result.head_hash}  (verify the next export with --anchor)")
     if key is None:
         print("the key was read from the file itself: compare it with the server's (`qasid admin audit key`),"
               " or pass --key to check it", file=sys.stderr)
@@ -201,7 +199,8 @@ def add_audit_parsers(admin_sub: Any, common: Callable[[argparse.ArgumentParser]
 
     verify = command("verify", "recompute the chain (of the database, or of an exported --file, offline);"
                      " exit 0 if intact, 1 naming the first bad entry", cmd_audit_verify)
-    verify.add_argument("--anchor", help="SEQ:HASH printed by an earlier verify: also prove the log still extends it")
+    verify.add_argument("--anchor", help="SEQ:HASH printed by an earlier verify: also prove the log (or the --file)"
+                        " still extends it")
     verify.add_argument("--file", help="an export from `audit export`: verify it alone, no data folder needed")
     verify.add_argument("--key", help="with --file: the server's public key (from `audit key`) that must have signed it")
     export = command("export", "write the log to a file signed with the server's key (ed25519)", cmd_audit_export)

@@ -79,8 +79,13 @@ def build_export(
     return {"manifest": sign_json(manifest, server_name, key), "entries": entries}
 
 
-def verify_export(document: Any, expected_key: str | None = None) -> VerifyResult:
-    """Verify an export offline; `expected_key` (unpadded or padded base64) pins who must have signed it."""
+def verify_export(
+    document: Any, expected_key: str | None = None, anchor: tuple[int, str] | None = None,
+) -> VerifyResult:
+    """Verify an export offline; `expected_key` (unpadded or padded base64) pins who must have signed it.
+
+    `anchor` (seq, hash), e.g. the last entry of the previous export, must be in this one or be
+    the entry just before it: consecutive exports then prove one unbroken chain."""
     try:
         manifest, entries = _parts(document)
         identity = _identity(manifest)
@@ -107,6 +112,8 @@ def verify_export(document: Any, expected_key: str | None = None) -> VerifyResul
         return VerifyResult(False, checked, problem[0] if problem else None, why, head_seq, head_hash)
     if problem is not None:
         return VerifyResult(False, checked, problem[0], problem[1], head_seq, head_hash)
+    if anchor is not None and (off := _off_anchor(entries, first_seq, prev_hash, anchor)) is not None:
+        return VerifyResult(False, checked, anchor[0], off, head_seq, head_hash)
     span = f" (entries {entries[0]['seq']} to {entries[-1]['seq']})" if entries else ""
     return VerifyResult(True, checked, None, f"intact: {checked} entries{span}, signed by {identity.server_name}"
                         f" with {identity.key_id} ({identity.public_key})", head_seq, head_hash)
@@ -156,6 +163,22 @@ def check_entries(
 
 class NotAnExport(Exception):
     """The document is not an audit export this qasid can read; the message says why."""
+
+
+def _off_anchor(
+    entries: list[Any], first_seq: int | None, prev_hash: str | None, anchor: tuple[int, str],
+) -> str | None:
+    """Why the export doesn't extend the anchor, or None if it does."""
+    known = {int(e["seq"]): str(e["entry_hash"]) for e in entries}
+    if first_seq is not None and prev_hash is not None:
+        known[first_seq - 1] = prev_hash
+    seq, digest = anchor
+    if seq not in known:
+        span = f"entries {min(known)} to {max(known)}" if known else "no entries"
+        return f"the export does not reach the anchor entry {seq}: it covers {span} (counting the one it links to)"
+    if known[seq] != digest.lower():
+        return f"entry {seq} differs from the anchored hash: history was rewritten, or the exports are of different logs"
+    return None
 
 
 def _parts(document: Any) -> tuple[dict[str, Any], list[Any]]:

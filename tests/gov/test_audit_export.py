@@ -99,6 +99,15 @@ def test_a_time_range_exports_a_contiguous_slice_that_verifies_alone(gov: Gov, t
     assert entries[0]["seq"] > 1 and all(since <= e["ts"] < until for e in entries)
     assert document["manifest"]["prev_hash"] == entries[0]["prev_hash"] != "0" * 64
     assert offline_verify(out).returncode == 0
+    # The next export continues the chain from where this one ended.
+    last = entries[-1]
+    following = tmp_path / "following.json"
+    assert gov.server.run_cli("audit", "export", "--out", str(following), "--since", str(until)).returncode == 0
+    anchored = offline_verify(following, "--anchor", f"{last['seq']}:{last['entry_hash']}")
+    assert anchored.returncode == 0, anchored.stderr
+    assert f"last: {json.loads(following.read_text())['entries'][-1]['seq']}:" in anchored.stdout
+    off = offline_verify(following, "--anchor", f"{last['seq']}:{'0' * 64}")
+    assert off.returncode == 1 and f"BROKEN at entry {last['seq']}" in off.stderr
     dated = gov.server.run_cli("audit", "export", "--out", str(out), "--since", "2000-01-01", "--until", "2000-01-02")
     assert dated.returncode == 0 and json.loads(out.read_text())["manifest"]["count"] == 0
     bad = gov.server.run_cli("audit", "export", "--out", str(out), "--since", "last tuesday")

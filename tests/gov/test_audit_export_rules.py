@@ -178,3 +178,15 @@ def test_the_server_refuses_to_sign_a_broken_slice() -> None:
     rows[1] = rows[1]._replace(action="edited")
     with pytest.raises(ValueError, match="broken at entry 2"):
         build_export(rows, None, server_name="test", key=KEY, exported_ts=1, since_ts=None, until_ts=None)
+
+
+def test_consecutive_exports_chain_through_an_anchor() -> None:
+    first = export(count=4)
+    second = export(count=3, first=5)
+    last = first["entries"][-1]
+    assert verify_export(second, PUBLIC, (last["seq"], last["entry_hash"])).ok  # the entry it links to
+    assert verify_export(first, PUBLIC, (2, first["entries"][1]["entry_hash"])).ok  # an entry inside
+    rewritten = verify_export(second, PUBLIC, (4, "f" * 64))
+    assert not rewritten.ok and rewritten.first_broken_seq == 4 and "differs from the anchored hash" in rewritten.reason
+    gap = verify_export(export(count=2, first=7), PUBLIC, (4, last["entry_hash"]))
+    assert not gap.ok and "does not reach the anchor entry 4" in gap.reason
