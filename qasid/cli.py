@@ -115,6 +115,7 @@ async def _with_store(settings: Settings, work: Any) -> Any:
     from qasid.core.clock import Clock
     from qasid.core.ratelimit import RateLimiter
     from qasid.core.services import check_server_name
+    from qasid.gov.audit import AuditLog
     from qasid.store.datadir import prepare_data_dir
     from qasid.store.sqlite import SqliteStore
 
@@ -126,15 +127,19 @@ async def _with_store(settings: Settings, work: Any) -> Any:
     store = SqliteStore(settings.database_path)
     try:
         check_server_name(store, settings)
-        accounts = AccountService(settings, store.accounts, Clock(), RateLimiter({}, enabled=False), _Quiet())
+        accounts = AccountService(settings, store.accounts, Clock(), RateLimiter({}, enabled=False), _Quiet(),
+                                  audit=AuditLog(store.audit, Clock()))
         return await work(store, accounts)
     finally:
         store.close()
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
+    from qasid.gov.audit import OPERATOR
+
     async def work(store: Any, accounts: Any) -> str:
-        return await accounts.create_user(args.username, args.password, is_admin=args.admin)  # type: ignore[no-any-return]
+        return await accounts.create_user(  # type: ignore[no-any-return]
+            args.username, args.password, is_admin=args.admin, actor=OPERATOR)
 
     user_id = asyncio.run(_with_store(_settings(args), work))
     print(user_id)
@@ -208,57 +213,6 @@ def _operator_entry(store: Any, action: str, token_hash: bytes, **details: Any) 
         actor=OPERATOR, action=action, details={"token": _token_id(token_hash), **details})
 
 
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from qasid.core.clock import Clock
-    from qasid.gov.audit import AuditLog
-
-    anchor = None
-    if args.anchor:
-        seq, _, digest = args.anchor.partition(":")
-        if not seq.isdigit() or len(digest) != 64:
-            print("error: --anchor must be SEQ:HASH (a seq and a 64-hex entry hash)", file=sys.stderr)
-            return 2
-        anchor = (int(seq), digest.lower())
-
-    async def work(store: Any, accounts: Any) -> Any:
-        return await AuditLog(store.audit, Clock()).verify(anchor)
-
-    result = asyncio.run(_with_store(_settings(args), work))
-    if not result.ok:
-        print(f"audit log BROKEN at entry {result.first_broken_seq}: {result.reason}", file=sys.stderr)
-        print(f"entries verified before it: {result.entries_checked}", file=sys.stderr)
-        return 1
-    print(f"audit log intact: {result.entries_checked} entries")
-    print(f"head: {result.head_seq}:{result.head_hash}  (keep this elsewhere; check later with --anchor)")
-    return 0
-
-
-def cmd_audit_list(args: argparse.Namespace) -> int:
-    from qasid.core import jsonutil
-    from qasid.core.clock import Clock
-    from qasid.gov.audit import OPERATOR, AuditLog, format_line
-
-    settings = _settings(args)
-    actor = args.actor
-    if actor is not None and not actor.startswith("@") and actor != OPERATOR:
-        actor = f"@{actor}:{settings.server_name}"  # a bare localpart
-
-    async def work(store: Any, accounts: Any) -> Any:
-        unit_id = None
-        if args.unit is not None:
-            unit = store.gov.unit_by_code(args.unit)
-            if unit is None:
-                raise MatrixError(404, "M_NOT_FOUND", f"Unknown unit {args.unit!r} (--unit takes a unit code)")
-            unit_id = unit.unit_id
-        return await AuditLog(store.audit, Clock()).entries(
-            unit_ids=None, after_seq=args.after, limit=args.limit, action=args.action,
-            actor=actor, target=args.target, unit_id=unit_id)
-
-    for entry in asyncio.run(_with_store(settings, work)):
-        print(jsonutil.dumps(entry).decode() if args.json else format_line(entry))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qasid", description="qasid: a sovereign Matrix homeserver")
     parser.add_argument("--config", help="path to qasid.toml (default: ./qasid.toml, or $QASID_CONFIG)")
@@ -299,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(trevoke)
     trevoke.add_argument("token", help="the token's ID from `token list`, or the token itself")
     trevoke.set_defaults(func=cmd_token_revoke)
-    _audit_parsers(admin_sub)
+    from qasid.cli_audit import add_audit_parsers
+
+    add_audit_parsers(admin_sub, _common, _settings, _with_store)
     from qasid.cli_calls import add_calls_parsers
 
     add_calls_parsers(sub)
@@ -315,43 +271,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_ops_parsers(admin_sub, _settings)
     add_ops_parsers(sub)
     return parser
-
-
-# What `audit list --action` can match, by area.
-AUDIT_ACTIONS = (
-    ("accounts:   account.create account.bulk_import account.password_set account.suspend account.unsuspend"
-    " account.offboard membership.leave_all"),
-    "sign-in:    login login.failed registration_token.redeemed",
-    "devices:    device.added device.removed device.sign_out device.expire",
-    ("tokens:     registration_token.issued registration_token.revoked enrollment_token.issue"
-    " enrollment_token.revoke"),
-    "tree:       unit.create unit.update admin_role.grant admin_role.revoke official.update policy.change",
-    "log:        audit.verify retention.purge",
-)
-
-
-def _audit_parsers(admin_sub: Any) -> None:
-    audit = admin_sub.add_parser("audit", help="the hash-chained audit log")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_sub.add_parser(
-        "verify", help="recompute the chain; exit 0 if intact, 1 naming the first broken entry")
-    _common(verify)
-    verify.add_argument("--anchor", help="SEQ:HASH printed by an earlier verify: also prove the log still extends it")
-    verify.set_defaults(func=cmd_audit_verify)
-    alist = audit_sub.add_parser(
-        "list", help="entries, one per line: seq, UTC time, actor[/device], action, target, source, unit, details"
-        " (tab-separated; control characters appear escaped as \\n, \\xHH, \\uHHHH)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="actions:\n" + "\n".join(f"  {group}" for group in AUDIT_ACTIONS))
-    _common(alist)
-    alist.add_argument("--after", type=int, default=0, help="only entries after this seq")
-    alist.add_argument("--limit", type=int, default=1000, help="at most this many (default and maximum 1000)")
-    alist.add_argument("--action", help="only this action, e.g. login.failed (listed below)")
-    alist.add_argument("--actor", help="only this actor: a user ID, a bare username, or operator (the CLI)")
-    alist.add_argument("--target", help="only this target (a user ID, unit code or token fingerprint)")
-    alist.add_argument("--unit", help="only entries filed under this unit (its code)")
-    alist.add_argument("--json", action="store_true", help="one JSON object per line")
-    alist.set_defaults(func=cmd_audit_list)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -91,10 +91,7 @@ def _unit_id(gov: Government, scope: AdminScope, code: str) -> int:
 
 async def _unit_create(gov: Government, scope: AdminScope, a: argparse.Namespace) -> Any:
     parent = _unit_id(gov, scope, a.parent) if a.parent else None
-    unit = await gov.org.create_unit(scope, parent, a.code, a.name)
-    await gov.audit.record(actor=scope.user_id, source_ip="cli", action="unit.create", target=unit.code,
-                           unit_id=unit.unit_id, details=unit_json(unit))
-    return unit_json(unit)
+    return unit_json(await gov.create_unit(scope, parent, a.code, a.name))
 
 
 async def _unit_list(gov: Government, scope: AdminScope, a: argparse.Namespace) -> Any:
@@ -123,9 +120,7 @@ async def _policy_set(gov: Government, scope: AdminScope, a: argparse.Namespace)
             values[key] = json.loads(raw)
         except ValueError:
             values[key] = raw  # a bare word, e.g. invite_scope=ministry
-    own = await gov.org.set_unit_policy(scope, unit_id, values, replace=False)
-    await gov.audit.record(actor=scope.user_id, source_ip="cli", action="policy.change", target=a.unit,
-                           unit_id=unit_id, details=values)
+    own = await gov.set_unit_policy(scope, unit_id, values)
     return {"own": own, "effective": gov.org.policy_of_unit(unit_id)}
 
 

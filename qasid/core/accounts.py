@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -107,12 +107,16 @@ class AccountService:
 
     # --- users -----------------------------------------------------------------------------
 
-    async def create_user(self, localpart: str, password: str | None, is_admin: bool = False) -> str:
-        """Create an account directly (operator CLI, admin API)."""
+    async def create_user(
+        self, localpart: str, password: str | None, is_admin: bool = False, actor: str | None = None,
+    ) -> str:
+        """Create an account directly (operator CLI, admin API); `actor` (who asked) is audited with it."""
         user_id = make_user_id(localpart, self.settings.server_name)
         password_hash = await self.hash_password(self.check_password_shape(password)) if password else None
+        created = self.audit.prepare(actor=actor or user_id, action="account.create", target=user_id,
+                                     details={"is_admin": is_admin, "with_password": password_hash is not None})
         if not await self.store.create_user(user_id, password_hash, is_admin, self.clock.now_ms(),
-                                            displayname=default_displayname(user_id)):
+                                            displayname=default_displayname(user_id), also=[created]):
             raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
         return user_id
 
@@ -170,11 +174,14 @@ class AccountService:
             user_id = make_user_id(random_string(12).lower(), self.settings.server_name)
         await self.policy.check_password(password, user_id=None, registration_token=token)
         password_hash = await self.hash_password(password)
+        # The account, its place in the organisation and the redemption's entry (filed under that
+        # place) commit together.
+        placement = await self.policy.registration_writes(user_id, token)
         try:
             created = await self.store.create_user(
                 user_id, password_hash, False, self.clock.now_ms(),
                 registration_token_hash=hash_token(token),
-                also=[self.audit.prepare(
+                also=[*placement, self.audit.prepare(
                     actor=user_id, action="registration_token.redeemed", target=user_id, source_ip=ip,
                     details={"token": token_fingerprint(token)})],
             )
@@ -184,8 +191,8 @@ class AccountService:
         if not created:
             raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
         self.uia.finish(session)
-        await self.policy.after_registration(user_id, token)
-        # After the policy: a name an enrollment token carries wins over the default.
+        await self.policy.after_registration(user_id)
+        # After the placement: a name an enrollment token carries wins over the default.
         await self.store.set_displayname_if_unset(user_id, default_displayname(user_id))
         if body.get("inhibit_login"):
             return {"user_id": user_id}
@@ -328,17 +335,20 @@ class AccountService:
     async def delete_devices(
         self, user_id: str, device_ids: list[str], *, actor: str | None = None,
         source_ip: str | None = None, reason: str = "deleted", also: Sequence[AuditAppend] = (),
+        also_after: Callable[[list[str]], Sequence[AuditAppend]] | None = None,
     ) -> list[str]:
         """Delete devices, their tokens and keys; other users' clients learn of the change.
 
         `actor` is who asked (the user themselves unless given, e.g. an admin); each removal is audited,
-        and `also` recorded if any was deleted, in the deletion's own transaction.
+        and `also` (and `also_after(the devices deleted)`) recorded if any was deleted, in the deletion's
+        own transaction.
         """
         def removed(device_id: str) -> AuditAppend:
             return self.audit.prepare(actor=actor or user_id, action="device.removed", target=user_id,
                                       source_ip=source_ip, details={"device_id": device_id, "reason": reason})
 
-        deleted = await self.store.delete_devices(user_id, device_ids, also_each=removed, also=also)
+        deleted = await self.store.delete_devices(user_id, device_ids, also_each=removed, also=also,
+                                                  also_after=also_after)
         if deleted:
             self.device_listener.devices_changed(user_id)
         return deleted
@@ -388,8 +398,10 @@ class AccountService:
         """False for an account whose password the government directory holds: it can't change here."""
         return not self.directory.manages(user_id, True)
 
-    async def change_password(self, requester: Requester, operation: UiaOperation) -> None:
-        """POST /account/password: UIA with the old password, then optionally sign out other devices."""
+    async def change_password(self, requester: Requester, operation: UiaOperation, source_ip: str | None = None) -> None:
+        """POST /account/password: UIA with the old password, then optionally sign out other devices.
+
+        The new password and its audit entry commit together."""
         if not self.password_is_local(requester.user_id):
             raise forbidden("Your password is the government directory's: change it there")
         body = operation.body
@@ -399,12 +411,16 @@ class AccountService:
         self.check_password_shape(new_password)
         await self.policy.check_password(new_password, user_id=requester.user_id, registration_token=None)
         await self.require_password_uia(requester, operation)
-        await self.store.set_password_hash(requester.user_id, await self.hash_password(new_password))
-        if body.get("logout_devices", True):
+        logout = body.get("logout_devices", True)
+        await self.store.set_password_hash(requester.user_id, await self.hash_password(new_password), also=[
+            self.audit.prepare(actor=requester.user_id, actor_device=requester.device_id, source_ip=source_ip,
+                               action="account.password_change", target=requester.user_id,
+                               details={"logout_devices": bool(logout)})])
+        if logout:
             devices = await self.store.list_devices(requester.user_id)
             await self.delete_devices(
                 requester.user_id, [d.device_id for d in devices if d.device_id != requester.device_id],
-                reason="password_change")
+                source_ip=source_ip, reason="password_change")
 
 
 def _opt_str(body: dict[str, Any], key: str) -> str | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from qasid.core.audit_sink import AuditAppend
 from qasid.core.clock import random_string
 from qasid.core.errors import MatrixError, bad_json, forbidden, not_found
 from qasid.core.ids import check_room_id, is_user_id
@@ -251,8 +253,11 @@ async def invite(
 
 async def set_membership(
     rooms: RoomService, actor: str, room_id: str, target: str, membership: str, reason: str | None = None,
-) -> None:
-    """leave (yourself), kick (leave of another), ban and unban (leave after ban)."""
+    also: Sequence[AuditAppend] = (),
+) -> bool:
+    """leave (yourself), kick (leave of another), ban and unban (leave after ban); False if nothing changed.
+
+    `also` (an audit entry) commits with the membership event, and only if one is sent."""
     if not is_user_id(target):
         raise MatrixError(400, "M_INVALID_PARAM", "Not a valid user ID")
     room = await rooms.snapshot(room_id)
@@ -265,7 +270,7 @@ async def set_membership(
             raise forbidden(f"{target} is banned from this room; unban them instead")
         membership = "leave"
     if membership == "leave" and actor == target and current == "leave":
-        return  # leaving a room you have already left changes nothing
+        return False  # leaving a room you have already left changes nothing
     if actor != target and membership == "leave" and current not in ("join", "invite", "knock", "ban"):
         raise forbidden(f"{target} is not in this room")
     if membership == "unban":
@@ -275,7 +280,8 @@ async def set_membership(
     content: dict[str, Any] = {"membership": membership}
     if reason:
         content["reason"] = reason
-    await rooms.append(actor, room_id, "m.room.member", content, state_key=target)
+    await rooms.append(actor, room_id, "m.room.member", content, state_key=target, also=also)
+    return True
 
 
 async def forget(rooms: RoomService, user_id: str, room_id: str) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
+
+# A write run on the writer's connection inside another write's transaction.
+AlsoWrite = Callable[[Any], object]
 
 # What core itself insists on (accounts.check_password_shape); a policy may ask for more.
 MIN_PASSWORD_LENGTH = 8
@@ -54,8 +57,13 @@ class Policy(Protocol):
         """The rules advertised at /password_policy (m.minimum_length, m.require_digit, ...)."""
         ...
 
-    async def after_registration(self, user_id: str, registration_token: str | None) -> None:
-        """Called once the account is created with that registration token (e.g. to place it in a unit)."""
+    async def registration_writes(self, user_id: str, registration_token: str | None) -> Sequence[AlsoWrite]:
+        """Writes to commit in the new account's own transaction (e.g. its place in a unit), so a crash
+        can't leave an account that escaped its unit's policy."""
+        ...
+
+    async def after_registration(self, user_id: str) -> None:
+        """Follow-up once a new account is committed (e.g. the organisation's rooms that take it in)."""
         ...
 
     async def check_new_device(self, user_id: str, existing_devices: int) -> None:
@@ -122,7 +130,10 @@ class OpenPolicy:
     async def password_policy(self, user_id: str | None) -> dict[str, Any]:
         return {"m.minimum_length": MIN_PASSWORD_LENGTH}
 
-    async def after_registration(self, user_id: str, registration_token: str | None) -> None:
+    async def registration_writes(self, user_id: str, registration_token: str | None) -> Sequence[AlsoWrite]:
+        return ()
+
+    async def after_registration(self, user_id: str) -> None:
         return None
 
     async def check_new_device(self, user_id: str, existing_devices: int) -> None:

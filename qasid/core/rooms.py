@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from signedjson.types import SigningKey
 
 from qasid.config import Settings
 from qasid.core import jsonutil
+from qasid.core.audit_sink import AuditAppend
 from qasid.core.auth_rules import auth_types_for_event, check_event_auth
 from qasid.core.clock import Clock
 from qasid.core.errors import MatrixError, forbidden, not_found, too_large
@@ -191,8 +192,11 @@ class RoomService:
     async def append(
         self, sender: str, room_id: str, event_type: str, content: dict[str, Any],
         state_key: str | None = None, txn: Txn | None = None, redacts: str | None = None,
+        also: Sequence[AuditAppend] = (),
     ) -> str:
-        """Authorise and durably append one event; returns its event ID (the first one, on a retried txn)."""
+        """Authorise and durably append one event; returns its event ID (the first one, on a retried txn).
+
+        `also` (an audit entry) commits in the event's own transaction."""
         check_event_fields(event_type, content, state_key)
         async with self._locks[room_id]:
             if txn is not None:
@@ -213,7 +217,7 @@ class RoomService:
             # because the writer commits in queue order. The lock is not held across the fsync,
             # so a busy room gets many events per commit instead of one.
             committed = self.store.events.enqueue_events(
-                [new_event], self.clock.now_ms(), self._push_committed([new_event]))
+                [new_event], self.clock.now_ms(), self._push_committed([new_event]), also=also)
             audience = self._advance(room, new_event)
             if txn is not None:
                 self._pending_txns[txn] = (new_event.event_id, committed)

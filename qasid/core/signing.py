@@ -25,3 +25,9 @@ def load_or_create_signing_key(path: Path) -> SigningKey:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return key
+
+
+def load_signing_key(path: Path) -> SigningKey:
+    """Read the key the server made; FileNotFoundError if it has never started (nothing is created here)."""
+    with path.open() as f:
+        return read_signing_keys(f)[0]

@@ -125,6 +125,10 @@ class AuditLog:
         entry = _new_entry(actor, action, target, source_ip, unit_id, details, actor_device)
         return lambda conn: append_entry(conn, entry, self.clock.now_ms, _hash_fields)
 
+    async def commit(self, append: AuditAppend) -> int:
+        """A prepared entry in a transaction of its own: for an entry that is itself the whole event."""
+        return await self.store.append_prepared(append)
+
     async def entries(
         self, *, unit_ids: frozenset[int] | None, after_seq: int = 0, limit: int = 100,
         action: str | None = None, actor: str | None = None, target: str | None = None,

@@ -100,10 +100,9 @@ class ConsoleSessions:
             raise forbidden("This account may not use the admin console")
         await self.store.delete_idle_sessions(self.clock.now_ms() - IDLE_TIMEOUT_MS)
         session_id = secrets.token_urlsafe(32)
-        await self.store.create_session(session_hash(session_id), row.user_id, secrets.token_urlsafe(32),
-                                        self.clock.now_ms())
-        await self.audit.record(actor=row.user_id, action="console.sign_in", target=row.user_id,
-                                         source_ip=ip)
+        await self.store.create_session(
+            session_hash(session_id), row.user_id, secrets.token_urlsafe(32), self.clock.now_ms(),
+            also=[self.audit.prepare(actor=row.user_id, action="console.sign_in", target=row.user_id, source_ip=ip)])
         return session_id
 
     async def session(self, session_id: str) -> ConsoleSession | None:
@@ -127,9 +126,8 @@ class ConsoleSessions:
 
     async def sign_out(self, session: ConsoleSession, ip: str) -> None:
         """End the session and record it."""
-        await self.store.delete_session(session.session_hash)
-        await self.audit.record(actor=session.user_id, action="console.sign_out", target=session.user_id,
-                                         source_ip=ip)
+        await self.store.delete_session(session.session_hash, also=[self.audit.prepare(
+            actor=session.user_id, action="console.sign_out", target=session.user_id, source_ip=ip)])
 
     def language(self, user_id: str) -> str | None:
         """The console language the admin chose, if any."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from qasid.core.accounts import AccountService, hash_token
-from qasid.core.audit_sink import token_id, token_id_prefix
+from qasid.core.audit_sink import AuditAppend, token_id, token_id_prefix
 from qasid.core.clock import new_registration_token
 from qasid.core.errors import MatrixError
 from qasid.core.ids import default_displayname, make_user_id
@@ -117,13 +118,14 @@ class Enrollment:
             if (why := password_problem(self.org.policy_of_unit(unit.unit_id), password)) is not None:
                 raise MatrixError(400, "M_WEAK_PASSWORD", why)
             password_hash = await self.accounts.hash_password(password)
-        if not await self.store.create_official(
-                user_id, password_hash, unit.unit_id, designation, displayname, self.org.clock.now_ms()):
-            raise MatrixError(409, "M_USER_IN_USE", f"User ID {user_id} is already taken")
-        await self.audit.record(
+        created = self.audit.prepare(
             actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
             action="account.create", target=user_id, unit_id=unit.unit_id,
             details={"designation": designation, "displayname": displayname, "with_password": password is not None})
+        if not await self.store.create_official(
+                user_id, password_hash, unit.unit_id, designation, displayname, self.org.clock.now_ms(),
+                also=[created]):
+            raise MatrixError(409, "M_USER_IN_USE", f"User ID {user_id} is already taken")
         if self.on_placement is not None:
             await self.on_placement(user_id)
         return user_id
@@ -184,23 +186,58 @@ class Enrollment:
         withheld: list[dict[str, Any]] = []
         if all_or_nothing and refused:
             withheld, to_create, created = created, [], []
+        planned = ImportReport(created, skipped, refused, withheld)
+        unit_id = _common_unit(self.org, touched)
+
+        def entry(report: ImportReport) -> AuditAppend:
+            return self.audit.prepare(
+                actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
+                action="account.bulk_import", unit_id=unit_id, details=report.summary())
+
         try:
-            made = set(await self.store.import_officials(to_create, self.org.clock.now_ms(), all_or_nothing)
-                       ) if to_create else set()
-            taken = {c["user_id"] for c in created} - made  # lost a race with another writer
+            # The accounts and the entry naming them commit together.
+            made = set(await self.store.import_officials(
+                to_create, self.org.clock.now_ms(), all_or_nothing,
+                then=lambda made: [entry(planned.after(set(made), None))])) if to_create else None
         except ImportRaced as e:
-            made, taken = set(), set(e.user_ids)
-            withheld = [c for c in created if c["user_id"] not in taken]
-        refused += [{**c, "reason": "username was taken during the import"} for c in created if c["user_id"] in taken]
-        created = [c for c in created if c["user_id"] in made]
-        await self.audit.record(
-            actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
-            action="account.bulk_import", unit_id=_common_unit(self.org, touched),
-            details={"created": len(created), "skipped": len(skipped), "refused": len(refused),
-                     "withheld": len(withheld), "created_user_ids": [c["user_id"] for c in created][:100]})
-        if created and self.on_placement is not None:
-            await self.on_placement(created[0]["user_id"])
-        return {"created": created, "skipped": skipped, "refused": refused, "withheld": withheld}
+            made = None
+            report = planned.after(set(), set(e.user_ids))
+        else:
+            report = planned.after(made or set(), None)
+        if made is None:
+            await self.audit.commit(entry(report))  # nothing was written: the entry is the whole event
+        if report.created and self.on_placement is not None:
+            await self.on_placement(report.created[0]["user_id"])
+        return report.to_json()
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did, row by row; `after` settles the rows planned for creation against the write."""
+
+    created: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+    refused: list[dict[str, Any]]
+    withheld: list[dict[str, Any]]
+
+    def after(self, made: set[str], raced: set[str] | None) -> ImportReport:
+        """The report once `made` were created; `raced` (all or nothing) names the usernames taken meanwhile."""
+        if raced is not None:
+            taken, withheld = raced, [c for c in self.created if c["user_id"] not in raced]
+        else:
+            taken, withheld = {c["user_id"] for c in self.created} - made, self.withheld
+        refused = self.refused + [{**c, "reason": "username was taken during the import"}
+                                  for c in self.created if c["user_id"] in taken]
+        return ImportReport([c for c in self.created if c["user_id"] in made], self.skipped, refused, withheld)
+
+    def summary(self) -> dict[str, Any]:
+        """The audit entry's details: counts, and the first hundred accounts created."""
+        return {"created": len(self.created), "skipped": len(self.skipped), "refused": len(self.refused),
+                "withheld": len(self.withheld), "created_user_ids": [c["user_id"] for c in self.created][:100]}
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's rendering."""
+        return {"created": self.created, "skipped": self.skipped, "refused": self.refused, "withheld": self.withheld}
 
 
 _HEADER_FIRST = ("unit", "unit_code", "unit code", "code")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from qasid.core.audit_sink import AuditAppend
+from qasid.core.errors import MatrixError, forbidden
 from qasid.core.reports import ReportTargets
 from qasid.core.services import Services
 from qasid.gov.audit import AuditLog
+from qasid.gov.audit_export import export_signed
 from qasid.gov.clearance import Clearance
 from qasid.gov.console import ConsoleSessions
 from qasid.gov.dashboard import Dashboard
@@ -20,7 +23,11 @@ from qasid.gov.maintenance import Maintenance
 from qasid.gov.org import Organisation, unit_json
 from qasid.gov.reports import Reports
 from qasid.gov.scope import AdminScope
+from qasid.store.sqlite.audit import TooManyEntries
 from qasid.store.sqlite.gov import Unit
+
+# An export through the API is one response: past this, narrow it with since/until (the CLI has no limit).
+MAX_EXPORT_ENTRIES = 100_000
 
 
 class Government:
@@ -61,14 +68,13 @@ class Government:
 
     async def create_unit(self, scope: AdminScope, parent_id: int | None, code: Any, name: Any) -> Unit:
         """Create a unit (see Organisation.create_unit) and record it."""
-        unit = await self.org.create_unit(scope, parent_id, code, name)
-        await self._record(scope, "unit.create", unit, unit_json(unit))
-        return unit
+        return await self.org.create_unit(scope, parent_id, code, name,
+                                          record=lambda unit: self._entry(scope, "unit.create", unit, unit_json(unit)))
 
     async def update_unit(self, scope: AdminScope, unit_id: int, body: dict[str, Any]) -> Unit:
         """Rename and/or move a unit (see Organisation.update_unit) and record it."""
-        unit = await self.org.update_unit(scope, unit_id, body)
-        await self._record(scope, "unit.update", unit, body)
+        unit = await self.org.update_unit(scope, unit_id, body,
+                                          record=lambda unit: self._entry(scope, "unit.update", unit, body))
         if "parent_id" in body:
             await self.directives.reconcile_all()
         return unit
@@ -76,10 +82,25 @@ class Government:
     async def set_unit_policy(self, scope: AdminScope, unit_id: int, values: Any) -> dict[str, Any]:
         """Set policy keys on a unit (null: inherit again) and record it; returns the unit's own keys."""
         unit = self.org.unit_in_scope(scope, unit_id)
-        own = await self.org.set_unit_policy(scope, unit.unit_id, values, replace=False)
-        await self._record(scope, "policy.change", unit, values)
-        return own
+        entry = self._entry(scope, "policy.change", unit, values if isinstance(values, dict) else {})
+        return await self.org.set_unit_policy(scope, unit.unit_id, values, replace=False, also=entry)
 
-    async def _record(self, scope: AdminScope, action: str, unit: Unit, details: dict[str, Any]) -> None:
-        await self.audit.record(actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
-                                action=action, target=unit.code, unit_id=unit.unit_id, details=details)
+    async def export_audit(self, scope: AdminScope, since_ts: int | None, until_ts: int | None) -> dict[str, Any]:
+        """The audit log from `since_ts` to `until_ts`, signed with the server's key (national admins only)."""
+        if not scope.is_national:
+            raise forbidden("Only a national admin can export the audit log")
+        try:
+            return await export_signed(
+                self.audit, actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
+                key=self.services.signing_key, server_name=self.services.settings.server_name,
+                since_ts=since_ts, until_ts=until_ts, max_entries=MAX_EXPORT_ENTRIES)
+        except TooManyEntries as e:
+            raise MatrixError(400, "M_TOO_LARGE", f"The range holds {e.count} entries, more than the"
+                              f" {MAX_EXPORT_ENTRIES} one export may: narrow it with since and until") from None
+        except ValueError as e:
+            raise MatrixError(500, "M_UNKNOWN", str(e)) from None
+
+    def _entry(self, scope: AdminScope, action: str, unit: Unit, details: dict[str, Any]) -> list[AuditAppend]:
+        """The admin's entry for a change to `unit`, for the store to commit in the change's own transaction."""
+        return [self.audit.prepare(actor=scope.user_id, actor_device=scope.device_id, source_ip=scope.source_ip,
+                                   action=action, target=unit.code, unit_id=unit.unit_id, details=details)]

@@ -12,11 +12,13 @@ read back by the append-path check and the retention purge.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from qasid.core.accounts import hash_token
 from qasid.core.errors import MatrixError
 from qasid.core.pdu import compute_event_id
+from qasid.core.policy import AlsoWrite
 from qasid.gov.clearance import Clearance
 from qasid.gov.directive_rooms import DIRECTIVE_EVENT
 from qasid.gov.lifecycle import Lifecycle
@@ -36,6 +38,7 @@ from qasid.gov.rules import (
     room_policy_problem,
     stricter_room_policy,
 )
+from qasid.store.sqlite.gov import place_official
 
 if TYPE_CHECKING:
     from qasid.gov.directives import Directives
@@ -257,15 +260,18 @@ class GovPolicy:
         """The password rules for this user (the defaults for an anonymous client)."""
         return password_policy_json(self.org.policy_of_user(user_id) if user_id else self.org.policy_of_unit(None))
 
-    async def after_registration(self, user_id: str, registration_token: str | None) -> None:
-        """An enrollment token places the new account in its unit with its designation and name."""
+    async def registration_writes(self, user_id: str, registration_token: str | None) -> Sequence[AlsoWrite]:
+        """An enrollment token places the new account in its unit with its designation and name, in the
+        account's own transaction."""
         bound = self.org.store.enrollment_tokens(hash_token(registration_token)) if registration_token else []
         if not bound:
-            return
+            return ()
         token = bound[0]
-        await self.org.store.set_official(user_id, token.unit_id, token.designation or "", self.org.clock.now_ms())
-        if token.person_name:
-            await self.org.store.set_displayname_if_unset(user_id, token.person_name)
+        return [place_official(user_id, token.unit_id, token.designation or "", token.person_name,
+                               self.org.clock.now_ms())]
+
+    async def after_registration(self, user_id: str) -> None:
+        """Once an enrolled account is committed, the directive rooms of its unit take it in."""
         if self.directives is not None:
             await self.directives.official_changed(user_id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,6 +40,9 @@ class Lifecycle:
         self.audit = audit
         # Called after an official is placed or moved (directives keep their rooms in step).
         self.on_placement: Callable[[str], Awaitable[None]] | None = None
+        # One finisher per offboarding at a time (the API's and the maintenance loop's): a second
+        # waits for the first, then finds nothing pending. One lock per user offboarded since start.
+        self._finishing: dict[str, asyncio.Lock] = {}
 
     def _entry(self, scope: AdminScope, action: str, target: str, unit_id: int | None,
                details: dict[str, Any] | None = None) -> list[AuditAppend]:
@@ -167,7 +171,12 @@ class Lifecycle:
             official.unit_id if official else None))
 
     async def offboard(self, scope: AdminScope, user_id: Any) -> dict[str, Any]:
-        """Revoke every token, delete every device and its keys, leave every room, never log in again."""
+        """Revoke every token, delete every device and its keys, leave every room, never log in again.
+
+        Each step commits with its own audit entry: the deactivation (which also queues the rest),
+        each device removed, each room left, and the end of the offboarding. A crash between steps
+        leaves the offboarding queued; the server's maintenance loop finishes it.
+        """
         user_id, official = await self.official_in_scope(scope, user_id)
         devices = await self.accounts.store.list_devices(user_id)
         if not await self.store.deactivate(user_id, scope.user_id, self.org.clock.now_ms(), also=self._entry(
@@ -181,18 +190,33 @@ class Lifecycle:
                 "rooms_pending": left is None}
 
     async def finish_offboarding(self, user_id: str, actor: str) -> int:
-        """Leave every room the offboarded user is in or invited to, through core's own membership path."""
+        """Delete any device an interrupted offboarding left, then leave every room the offboarded user
+        is in or invited to, through core's own membership path; each leave commits with its entry."""
+        assert self.rooms is not None
+        async with self._finishing.setdefault(user_id, asyncio.Lock()):
+            if not self.store.offboarding_pending(user_id):
+                return 0
+            return await self._finish_offboarding(user_id, actor)
+
+    async def _finish_offboarding(self, user_id: str, actor: str) -> int:
         assert self.rooms is not None
         official = self.store.official(user_id)
-        left = 0
+        unit_id = official.unit_id if official else None
+        leftover = [d.device_id for d in await self.accounts.store.list_devices(user_id)]
+        if leftover:
+            await self.accounts.delete_devices(user_id, leftover, actor=actor, reason="offboarded")
+        left, failed = 0, 0
         for room_id in sorted(await self.rooms.rooms_of(user_id)):
+            entry = self.audit.prepare(actor=actor, action="membership.leave", target=user_id, unit_id=unit_id,
+                                       details={"room_id": room_id, "reason": "offboarded"})
             try:
-                await set_membership(self.rooms, user_id, room_id, user_id, "leave", reason="offboarded")
-                left += 1
+                if await set_membership(self.rooms, user_id, room_id, user_id, "leave", reason="offboarded",
+                                        also=[entry]):
+                    left += 1
             except MatrixError as e:
+                failed += 1
                 log.warning("offboarding %s: could not leave %s: %s", user_id, room_id, e.message)
-        await self.store.finish_offboarding(user_id)
-        if left:
-            await self.audit.record(actor=actor, action="membership.leave_all", target=user_id,
-                                    unit_id=official.unit_id if official else None, details={"rooms_left": left})
+        await self.store.finish_offboarding(user_id, also=[self.audit.prepare(
+            actor=actor, action="membership.leave_all", target=user_id, unit_id=unit_id,
+            details={"rooms_left": left, "rooms_failed": failed})])
         return left

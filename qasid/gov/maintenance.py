@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+from qasid.core.audit_sink import AuditAppend
 from qasid.core.background import BackgroundLoop
 from qasid.core.media import MEDIA_ID_RE
 from qasid.core.services import Services
@@ -125,14 +128,11 @@ class Maintenance:
         purged = 0
         media_ids: set[str] = set()
         for room_id, days in self._rooms_with_retention():
-            contents = await self.services.store.retention.purge_timeline(room_id, now - int(days * DAY_MS))
-            count = len(contents)
-            purged += count
+            contents = await self.services.store.retention.purge_timeline(
+                room_id, now - int(days * DAY_MS), then=self._purge_entry(room_id, days))
+            purged += len(contents)
             for content in contents:
                 media_ids |= _mxc_ids(content, server_name)
-            if count:
-                await self.audit.record(actor=OPERATOR, action="retention.purge", target=room_id,
-                                        details={"events_purged": count, "retention_days": days})
         media_ids |= self._media_past_uploader_retention(now)
         await self._delete_media(media_ids)
         # A redacted plaintext message left the search index at once, its words with the next rewrite.
@@ -143,6 +143,16 @@ class Maintenance:
         if purged or media_ids or redacted:
             await asyncio.to_thread(self.services.store.retention.checkpoint_wal)
         return purged
+
+    def _purge_entry(self, room_id: str, days: float) -> Callable[[list[Any]], list[AuditAppend]]:
+        """The purge's entry, from what it purged: committed with the purge, and only if it purged anything."""
+
+        def entry(contents: list[Any]) -> list[AuditAppend]:
+            return [self.audit.prepare(actor=OPERATOR, action="retention.purge", target=room_id,
+                                       details={"events_purged": len(contents), "retention_days": days})
+                    ] if contents else []
+
+        return entry
 
     def _media_past_uploader_retention(self, now: int) -> set[str]:
         found: set[str] = set()
@@ -160,7 +170,8 @@ class Maintenance:
         if not media_ids:
             return
         ids = sorted(media_ids)
-        await self.services.store.retention.delete_media(ids)
+        await self.services.store.retention.delete_media(ids, also=[self.audit.prepare(
+            actor=OPERATOR, action="retention.media_purge", details={"media_deleted": len(ids)})])
         for media_id in ids:
             if MEDIA_ID_RE.match(media_id):
                 self.services.media.remove_files(media_id)
@@ -176,11 +187,14 @@ class Maintenance:
             if days is not None and last_seen < now - days * DAY_MS:
                 stale.setdefault(user_id, []).append(device_id)
         for user_id, device_ids in stale.items():
-            deleted = await self.services.accounts.delete_devices(user_id, device_ids)
+            official = self.org.store.official(user_id)
+            unit_id = official.unit_id if official else None
+            deleted = await self.services.accounts.delete_devices(
+                user_id, device_ids, actor=OPERATOR, reason="expired",
+                also_after=partial(self._expiry_entry, user_id, unit_id))
             removed += len(deleted)
-            if deleted:
-                official = self.org.store.official(user_id)
-                await self.audit.record(actor=OPERATOR, action="device.expire", target=user_id,
-                                        unit_id=official.unit_id if official else None,
-                                        details={"device_ids": deleted})
         return removed
+
+    def _expiry_entry(self, user_id: str, unit_id: int | None, deleted: list[str]) -> list[AuditAppend]:
+        return [self.audit.prepare(actor=OPERATOR, action="device.expire", target=user_id, unit_id=unit_id,
+                                   details={"device_ids": deleted})]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from qasid.core.audit_sink import AuditAppend
 from qasid.core.clock import Clock
 from qasid.core.errors import MatrixError
 from qasid.gov.classification import DEFAULT_LEVELS
@@ -113,22 +115,33 @@ class Organisation:
 
     # --- changes ---------------------------------------------------------------------------
 
-    async def create_unit(self, scope: AdminScope, parent_id: int | None, code: Any, name: Any) -> Unit:
-        """A new unit under `parent_id` (a new ministry when None: national admins only)."""
+    async def create_unit(
+        self, scope: AdminScope, parent_id: int | None, code: Any, name: Any,
+        record: Callable[[Unit], Sequence[AuditAppend]] = lambda unit: (),
+    ) -> Unit:
+        """A new unit under `parent_id` (a new ministry when None: national admins only).
+
+        `record(unit)` is its audit entry, committed with it."""
         code, name = _check_code(code), _check_name(name)
         if parent_id is None:
             if not scope.is_national:
                 raise MatrixError(403, "M_FORBIDDEN", "Only a national admin may create a top-level unit")
         else:
             self.unit_in_scope(scope, parent_id)
-        unit_id = await self.store.create_unit(parent_id, code, name, self.clock.now_ms())
+        unit_id = await self.store.create_unit(parent_id, code, name, self.clock.now_ms(),
+                                               then=lambda new_id: record(Unit(new_id, parent_id, code, name)))
         if unit_id is None:
             raise MatrixError(409, "M_UNIT_IN_USE", f"A unit with code {code!r} already exists")
         return Unit(unit_id, parent_id, code, name)
 
-    async def update_unit(self, scope: AdminScope, unit_id: int, body: dict[str, Any]) -> Unit:
-        """Rename and/or move a unit; it can't move outside the admin's scope or under itself."""
-        self.unit_in_scope(scope, unit_id)
+    async def update_unit(
+        self, scope: AdminScope, unit_id: int, body: dict[str, Any],
+        record: Callable[[Unit], Sequence[AuditAppend]] = lambda unit: (),
+    ) -> Unit:
+        """Rename and/or move a unit; it can't move outside the admin's scope or under itself.
+
+        `record(unit)` is its audit entry, committed with the change."""
+        unit = self.unit_in_scope(scope, unit_id)
         name = _check_name(body["name"]) if "name" in body else None
         move = "parent_id" in body
         parent_id = body.get("parent_id")
@@ -140,7 +153,7 @@ class Organisation:
                 self.unit_in_scope(scope, parent_id)
                 if parent_id in self.subtree([unit_id]):
                     raise MatrixError(400, "M_INVALID_PARAM", "A unit can't move under itself")
-        await self.store.update_unit(unit_id, name, parent_id, move)
+        await self.store.update_unit(unit_id, name, parent_id, move, also=record(unit))
         return self.store.units()[unit_id]
 
     # --- policy ----------------------------------------------------------------------------
@@ -161,8 +174,12 @@ class Organisation:
         """Only the keys set on this unit itself."""
         return self.store.unit_policies().get(unit_id, {})
 
-    async def set_unit_policy(self, scope: AdminScope, unit_id: int, values: Any, replace: bool) -> dict[str, Any]:
-        """Set keys on a unit (null removes a key, so it is inherited again); returns the unit's own keys."""
+    async def set_unit_policy(
+        self, scope: AdminScope, unit_id: int, values: Any, replace: bool, also: Sequence[AuditAppend] = (),
+    ) -> dict[str, Any]:
+        """Set keys on a unit (null removes a key, so it is inherited again); returns the unit's own keys.
+
+        `also` (its audit entry) commits with the change."""
         self.unit_in_scope(scope, unit_id)
         if not isinstance(values, dict):
             raise MatrixError(400, "M_BAD_JSON", "policy must be a JSON object")
@@ -174,7 +191,7 @@ class Organisation:
                 merged[key] = value
         merged = validate_policy(merged, self.levels)
         self._check_tightens(unit_id, {key: value for key, value in values.items() if value is not None})
-        await self.store.set_unit_policy(unit_id, merged)
+        await self.store.set_unit_policy(unit_id, merged, also=also)
         return merged
 
     def _check_tightens(self, unit_id: int, values: dict[str, Any]) -> None:

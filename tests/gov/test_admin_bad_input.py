@@ -95,6 +95,8 @@ def test_bad_input_to_every_admin_route_is_refused_with_nothing_changed(gov: Gov
         ("GET", "/reports/abc", None, 400, "M_INVALID_PARAM"),
         ("POST", "/reports/999/resolve", None, 404, "M_NOT_FOUND"),
         ("POST", "/reports/1/resolve", [], 400, "M_BAD_JSON"),
+        ("GET", "/audit/export?since=yesterday", None, 400, "M_INVALID_PARAM"),
+        ("GET", "/audit/export?until=1.5", None, 400, "M_INVALID_PARAM"),
     ]
     covered = {(m, ADMIN + p.split("?")[0]) for m, p, *_ in cases}
     for method, template in admin_endpoints():

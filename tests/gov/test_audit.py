@@ -129,6 +129,25 @@ def test_devices_added_and_removed_are_recorded(server: ServerProcess) -> None:
     one(found, action="device.removed", details={"device_id": "TABLET", "reason": "deleted"})
 
 
+def test_a_password_change_is_recorded_with_the_devices_it_signed_out(server: ServerProcess) -> None:
+    alice = server.user_id("alice")
+    first = server.register("alice")
+    login(server, "alice", device_id="PHONE")
+    url, headers = server.base_url + V3 + "/account/password", {"Authorization": f"Bearer {first['access_token']}"}
+    body: dict[str, Any] = {"new_password": "a brand new passphrase"}
+    session = httpx.post(url, json=body, headers=headers).json()["session"]
+    done = httpx.post(url, headers=headers, json={**body, "auth": {
+        "type": "m.login.password", "session": session, "password": PASSWORD,
+        "identifier": {"type": "m.id.user", "user": alice}}})
+    assert done.status_code == 200, done.text
+    found = entries(server)
+    changed = one(found, action="account.password_change")
+    assert (changed["actor"], changed["target"], changed["actor_device"]) == (alice, alice, first["device_id"])
+    assert changed["source_ip"] == "127.0.0.1" and changed["details"] == {"logout_devices": True}
+    removed = one(found, action="device.removed", details={"device_id": "PHONE", "reason": "password_change"})
+    assert removed["seq"] > changed["seq"] and removed["source_ip"] == "127.0.0.1"
+
+
 def test_verify_passes_then_names_an_edited_and_a_deleted_entry(server: ServerProcess) -> None:
     history(server)
     intact = verify(server)

@@ -1,4 +1,4 @@
-"""Admin API: read the audit log (scoped to the admin's units) and verify its hash chain."""
+"""Admin API: read the audit log (scoped to the admin's units), verify its hash chain, export it signed."""
 
 from __future__ import annotations
 
@@ -66,6 +66,28 @@ async def verify(request: Request) -> Response:
         raise forbidden("Only a national admin can verify the whole audit chain")
     result: VerifyResult = await government(request).audit.verify_as(scope, _anchor(optional(body, "anchor", dict)))
     return json_response(result.to_json())
+
+
+EXPORT = obj({"manifest": {"type": "object"}, "entries": {"type": "array", "items": {"type": "object"}}})
+MAX_TS = 2**53
+
+
+@admin_route("GET", "/audit/export", response=EXPORT)
+async def export(request: Request) -> Response:
+    """GET /_qasid/admin/v1/audit/export
+
+    - The entries written from `since` to before `until` (ms since the epoch; both optional), exactly
+      as stored, with a manifest signed by the server's ed25519 key: `qasid admin audit verify --file`
+      checks it offline. The slice is contiguous, so its chain verifies on its own.
+    - National admins only (403 M_FORBIDDEN otherwise). At most 100,000 entries (400 M_TOO_LARGE:
+      narrow the range). Each export is itself recorded.
+    """
+    scope, _ = await admin_request(request)
+    since = query_int(request, "since", None, hi=MAX_TS)
+    until = query_int(request, "until", None, hi=MAX_TS)
+    document = await government(request).export_audit(scope, since, until)
+    return json_response(document, headers={
+        "content-disposition": 'attachment; filename="qasid-audit.json"'})
 
 
 def _anchor(value: dict[str, Any] | None) -> tuple[int, str] | None:

@@ -37,7 +37,7 @@ async def change_password(request: Request) -> Response:
     """
     who = await requester(request)
     body = await json_body(request)
-    await services(request).accounts.change_password(who, uia_operation(request, body))
+    await services(request).accounts.change_password(who, uia_operation(request, body), client_ip(request))
     return empty()
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qasid.store.sqlite.engine import Also, Database, with_also
+from qasid.store.sqlite.engine import Also, Database, with_also, with_then
 
 
 @dataclass(frozen=True)
@@ -205,11 +205,12 @@ class AccountStore:
 
     async def delete_devices(
         self, user_id: str, device_ids: list[str], also_each: Callable[[str], Also] | None = None,
-        also: Sequence[Also] = (),
+        also: Sequence[Also] = (), also_after: Callable[[list[str]], Sequence[Also]] | None = None,
     ) -> list[str]:
         """Delete devices with their tokens and E2EE keys, record a device-list change; returns those that existed.
 
-        `also_each(device_id)` runs in the same transaction for each device deleted."""
+        `also_each(device_id)` runs in the same transaction for each device deleted; `also` and
+        `also_after(deleted)` once, if any was."""
 
         def txn(conn: sqlite3.Connection) -> list[str]:
             deleted = []
@@ -228,7 +229,12 @@ class AccountStore:
                     "INSERT INTO device_list_changes (stream_id, user_id) VALUES (?, ?)", (stream_id, user_id))
             return deleted
 
-        return await self.db.write(with_also(txn, also, when=bool))
+        def then(deleted: list[str]) -> Sequence[Also]:
+            if not deleted:
+                return ()
+            return [*also, *(also_after(deleted) if also_after is not None else ())]
+
+        return await self.db.write(with_then(txn, then))
 
     async def delete_other_tokens(self, user_id: str, keep_device_id: str | None) -> None:
         await self.db.write(lambda c: c.execute(

@@ -70,6 +70,10 @@ class AuditStore:
         """Append after the head in one writer transaction of its own; returns its seq."""
         return await self.db.write(lambda conn: append_entry(conn, entry, now_ms, entry_hash))
 
+    async def append_prepared(self, append: Callable[[sqlite3.Connection], int]) -> int:
+        """Run an append made by `append_entry`'s caller in a writer transaction of its own; its seq."""
+        return await self.db.write(append)
+
     def head(self) -> tuple[int, str] | None:
         """The newest (seq, entry_hash) recorded as written, or None if the head row is gone."""
         row = self.db.read_one("SELECT seq, entry_hash FROM audit_head WHERE id = 1")
@@ -121,6 +125,12 @@ class AuditStore:
         rows = self.db.read(f"SELECT ts / 86400000, count(*) FROM audit_log WHERE {where} GROUP BY 1", params)
         return {int(r[0]): int(r[1]) for r in rows}
 
+    def read_range(
+        self, since_ts: int | None, until_ts: int | None, max_entries: int | None = None,
+    ) -> tuple[tuple[int, str] | None, list[AuditEntry]]:
+        """See `read_range`; blocking, so run it off the event loop."""
+        return read_range(self.db.path, since_ts, until_ts, max_entries)
+
     def read_chain(self, check: Callable[[tuple[int, str] | None, Iterator[AuditEntry]], T]) -> T:
         """`check(head, rows)` over one snapshot of the whole log; blocking, so run it off the event loop."""
         return read_chain(self.db.path, check)
@@ -155,6 +165,40 @@ def read_chain(path: Path, check: Callable[[tuple[int, str] | None, Iterator[Aud
         return check(head, map(AuditEntry._make, cursor))
     finally:
         conn.close()
+
+
+def read_range(
+    path: Path, since_ts: int | None, until_ts: int | None, max_entries: int | None = None,
+) -> tuple[tuple[int, str] | None, list[AuditEntry]]:
+    """The head and every entry from the first written at or after `since_ts` to the last written before
+    `until_ts`, in one snapshot, without gaps (an entry written out of time order inside is kept, so
+    the slice is a contiguous piece of the chain). More than `max_entries`: TooManyEntries."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute("BEGIN")
+        row = conn.execute("SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
+        head = None if row is None else (int(row[0]), str(row[1]))
+        low = conn.execute("SELECT min(seq) FROM audit_log WHERE ts >= ?",
+                           (since_ts if since_ts is not None else -2**63,)).fetchone()[0]
+        high = conn.execute("SELECT max(seq) FROM audit_log WHERE ts < ?",
+                            (until_ts if until_ts is not None else 2**63 - 1,)).fetchone()[0]
+        if low is None or high is None or low > high:
+            return head, []
+        if max_entries is not None and high - low + 1 > max_entries:
+            raise TooManyEntries(high - low + 1)
+        cursor = conn.execute(f"SELECT {_COLUMNS} FROM audit_log WHERE seq BETWEEN ? AND ? ORDER BY seq", (low, high))
+        return head, [AuditEntry._make(r) for r in cursor]
+    finally:
+        conn.close()
+
+
+class TooManyEntries(Exception):
+    """A range holds more entries than the caller allows."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} entries")
+        self.count = count
 
 
 def _unit_of(conn: sqlite3.Connection, user_id: str | None) -> int | None:

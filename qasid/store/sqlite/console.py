@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qasid.store.sqlite.engine import Database
+from qasid.store.sqlite.engine import Also, Database, with_also
 
 
 @dataclass(frozen=True)
@@ -23,11 +24,13 @@ class ConsoleStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create_session(self, session_hash: bytes, user_id: str, csrf_secret: str, now_ms: int) -> None:
-        """Store a new session."""
-        await self.db.write(lambda c: c.execute(
+    async def create_session(
+        self, session_hash: bytes, user_id: str, csrf_secret: str, now_ms: int, also: Sequence[Also] = (),
+    ) -> None:
+        """Store a new session; `also` (its audit entry) in the same transaction."""
+        await self.db.write(with_also(lambda c: c.execute(
             "INSERT INTO console_sessions (session_hash, user_id, csrf_secret, created_ts, last_seen_ts)"
-            " VALUES (?, ?, ?, ?, ?)", (session_hash, user_id, csrf_secret, now_ms, now_ms)))
+            " VALUES (?, ?, ?, ?, ?)", (session_hash, user_id, csrf_secret, now_ms, now_ms)), also))
 
     def session(self, session_hash: bytes) -> ConsoleSessionRow | None:
         """The session with this hash, if any."""
@@ -41,10 +44,10 @@ class ConsoleStore:
         await self.db.write(lambda c: c.execute(
             "UPDATE console_sessions SET last_seen_ts = ? WHERE session_hash = ?", (now_ms, session_hash)))
 
-    async def delete_session(self, session_hash: bytes) -> None:
-        """End one session."""
-        await self.db.write(lambda c: c.execute(
-            "DELETE FROM console_sessions WHERE session_hash = ?", (session_hash,)))
+    async def delete_session(self, session_hash: bytes, also: Sequence[Also] = ()) -> None:
+        """End one session; `also` (its audit entry) in the same transaction."""
+        await self.db.write(with_also(lambda c: c.execute(
+            "DELETE FROM console_sessions WHERE session_hash = ?", (session_hash,)), also))
 
     async def delete_idle_sessions(self, idle_before_ms: int) -> None:
         """End every session idle since before `idle_before_ms`."""

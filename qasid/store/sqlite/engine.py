@@ -41,12 +41,17 @@ _Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.A
 def with_also(fn: Callable[[sqlite3.Connection], T], also: Sequence[Also],
               when: Callable[[T], bool] = lambda result: True) -> Callable[[sqlite3.Connection], T]:
     """`fn`, then each of `also` if `when(fn's result)`, as one write: they commit together or not at all."""
+    return with_then(fn, lambda result: also if when(result) else ())
+
+
+def with_then(fn: Callable[[sqlite3.Connection], T],
+              then: Callable[[T], Sequence[Also]]) -> Callable[[sqlite3.Connection], T]:
+    """`fn`, then the writes `then` derives from its result (an audit entry naming what was done), as one write."""
 
     def txn(conn: sqlite3.Connection) -> T:
         result = fn(conn)
-        if when(result):
-            for write in also:
-                write(conn)
+        for write in then(result):
+            write(conn)
         return result
 
     return txn

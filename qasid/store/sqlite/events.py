@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from qasid.core import jsonutil
-from qasid.store.sqlite.engine import Database
+from qasid.store.sqlite.engine import Also, Database, with_also
 from qasid.store.sqlite.push import PushRow, insert_push_rows
 from qasid.store.sqlite.search import searchable_text
 
@@ -121,12 +121,14 @@ class EventStore:
 
     def enqueue_events(
         self, events: list[NewEvent], now_ms: int, after_commit: Callable[[], None] | None = None,
+        also: Sequence[Also] = (),
     ) -> asyncio.Future[list[int]]:
         """Queue events for the next group commit without waiting; the future resolves once durable.
 
-        `after_commit` runs on the event loop right after the commit, before any waiter resumes.
+        `after_commit` runs on the event loop right after the commit, before any waiter resumes;
+        `also` (an audit entry) commits in the events' own transaction.
         """
-        return self.db.submit(lambda conn: [self._insert(conn, e, now_ms) for e in events],
+        return self.db.submit(with_also(lambda conn: [self._insert(conn, e, now_ms) for e in events], also),
                               self._published(events, after_commit))
 
     def _published(

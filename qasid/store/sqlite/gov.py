@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qasid.store.sqlite.engine import Also, Database, with_also
+from qasid.store.sqlite.engine import Also, Database, with_also, with_then
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,11 @@ class GovStore:
         r = self.db.read_one("SELECT unit_id, parent_id, code, name FROM units WHERE code = ?", (code,))
         return Unit(r[0], r[1], r[2], r[3]) if r else None
 
-    async def create_unit(self, parent_id: int | None, code: str, name: str, now_ms: int) -> int | None:
-        """The new unit's ID, or None if the code is taken."""
+    async def create_unit(
+        self, parent_id: int | None, code: str, name: str, now_ms: int,
+        then: Callable[[int], Sequence[Also]] = lambda unit_id: (),
+    ) -> int | None:
+        """The new unit's ID, or None if the code is taken; `then(unit_id)` in the same transaction."""
 
         def txn(conn: sqlite3.Connection) -> int | None:
             try:
@@ -84,10 +87,12 @@ class GovStore:
                 return None
             return cur.lastrowid
 
-        return await self.db.write(txn)
+        return await self.db.write(with_then(txn, lambda unit_id: () if unit_id is None else then(unit_id)))
 
-    async def update_unit(self, unit_id: int, name: str | None, parent_id: int | None, move: bool) -> None:
-        """Rename a unit and/or move it under another parent."""
+    async def update_unit(
+        self, unit_id: int, name: str | None, parent_id: int | None, move: bool, also: Sequence[Also] = (),
+    ) -> None:
+        """Rename a unit and/or move it under another parent; `also` in the same transaction."""
 
         def txn(conn: sqlite3.Connection) -> None:
             if name is not None:
@@ -95,7 +100,7 @@ class GovStore:
             if move:
                 conn.execute("UPDATE units SET parent_id = ? WHERE unit_id = ?", (parent_id, unit_id))
 
-        await self.db.write(txn)
+        await self.db.write(with_also(txn, also))
 
     # --- officials and admin roles ---------------------------------------------------------
 
@@ -141,21 +146,23 @@ class GovStore:
 
     async def create_official(
         self, user_id: str, password_hash: str | None, unit_id: int, designation: str,
-        displayname: str | None, now_ms: int,
+        displayname: str | None, now_ms: int, also: Sequence[Also] = (),
     ) -> bool:
-        """Create the account and its placement in one transaction; False if the user ID is taken."""
+        """Create the account and its placement in one transaction, with `also`; False if the user ID is taken."""
 
         def txn(conn: sqlite3.Connection) -> bool:
             return _insert_official(conn, user_id, password_hash, unit_id, designation, displayname, now_ms)
 
-        return await self.db.write(txn)
+        return await self.db.write(with_also(txn, also, when=bool))
 
     async def import_officials(
         self, rows: list[tuple[str, int, str, str | None]], now_ms: int, all_or_nothing: bool = False,
+        then: Callable[[list[str]], Sequence[Also]] = lambda made: (),
     ) -> list[str]:
         """Create (user_id, unit_id, designation, displayname) accounts without passwords, all at once; returns those created.
 
         With all_or_nothing, a username taken meanwhile creates none of them (ImportRaced).
+        `then(created user IDs)` runs in the same transaction.
         """
 
         def txn(conn: sqlite3.Connection) -> list[str]:
@@ -165,7 +172,7 @@ class GovStore:
                 raise ImportRaced(sorted({row[0] for row in rows} - set(made)))  # rolls the whole job back
             return made
 
-        return await self.db.write(txn)
+        return await self.db.write(with_then(txn, then))
 
     async def set_displayname_if_unset(self, user_id: str, name: str) -> None:
         """An enrollment token's named person becomes the display name, unless the client chose one."""
@@ -251,11 +258,11 @@ class GovStore:
         """The keys set on each unit."""
         return {r[0]: json.loads(r[1]) for r in self.db.read("SELECT unit_id, policy_json FROM unit_policies")}
 
-    async def set_unit_policy(self, unit_id: int, values: dict[str, Any]) -> None:
-        """Replace the keys set on one unit (an empty dict inherits everything)."""
-        await self.db.write(lambda c: c.execute(
+    async def set_unit_policy(self, unit_id: int, values: dict[str, Any], also: Sequence[Also] = ()) -> None:
+        """Replace the keys set on one unit (an empty dict inherits everything); `also` in the same transaction."""
+        await self.db.write(with_also(lambda c: c.execute(
             "INSERT INTO unit_policies (unit_id, policy_json) VALUES (?, ?) ON CONFLICT (unit_id)"
-            " DO UPDATE SET policy_json = excluded.policy_json", (unit_id, json.dumps(values, sort_keys=True))))
+            " DO UPDATE SET policy_json = excluded.policy_json", (unit_id, json.dumps(values, sort_keys=True))), also))
 
     async def set_room_retention(self, room_id: str, days: int) -> None:
         """Fix a room's retention at creation."""
@@ -299,9 +306,15 @@ class GovStore:
         """(user_id, actor) of offboardings whose room leaves are still to be done."""
         return [(r[0], r[1]) for r in self.db.read("SELECT user_id, actor FROM pending_offboardings")]
 
-    async def finish_offboarding(self, user_id: str) -> None:
-        """The official has left every room."""
-        await self.db.write(lambda c: c.execute("DELETE FROM pending_offboardings WHERE user_id = ?", (user_id,)))
+    def offboarding_pending(self, user_id: str) -> bool:
+        """True while the official's room leaves are still to be done."""
+        return self.db.read_one("SELECT 1 FROM pending_offboardings WHERE user_id = ?", (user_id,)) is not None
+
+    async def finish_offboarding(self, user_id: str, also: Sequence[Also] = ()) -> bool:
+        """The official has left every room; `also` in the same transaction, if the offboarding was pending."""
+        return await self.db.write(with_also(
+            lambda c: c.execute("DELETE FROM pending_offboardings WHERE user_id = ?", (user_id,)).rowcount > 0,
+            also, when=bool))
 
     async def deactivate(self, user_id: str, actor: str, now_ms: int, also: Sequence[Also] = ()) -> bool:
         """Deactivate for good: no password, no tokens, out of the directory; queues the room leaves.
@@ -321,6 +334,24 @@ class GovStore:
             return True
 
         return await self.db.write(with_also(txn, also, when=bool))
+
+
+def place_official(
+    user_id: str, unit_id: int, designation: str, person_name: str | None, now_ms: int,
+) -> Callable[[sqlite3.Connection], None]:
+    """A new account's placement (and its named person as display name, unless one is set), as a write
+    to run inside the account's own transaction."""
+
+    def write(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO officials (user_id, unit_id, designation, created_ts) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET unit_id = excluded.unit_id,"
+            " designation = excluded.designation", (user_id, unit_id, designation, now_ms))
+        if person_name:
+            conn.execute("UPDATE users SET displayname = ? WHERE user_id = ? AND displayname IS NULL",
+                         (person_name, user_id))
+
+    return write
 
 
 def _insert_official(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from qasid.store.sqlite.engine import Database
+from qasid.store.sqlite.engine import Also, Database, with_also, with_then
 
 
 class RetentionStore:
@@ -27,8 +28,12 @@ class RetentionStore:
             " WHERE s.type = ? AND s.state_key = ''", (event_type,))
         return [(room_id, json.loads(pdu)["content"]) for room_id, pdu in rows]
 
-    async def purge_timeline(self, room_id: str, before_ts: int) -> list[Any]:
-        """Securely delete a room's timeline events sent before `before_ts`, in one transaction; their contents."""
+    async def purge_timeline(
+        self, room_id: str, before_ts: int, then: Callable[[list[Any]], Sequence[Also]] = lambda contents: (),
+    ) -> list[Any]:
+        """Securely delete a room's timeline events sent before `before_ts`, in one transaction; their contents.
+
+        `then(contents)` (the purge's audit entry) runs in the same transaction."""
 
         def txn(conn: sqlite3.Connection) -> list[Any]:
             conn.execute("PRAGMA secure_delete = ON")
@@ -46,21 +51,21 @@ class RetentionStore:
                 conn.execute("INSERT INTO event_search (event_search) VALUES ('optimize')")
             return contents
 
-        return await self.db.write(txn)
+        return await self.db.write(with_then(txn, then))
 
     def media_uploads(self) -> list[tuple[str, str, int]]:
         """(media_id, user_id, created_ts) of every media row."""
         rows = self.db.read("SELECT media_id, user_id, created_ts FROM media")
         return [(r[0], r[1], r[2]) for r in rows]
 
-    async def delete_media(self, media_ids: list[str]) -> None:
-        """Securely delete these media rows (the files are the caller's to remove)."""
+    async def delete_media(self, media_ids: list[str], also: Sequence[Also] = ()) -> None:
+        """Securely delete these media rows (the files are the caller's to remove); `also` in the same transaction."""
 
         def txn(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA secure_delete = ON")
             conn.executemany("DELETE FROM media WHERE media_id = ?", [(m,) for m in media_ids])
 
-        await self.db.write(txn)
+        await self.db.write(with_also(txn, also))
 
     def checkpoint_wal(self) -> None:
         """Checkpoint and truncate the WAL on a connection of its own; blocking: run it off the event loop."""
