@@ -111,10 +111,9 @@ async def get_messages(request: Request) -> Response:
                 break
             bottom = end
     now = svc.clock.now_ms()
-    body: dict[str, Any] = {
-        "chunk": [client_event(r, now, (who.user_id, who.device_id)) for r in rows],
-        "start": f"t{start}",
-    }
+    chunk = [client_event(r, now, (who.user_id, who.device_id)) for r in rows]
+    await svc.relations.attach(who.user_id, list(zip(rows, chunk, strict=True)), now)
+    body: dict[str, Any] = {"chunk": chunk, "start": f"t{start}"}
     if end is not None:
         body["end"] = f"t{end}"
     if room_filter.lazy_load_members and rows:
@@ -162,10 +161,13 @@ async def get_context(request: Request) -> Response:
         state = _lazy_members([row, *before, *after], state)
     now = svc.clock.now_ms()
     viewer = (who.user_id, who.device_id)
+    served = [(r, client_event(r, now, viewer)) for r in [row, *before, *after]]
+    await svc.relations.attach(who.user_id, served, now)
+    events = [event for _, event in served]
     return json_response({
-        "event": client_event(row, now, viewer),
-        "events_before": [client_event(r, now, viewer) for r in before],
-        "events_after": [client_event(r, now, viewer) for r in after],
+        "event": events[0],
+        "events_before": events[1:1 + len(before)],
+        "events_after": events[1 + len(before):],
         "start": f"t{start}",
         "end": f"t{end}",
         "state": [dict(state_event(s, now), room_id=room_id) for s in state],
@@ -192,4 +194,8 @@ async def get_event(request: Request) -> Response:
     if row is None or row.pdu["room_id"] != room_id or row.stream_ordering > ceiling or not await \
             svc.visibility.visible(room_id, who.user_id, [row]):
         raise not_found("Event not found")
-    return json_response(client_event(row, svc.clock.now_ms(), (who.user_id, who.device_id)))
+    now = svc.clock.now_ms()
+    event = client_event(row, now, (who.user_id, who.device_id))
+    # The original content, with its edit bundled beside it (spec v1.7: never replaced by the server).
+    await svc.relations.attach(who.user_id, [(row, event)], now)
+    return json_response(event)

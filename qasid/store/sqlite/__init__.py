@@ -15,6 +15,7 @@ from qasid.store.sqlite.gov import GovStore
 from qasid.store.sqlite.key_backup import KeyBackupStore
 from qasid.store.sqlite.media import MediaStore
 from qasid.store.sqlite.push import PushStore
+from qasid.store.sqlite.relations import RelationStore
 from qasid.store.sqlite.retention import RetentionStore
 from qasid.store.sqlite.streams import StreamStore
 from qasid.store.sqlite.userdata import UserDataStore
@@ -36,6 +37,7 @@ class SqliteStore:
         self.retention = RetentionStore(self.db)
         self.streams = StreamStore(self.db)
         self.push = PushStore(self.db)
+        self.relations = RelationStore(self.db)
         self.calls = CallStore(self.db)
         self.console = ConsoleStore(self.db)
 
