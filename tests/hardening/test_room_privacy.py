@@ -61,6 +61,8 @@ READS = [
     "/rooms/{room}/state/m.room.member/{owner}", "/rooms/{room}/messages",
     "/rooms/{room}/messages?dir=f", "/rooms/{room}/context/{event}", "/rooms/{room}/event/{event}",
     "/rooms/{room}/aliases", "/rooms/{room}/members?at=t999999",
+    "/_matrix/client/v1/rooms/{room}/relations/{event}", "/_matrix/client/v1/rooms/{room}/relations/{event}/m.thread",
+    "/_matrix/client/v1/rooms/{room}/relations/{event}?recurse=true", "/_matrix/client/v1/rooms/{room}/threads",
 ]
 
 
