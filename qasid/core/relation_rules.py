@@ -85,3 +85,20 @@ def parse_threads_token(token: str) -> int:
     if position > 2**63 - 1:
         raise ValueError(token)
     return position
+
+
+def receipt_fits_thread(
+    event_id: str, chain: Sequence[Relation], thread_id: str, thread_exists: bool,
+) -> bool:
+    """Whether a receipt on `event_id` may name `thread_id` (as Synapse checks it).
+
+    `chain`: the relations from the event up to the first event that has none (each step the
+    event's relation, then its parent's...). The main timeline fits an event with no m.thread
+    step; a root fits itself and everything relating to it (replies, their reactions and edits,
+    references) once it has a thread.
+    """
+    if thread_id == "main":
+        return all(step.rel_type != THREAD for step in chain)
+    if not thread_exists:
+        return False
+    return thread_id == event_id or any(step.event_id == thread_id for step in chain)

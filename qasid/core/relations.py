@@ -19,7 +19,8 @@ from qasid.core.events import client_event
 from qasid.core.ignored_users import IgnoredUsers
 from qasid.core.pdu import redact
 from qasid.core.relation_rules import (
-    AGGREGATED, NO_BUNDLE, REFERENCE, REPLACE, THREAD, latest_edit, relation_of, valid_edit,
+    AGGREGATED, NO_BUNDLE, REFERENCE, REPLACE, THREAD, Relation, latest_edit, receipt_fits_thread, relation_of,
+    valid_edit,
 )
 from qasid.core.visibility import HistoryVisibility, ViewerHistory
 from qasid.store.sqlite import SqliteStore
@@ -64,6 +65,21 @@ class _Viewer:
         if history is None:
             history = self._histories[child.room_id] = await self.visibility.history(child.room_id, self.user_id)
         return history.event_visible(child.stream_ordering, child.type, None, self.user_id)
+
+
+async def receipt_fits_thread_of(store: SqliteStore, room_id: str, event_id: str, thread_id: str) -> bool:
+    """Whether a read receipt on the event may name this thread ("main" or a root), read from the index."""
+    chain: list[Relation] = []
+    current = event_id
+    for _ in range(RECURSION_DEPTH):
+        found = await store.relations.relation_of(current)
+        if found is None or found.room_id != room_id:
+            break
+        chain.append(Relation(found.rel_type, found.relates_to_id))
+        current = found.relates_to_id
+    exists = thread_id != "main" and bool(await store.relations.page(
+        thread_id, room_id, THREAD, None, 0, MAX_POSITION, 1, False, False))
+    return receipt_fits_thread(event_id, chain, thread_id, exists)
 
 
 class RelationService:

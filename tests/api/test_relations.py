@@ -307,3 +307,29 @@ def test_relations_are_indexed_at_append(server: ServerProcess) -> None:
                                " AND latest_stream_ordering < ? ORDER BY latest_stream_ordering DESC LIMIT 5",
                        (room.room_id, 2**62))
     assert any("threads_latest" in str(step) for step in threads), threads
+
+
+def test_threaded_receipts_must_name_the_events_thread(server: ServerProcess) -> None:
+    room = make_room(server)
+    root = room.say(room.alice, "root")
+    reply = room.reply(room.alice, root, "reply")
+    plain = room.say(room.alice, "plain")
+
+    def receipt(event_id: str, thread_id: str) -> tuple[int, str]:
+        response = room.bob.post(f"/rooms/{room.room_id}/receipt/m.read/{event_id}", {"thread_id": thread_id})
+        return (200, "") if response.status_code == 200 else error(response)
+
+    assert receipt(reply, root) == (200, "")
+    assert receipt(root, root) == (200, "")
+    assert receipt(root, "main") == (200, "")
+    assert receipt(plain, "main") == (200, "")
+    assert receipt(reply, "main") == (400, "M_INVALID_PARAM")  # a reply is in its thread, not the main timeline
+    assert receipt(plain, root) == (400, "M_INVALID_PARAM")
+    assert receipt(plain, plain) == (400, "M_INVALID_PARAM")  # no thread hangs off it
+    assert receipt(reply, "$nosuchroot") == (400, "M_INVALID_PARAM")
+    receipts = room.bob.sync()["rooms"]["join"][room.room_id]["ephemeral"]["events"]
+    # One receipt per thread: the last accepted of each, the refused ones changed nothing.
+    held = {(event_id, by_user[room.bob.user_id].get("thread_id")) for e in receipts
+            for event_id, kinds in e["content"].items() for by_user in [kinds.get("m.read", {})]
+            if room.bob.user_id in by_user}
+    assert held == {(root, root), (plain, "main")}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from qasid.core.relation_rules import (
-    Relation, latest_edit, parse_threads_token, relation_of, thread_start_problem, valid_edit,
+    Relation, latest_edit, parse_threads_token, receipt_fits_thread, relation_of, thread_start_problem, valid_edit,
 )
 
 ROOM = "!room:qasid.test"
@@ -85,3 +85,25 @@ def test_threads_token(token: str, position: int) -> None:
 def test_threads_token_refused(token: str) -> None:
     with pytest.raises(ValueError):
         parse_threads_token(token)
+
+
+THREAD_STEP = Relation("m.thread", "$A")
+
+
+@pytest.mark.parametrize(("event_id", "chain", "thread_id", "exists", "fits"), [
+    # A <-thread- B <-annotation- C ; A <-reference- D <-annotation- E (Synapse's own example)
+    ("$A", [], "$A", True, True),
+    ("$B", [THREAD_STEP], "$A", True, True),
+    ("$C", [Relation("m.annotation", "$B"), THREAD_STEP], "$A", True, True),
+    ("$D", [Relation("m.reference", "$A")], "$A", True, True),
+    ("$E", [Relation("m.annotation", "$D"), Relation("m.reference", "$A")], "$A", True, True),
+    ("$A", [], "main", False, True),
+    ("$D", [Relation("m.reference", "$A")], "main", False, True),
+    ("$B", [THREAD_STEP], "main", False, False),
+    ("$C", [Relation("m.annotation", "$B"), THREAD_STEP], "main", False, False),
+    ("$A", [], "$A", False, False),  # no thread hangs off it
+    ("$X", [], "$A", True, False),  # unrelated to the thread
+    ("$B", [THREAD_STEP], "$Z", True, False),
+])
+def test_receipt_fits_thread(event_id: str, chain: list[Relation], thread_id: str, exists: bool, fits: bool) -> None:
+    assert receipt_fits_thread(event_id, chain, thread_id, exists) is fits
