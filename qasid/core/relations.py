@@ -19,7 +19,15 @@ from qasid.core.events import client_event
 from qasid.core.ignored_users import IgnoredUsers
 from qasid.core.pdu import redact
 from qasid.core.relation_rules import (
-    AGGREGATED, NO_BUNDLE, REFERENCE, REPLACE, THREAD, Relation, latest_edit, receipt_fits_thread, relation_of,
+    AGGREGATED,
+    NO_BUNDLE,
+    REFERENCE,
+    REPLACE,
+    THREAD,
+    Relation,
+    latest_edit,
+    receipt_fits_thread,
+    relation_of,
     valid_edit,
 )
 from qasid.core.visibility import HistoryVisibility, ViewerHistory
@@ -34,18 +42,18 @@ MAX_POSITION = 2**63 - 1
 
 @dataclass(frozen=True)
 class RelationsPage:
-    """One page of GET /relations, as the route renders it."""
+    """One page of GET /relations: the children as served (aggregations bundled), where the next page starts."""
 
-    rows: list[EventRow]
+    chunk: list[dict[str, Any]]
     next_position: int | None
     recursion_depth: int | None
 
 
 @dataclass(frozen=True)
 class ThreadsPage:
-    """One page of GET /threads: the roots, latest activity first, and where the next page starts."""
+    """One page of GET /threads: the roots as served, latest activity first, and where the next page starts."""
 
-    roots: list[EventRow]
+    chunk: list[dict[str, Any]]
     next_position: int | None
 
 
@@ -167,11 +175,19 @@ class RelationService:
 
     # --- GET /relations -------------------------------------------------------------------
 
+    async def serve(self, viewer: tuple[str, str], rows: Sequence[EventRow], now_ms: int) -> list[dict[str, Any]]:
+        """Events as a client gets them from a page of its own: each with its aggregations."""
+        served = [(r, client_event(r, now_ms, viewer)) for r in rows]
+        await self.attach(viewer[0], served, now_ms)
+        return [event for _, event in served]
+
     async def relations(
-        self, user_id: str, room_id: str, parent_id: str, rel_type: str | None, event_type: str | None,
+        self, viewer: tuple[str, str], room_id: str, parent_id: str, rel_type: str | None, event_type: str | None,
         from_position: int | None, to_position: int | None, limit: int, descending: bool, recurse: bool,
+        now_ms: int,
     ) -> RelationsPage:
         """The children of an event the user can see, a page at a time; 404 when they can't see the parent."""
+        user_id = viewer[0]
         try:
             ceiling = await self.visibility.readable_upto(room_id, user_id)
         except MatrixError as e:
@@ -191,19 +207,22 @@ class RelationService:
         next_position = None
         if len(read) == limit:
             next_position = read[-1].stream_ordering - 1 if descending else read[-1].stream_ordering
-        viewer = _Viewer(user_id, await self.ignored.of(user_id), self.visibility)
-        shown = [r.event_id for r in read if await viewer.sees(r)]
+        reader = _Viewer(user_id, await self.ignored.of(user_id), self.visibility)
+        shown = [r.event_id for r in read if await reader.sees(r)]
         events = await self.store.events.get_events(shown)
         rows = [events[e] for e in shown if e in events]
-        return RelationsPage(rows, next_position, RECURSION_DEPTH if recurse else None)
+        return RelationsPage(await self.serve(viewer, rows, now_ms), next_position,
+                             RECURSION_DEPTH if recurse else None)
 
     # --- GET /threads ---------------------------------------------------------------------
 
     async def threads(
-        self, user_id: str, room_id: str, participated: bool, limit: int, from_position: int | None,
+        self, viewer: tuple[str, str], room_id: str, participated: bool, limit: int, from_position: int | None,
+        now_ms: int,
     ) -> ThreadsPage:
         """The room's thread roots the user can see, latest activity first (403 for a non-member, as
         for a room that does not exist)."""
+        user_id = viewer[0]
         ceiling = await self.visibility.readable_upto(room_id, user_id)
         # A former member orders threads by the replies they saw, not by what came after.
         upto = None if ceiling >= self.store.events.max_stream_ordering() else ceiling
@@ -216,4 +235,4 @@ class RelationService:
         ignored = await self.ignored.of(user_id)
         # A root by an ignored user is shown redacted, as a client aggregating itself would see it.
         roots = [r._replace(pdu=redact(r.pdu)) if r.pdu["sender"] in ignored else r for r in roots]
-        return ThreadsPage(roots, next_position)
+        return ThreadsPage(await self.serve(viewer, roots, now_ms), next_position)

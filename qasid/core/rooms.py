@@ -26,8 +26,8 @@ from qasid.core.notifier import Notifier
 from qasid.core.pdu import finalise_pdu, redact
 from qasid.core.policy import Policy
 from qasid.core.power_levels import PowerLevels
-from qasid.core.relation_rules import THREAD, relation_of, thread_start_problem
 from qasid.core.ratelimit import RateLimiter
+from qasid.core.relation_rules import THREAD, relation_of, thread_start_problem
 from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.events import NewEvent, NewRoom
 

@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from qasid.core.relation_rules import (
-    Relation, latest_edit, parse_threads_token, receipt_fits_thread, relation_of, thread_start_problem, valid_edit,
+    Relation,
+    latest_edit,
+    parse_threads_token,
+    receipt_fits_thread,
+    relation_of,
+    thread_start_problem,
+    valid_edit,
 )
 
 ROOM = "!room:qasid.test"

@@ -9,7 +9,7 @@ from qasid.api.asgi import Request, Response
 from qasid.api.http import client_paths, json_response, query_int, requester, route, services
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, not_found
-from qasid.core.events import client_event, state_event
+from qasid.core.events import state_event
 from qasid.core.filters import OPEN, EventFilter, parse_room_event_filter
 from qasid.core.sync import MAX_POSITION, parse_sync_token
 from qasid.core.sync_rooms import MAX_FILTERED_PAGES, timeline_keep
@@ -111,8 +111,7 @@ async def get_messages(request: Request) -> Response:
                 break
             bottom = end
     now = svc.clock.now_ms()
-    chunk = [client_event(r, now, (who.user_id, who.device_id)) for r in rows]
-    await svc.relations.attach(who.user_id, list(zip(rows, chunk, strict=True)), now)
+    chunk = await svc.relations.serve((who.user_id, who.device_id), rows, now)
     body: dict[str, Any] = {"chunk": chunk, "start": f"t{start}"}
     if end is not None:
         body["end"] = f"t{end}"
@@ -161,9 +160,7 @@ async def get_context(request: Request) -> Response:
         state = _lazy_members([row, *before, *after], state)
     now = svc.clock.now_ms()
     viewer = (who.user_id, who.device_id)
-    served = [(r, client_event(r, now, viewer)) for r in [row, *before, *after]]
-    await svc.relations.attach(who.user_id, served, now)
-    events = [event for _, event in served]
+    events = await svc.relations.serve(viewer, [row, *before, *after], now)
     return json_response({
         "event": events[0],
         "events_before": events[1:1 + len(before)],
@@ -194,8 +191,6 @@ async def get_event(request: Request) -> Response:
     if row is None or row.pdu["room_id"] != room_id or row.stream_ordering > ceiling or not await \
             svc.visibility.visible(room_id, who.user_id, [row]):
         raise not_found("Event not found")
-    now = svc.clock.now_ms()
-    event = client_event(row, now, (who.user_id, who.device_id))
     # The original content, with its edit bundled beside it (spec v1.7: never replaced by the server).
-    await svc.relations.attach(who.user_id, [(row, event)], now)
-    return json_response(event)
+    served = await svc.relations.serve((who.user_id, who.device_id), [row], svc.clock.now_ms())
+    return json_response(served[0])

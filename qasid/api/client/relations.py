@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from qasid.api.asgi import Request, Response
-from qasid.api.http import json_response, query_int, requester, route, services
 from qasid.api.client.messages import MAX_LIMIT, parse_position
+from qasid.api.http import json_response, query_int, requester, route, services
 from qasid.core.errors import MatrixError
-from qasid.core.events import client_event
 from qasid.core.relation_rules import parse_threads_token
 
 V1_ROOMS = "/_matrix/client/v1/rooms/{roomId}"
@@ -52,13 +51,10 @@ async def get_relations(request: Request) -> Response:
     raw_from = request.query_params.get("from")
     raw_to = request.query_params.get("to")
     page = await svc.relations.relations(
-        who.user_id, params["roomId"], params["eventId"], params.get("relType"), params.get("eventType"),
-        parse_position(raw_from) if raw_from else None, parse_position(raw_to) if raw_to else None,
-        limit, direction == "b", bool(recurse))
-    now = svc.clock.now_ms()
-    served = [(r, client_event(r, now, (who.user_id, who.device_id))) for r in page.rows]
-    await svc.relations.attach(who.user_id, served, now)
-    body: dict[str, Any] = {"chunk": [event for _, event in served]}
+        (who.user_id, who.device_id), params["roomId"], params["eventId"], params.get("relType"),
+        params.get("eventType"), parse_position(raw_from) if raw_from else None,
+        parse_position(raw_to) if raw_to else None, limit, direction == "b", bool(recurse), svc.clock.now_ms())
+    body: dict[str, Any] = {"chunk": page.chunk}
     if page.next_position is not None:
         body["next_batch"] = f"t{page.next_position}"
     if raw_from:
@@ -91,12 +87,9 @@ async def get_threads(request: Request) -> Response:
         from_position = parse_threads_token(raw_from) if raw_from else None
     except ValueError:
         raise _invalid("Unknown pagination token") from None
-    page = await svc.relations.threads(who.user_id, request.path_params["roomId"], include == "participated",
-                                       limit, from_position)
-    now = svc.clock.now_ms()
-    served = [(r, client_event(r, now, (who.user_id, who.device_id))) for r in page.roots]
-    await svc.relations.attach(who.user_id, served, now)
-    body: dict[str, Any] = {"chunk": [event for _, event in served]}
+    page = await svc.relations.threads((who.user_id, who.device_id), request.path_params["roomId"],
+                                       include == "participated", limit, from_position, svc.clock.now_ms())
+    body: dict[str, Any] = {"chunk": page.chunk}
     if page.next_position is not None:
         body["next_batch"] = f"t{page.next_position}"
     return json_response(body)
