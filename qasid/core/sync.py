@@ -249,9 +249,11 @@ class SyncService:
                 (since is not None and stream_ordering > since_events)
                 or (room_filter.include_leave and since is None)
             ):
-                leave[room_id] = await self.sections.left_room(
+                leave[room_id], shown = await self.sections.left_room(
                     viewer, sync_filter, request.timeline_limit, room_id, since_events, stream_ordering, now,
                     ignored)
+                if since is None or leave[room_id]["timeline"]["limited"]:
+                    bundled.append(list(zip(shown, leave[room_id]["timeline"]["events"], strict=True)))
                 newly_left |= await self._members_at(room_id, stream_ordering)
         await self.relations.attach(user_id, [pair for pairs in bundled for pair in pairs], now)
         global_data = sync_filter.account_data.apply(global_data)

@@ -333,3 +333,26 @@ def test_threaded_receipts_must_name_the_events_thread(server: ServerProcess) ->
             for event_id, kinds in e["content"].items() for by_user in [kinds.get("m.read", {})]
             if room.bob.user_id in by_user}
     assert held == {(root, root), (plain, "main")}
+
+
+def test_ignored_users_are_left_out_of_aggregations_and_relations(server: ServerProcess) -> None:
+    room = make_room(server)
+    carol = new_user(server, f"carol{_count}i")
+    assert room.alice.post(f"/rooms/{room.room_id}/invite", {"user_id": carol.user_id}).status_code == 200
+    carol.join(room.room_id)
+    root = room.say(room.alice, "root")
+    mine = room.reply(room.alice, root, "from alice")
+    room.reply(carol, root, "from carol")
+    carols_root = room.say(carol, "carol's own thread")
+    room.reply(room.alice, carols_root, "answer")
+    ignore = {"ignored_users": {carol.user_id: {}}}
+    assert room.bob.put(f"/user/{room.bob.user_id}/account_data/m.ignored_user_list", ignore).status_code == 200
+
+    thread = room.event(room.bob, root)["unsigned"]["m.relations"]["m.thread"]
+    assert thread["count"] == 1 and thread["latest_event"]["event_id"] == mine
+    assert ids(room.relations(room.bob, root)["chunk"]) == [mine]
+    # The spec: a root by an ignored user comes redacted in the thread list.
+    listed = {e["event_id"]: e for e in room.threads(room.bob)["chunk"]}
+    assert listed[carols_root]["content"] == {} and listed[root]["content"]["body"] == "root"
+    # Alice ignores nobody: she sees both replies.
+    assert room.event(room.alice, root)["unsigned"]["m.relations"]["m.thread"]["count"] == 2
