@@ -356,3 +356,25 @@ def test_ignored_users_are_left_out_of_aggregations_and_relations(server: Server
     assert listed[carols_root]["content"] == {} and listed[root]["content"]["body"] == "root"
     # Alice ignores nobody: she sees both replies.
     assert room.event(room.alice, root)["unsigned"]["m.relations"]["m.thread"]["count"] == 2
+
+
+def test_encrypted_edits_and_replies_aggregate_by_their_cleartext_relation(server: ServerProcess) -> None:
+    room = make_room(server)
+
+    def encrypted(who: User, txn: str, relates_to: dict[str, Any] | None = None) -> str:
+        content: dict[str, Any] = {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEpAB", "device_id": "D",
+                                   "sender_key": "k", "session_id": "s"}
+        if relates_to is not None:
+            content["m.relates_to"] = relates_to
+        sent = who.put(f"/rooms/{room.room_id}/send/m.room.encrypted/{txn}", content)
+        assert sent.status_code == 200, sent.text
+        return str(sent.json()["event_id"])
+
+    original = encrypted(room.alice, "e1")
+    edit = encrypted(room.alice, "e2", {"rel_type": "m.replace", "event_id": original})
+    encrypted(room.bob, "e3", {"rel_type": "m.replace", "event_id": original})  # bob may not edit alice's
+    reply = encrypted(room.bob, "e4", {"rel_type": "m.thread", "event_id": original})
+    bundle = room.event(room.bob, original)["unsigned"]["m.relations"]
+    assert bundle["m.replace"]["event_id"] == edit and bundle["m.replace"]["type"] == "m.room.encrypted"
+    assert bundle["m.thread"]["latest_event"]["event_id"] == reply and bundle["m.thread"]["count"] == 1
+    assert ids(room.relations(room.alice, original, "m.thread", "m.room.encrypted")["chunk"]) == [reply]
