@@ -26,14 +26,16 @@ CREATE TABLE threads (
 );
 CREATE INDEX threads_latest ON threads (room_id, latest_stream_ordering);
 
--- The relations of events stored before this migration (redacted ones have none left).
+-- The relations of events stored before this migration (redacted ones have none left). The PDU is
+-- read as text: a newer SQLite would take a BLOB for its binary JSONB.
 INSERT OR IGNORE INTO event_relations (event_id, relates_to_id, rel_type, room_id, sender, type, stream_ordering)
-    SELECT event_id, json_extract(pdu, '$.content."m.relates_to".event_id'),
-           json_extract(pdu, '$.content."m.relates_to".rel_type'), room_id, sender, type, stream_ordering
+    SELECT event_id, json_extract(CAST(pdu AS TEXT), '$.content."m.relates_to".event_id'),
+           json_extract(CAST(pdu AS TEXT), '$.content."m.relates_to".rel_type'), room_id, sender, type,
+           stream_ordering
     FROM events
     WHERE redacted_by IS NULL
-      AND json_type(pdu, '$.content."m.relates_to".rel_type') = 'text'
-      AND json_type(pdu, '$.content."m.relates_to".event_id') = 'text';
+      AND json_type(CAST(pdu AS TEXT), '$.content."m.relates_to".rel_type') = 'text'
+      AND json_type(CAST(pdu AS TEXT), '$.content."m.relates_to".event_id') = 'text';
 
 INSERT INTO threads (room_id, root_id, root_sender, latest_stream_ordering)
     SELECT r.room_id, r.relates_to_id, root.sender, max(r.stream_ordering)
