@@ -37,6 +37,7 @@ API_MODULES = [
     "qasid.api.client.membership",
     "qasid.api.client.state",
     "qasid.api.client.messages",
+    "qasid.api.client.relations",
     "qasid.api.client.devices",
     "qasid.api.client.key_backup",
     "qasid.api.client.media",

@@ -11,8 +11,9 @@ from qasid.store.sqlite.events import EventRow
 def client_event(
     row: EventRow, now_ms: int, viewer_device: tuple[str, str] | None = None,
     redactions: dict[str, EventRow] | None = None, include_room_id: bool = True,
+    relations: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ClientEvent; `transaction_id` only for the device that sent it."""
+    """The ClientEvent; `transaction_id` only for the device that sent it; `relations`: its bundled aggregations."""
     event = to_client_event(row.pdu, row.event_id)
     unsigned: dict[str, Any] = dict(row.unsigned or {})
     unsigned.pop("prev_sender", None)
@@ -27,6 +28,8 @@ def client_event(
             client_event(because, now_ms) if because is not None
             else {"event_id": row.redacted_by, "type": "m.room.redaction"}
         )
+    if relations:
+        unsigned["m.relations"] = relations
     event["unsigned"] = unsigned
     if not include_room_id:
         event.pop("room_id", None)

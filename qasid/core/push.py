@@ -17,6 +17,7 @@ from qasid.core.errors import invalid_param
 from qasid.core.events import client_event
 from qasid.core.power_levels import PowerLevels, as_int, mapping
 from qasid.core.pushers import PusherService
+from qasid.core.relation_rules import THREAD, relation_of
 from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.push import PushRow
 from qasid.store.sqlite.userdata import GLOBAL
@@ -93,7 +94,7 @@ class PushService:
         levels = PowerLevels(state, state.get(("m.room.create", ""), {}))
         facts = push_eval.RoomFacts(len(joined), levels.user_level(sender), notification_levels)
         event = push_eval.flatten(pdu)
-        thread_id = push_eval.thread_of(pdu)
+        thread_id = await self._thread_of(pdu)
         rows = []
         for user_id in sorted(recipients):
             member = state.get(("m.room.member", user_id))
@@ -104,6 +105,16 @@ class PushService:
                 rows.append(PushRow(user_id, thread_id, push_eval.highlights(actions), jsonutil.dumps(actions),
                                     self.pushers.pusher_ids(user_id)))
         return tuple(rows)
+
+    async def _thread_of(self, pdu: Mapping[str, Any]) -> str:
+        """The event's thread: a reply's root, or, for an edit or reaction of a reply, that reply's root."""
+        thread_id = push_eval.thread_of(pdu)
+        relation = relation_of(pdu.get("content"))
+        if thread_id == "main" and relation is not None:
+            parent = await self.store.relations.relation_of(relation.event_id)
+            if parent is not None and parent.rel_type == THREAD and parent.room_id == pdu["room_id"]:
+                return parent.relates_to_id
+        return thread_id
 
     def committed(self, rows: Iterable[PushRow]) -> None:
         """After the commit: start delivering what was queued for pushers."""

@@ -28,6 +28,7 @@ from qasid.core.pdu import finalise_pdu, redact
 from qasid.core.policy import Policy
 from qasid.core.power_levels import PowerLevels
 from qasid.core.ratelimit import RateLimiter
+from qasid.core.relation_rules import THREAD, relation_of, thread_start_problem
 from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.events import NewEvent, NewRoom
 
@@ -198,6 +199,7 @@ class RoomService:
 
         `also` (an audit entry) commits in the event's own transaction."""
         check_event_fields(event_type, content, state_key)
+        await self._check_thread(room_id, content)
         async with self._locks[room_id]:
             if txn is not None:
                 pending = self._pending_txns.get(txn)
@@ -276,6 +278,15 @@ class RoomService:
             return None
         return lambda: push.committed(row for e in events for row in e.push_rows)
 
+    async def _check_thread(self, room_id: str, content: dict[str, Any]) -> None:
+        """A thread may not hang off an event that itself relates to another (spec: 400 M_UNKNOWN)."""
+        relation = relation_of(content)
+        if relation is None or relation.rel_type != THREAD:
+            return
+        root = await self.store.events.get_event(relation.event_id)
+        if root is not None and root.pdu["room_id"] == room_id and (problem := thread_start_problem(root.pdu, room_id)):
+            raise MatrixError(400, "M_UNKNOWN", problem)
+
     async def _earlier_txn(self, txn: Txn) -> str | None:
         found = await self.store.events.transaction_response(txn.user_id, txn.device_id, txn.scope, txn.txn_id)
         return str(found["event_id"]) if found else None
@@ -318,7 +329,7 @@ class RoomService:
             event_id=event_id, pdu=pdu, pdu_json=pdu_json, unsigned=unsigned,
             txn_user_id=txn.user_id if txn else None, txn_device_id=txn.device_id if txn else None,
             txn_scope=txn.scope if txn else None, txn_id=txn.txn_id if txn else None,
-            redacts=redacts, redacted_pdu_json=redacted_pdu_json,
+            redacts=redacts, redacted_pdu_json=redacted_pdu_json, relation=relation_of(content),
         )
 
     def _advance(self, room: RoomSnapshot, event: NewEvent, index: bool = True) -> set[str]:

@@ -19,6 +19,7 @@ from qasid.core.events import client_event, state_event
 from qasid.core.filters import OPEN, EventFilter, parse_room_event_filter
 from qasid.core.ignored_users import IgnoredUsers
 from qasid.core.ratelimit import RateLimiter
+from qasid.core.relations import RelationService
 from qasid.core.rooms import RoomService
 from qasid.core.sync_rooms import timeline_keep
 from qasid.core.visibility import HistoryVisibility
@@ -131,8 +132,9 @@ class SearchService:
     """Runs a room_events search for one user."""
 
     def __init__(self, store: SqliteStore, clock: Clock, rooms: RoomService, visibility: HistoryVisibility,
-                 ignored: IgnoredUsers, ratelimiter: RateLimiter) -> None:
+                 ignored: IgnoredUsers, ratelimiter: RateLimiter, relations: RelationService) -> None:
         self.store = store
+        self.relations = relations
         self.clock = clock
         self.rooms = rooms
         self.visibility = visibility
@@ -189,6 +191,8 @@ class SearchService:
             if query.before_limit is not None:
                 result["context"] = await self._context(viewer, row, query)
             results.append(result)
+        # Results carry their bundled aggregations (threads, edits), as every other read of events does.
+        await self.relations.attach(user_id, [(row, r["result"]) for (row, _), r in zip(page, results, strict=True)], now)
         answer: dict[str, Any] = {"count": len(found), "highlights": list(query.terms), "results": results}
         if len(found) > offset + limit:
             answer["next_batch"] = f"r{offset + limit}" if query.by_rank else f"b{page[-1][0].stream_ordering}"

@@ -20,6 +20,7 @@ from qasid.core.push import PushService
 from qasid.core.push_delivery import PushDelivery
 from qasid.core.pushers import PusherService
 from qasid.core.ratelimit import RateLimiter
+from qasid.core.relations import RelationService
 from qasid.core.rooms import RoomService
 from qasid.core.search import SearchService
 from qasid.core.signing import load_or_create_signing_key
@@ -59,6 +60,7 @@ class Services:
     userdata: UserDataService
     media: MediaService
     visibility: HistoryVisibility
+    relations: RelationService
     sync: SyncService
     sliding_sync: SlidingSyncService
     pushers: PusherService
@@ -137,7 +139,8 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
     e2ee = E2eeService(settings, store, clock, notifier, rooms)
     userdata = UserDataService(settings, store, clock, notifier, rooms, push)
     visibility = HistoryVisibility(store, rooms)
-    sync = SyncService(settings, store, clock, notifier, rooms, e2ee, userdata, push, visibility)
+    relations = RelationService(store, visibility, userdata.ignored)
+    sync = SyncService(settings, store, clock, notifier, rooms, e2ee, userdata, push, visibility, relations)
 
     async def room_counts(room_id: str, user_id: str) -> tuple[int, int]:
         counts = await push.counts(room_id, user_id)
@@ -157,15 +160,16 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
         userdata=userdata,
         media=MediaService(settings, store, clock, notifier, rooms, policy),
         visibility=visibility,
+        relations=relations,
         sync=sync,
         sliding_sync=SlidingSyncService(store, clock, notifier, rooms, sync, visibility,
-                                        Extensions(store, rooms, e2ee, userdata), room_counts),
+                                        Extensions(store, rooms, e2ee, userdata), room_counts, relations),
         pushers=pushers,
         push=push,
         push_delivery=push_delivery,
         calls=CallService(settings, store, clock, rooms),
         presence=sync.presence,
-        search=SearchService(store, clock, rooms, visibility, userdata.ignored, ratelimiter),
+        search=SearchService(store, clock, rooms, visibility, userdata.ignored, ratelimiter, relations),
     )
     fanout.services = services
     return services

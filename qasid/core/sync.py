@@ -24,6 +24,7 @@ from qasid.core.membership import stripped_state
 from qasid.core.notifier import ClientGone, Notifier
 from qasid.core.presence import PresenceService
 from qasid.core.push import PushService
+from qasid.core.relations import RelationService, Served
 from qasid.core.rooms import RoomService
 from qasid.core.sync_rooms import STATE_AFTER, RoomSections
 from qasid.core.userdata import UserDataService
@@ -85,7 +86,7 @@ class SyncService:
     def __init__(
         self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier,
         rooms: RoomService, e2ee: E2eeService, userdata: UserDataService, push: PushService,
-        visibility: HistoryVisibility,
+        visibility: HistoryVisibility, relations: RelationService,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -96,6 +97,7 @@ class SyncService:
         self.userdata = userdata
         self.push = push
         self.visibility = visibility
+        self.relations = relations
         self.presence = PresenceService(store, clock, notifier, rooms, userdata)
         self.lazy_members = LazyMembers()
         self.sections = RoomSections(store, rooms, push, visibility, self.lazy_members)
@@ -204,6 +206,8 @@ class SyncService:
         if since is None or request.full_state or self._issued.get(viewer, ("",))[0] != since.encode():
             # From scratch, or a retry of an older token whose answer may never have arrived.
             self.lazy_members.forget_device(viewer)
+        # Timelines whose events get their aggregations, all read at once after the rooms are built.
+        bundled: list[Served] = []
         for room_id, membership, stream_ordering, forgotten in memberships:
             if not room_filter.allows_room(room_id):
                 continue
@@ -228,6 +232,9 @@ class SyncService:
                 section["ephemeral"] = {"events": ephemeral}
                 section["account_data"] = {"events": room_account_data}
                 join[room_id] = section
+                if from_scratch or section["timeline"]["limited"]:
+                    # Else the client saw every child arrive, and aggregates them itself (as Synapse).
+                    bundled.append(list(zip(shown, section["timeline"]["events"], strict=True)))
                 if since is not None and (newly_joined or request.full_state):
                     newly_shared |= self.rooms.joined_members(room_id)
                 for row in shown:
@@ -247,10 +254,13 @@ class SyncService:
                 (since is not None and stream_ordering > since_events)
                 or (room_filter.include_leave and since is None)
             ):
-                leave[room_id] = await self.sections.left_room(
+                leave[room_id], shown = await self.sections.left_room(
                     viewer, sync_filter, request.timeline_limit, room_id, since_events, stream_ordering, now,
                     ignored)
+                if since is None or leave[room_id]["timeline"]["limited"]:
+                    bundled.append(list(zip(shown, leave[room_id]["timeline"]["events"], strict=True)))
                 newly_left |= await self._members_at(room_id, stream_ordering)
+        await self.relations.attach(user_id, [pair for pairs in bundled for pair in pairs], now)
         global_data = sync_filter.account_data.apply(global_data)
         presence = (await self.presence.events_since(user_id, joined, since.presence if since else None)
                     if since is None or since.presence < upto.presence else [])

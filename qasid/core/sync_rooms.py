@@ -169,8 +169,9 @@ class RoomSections:
     async def left_room(
         self, viewer: tuple[str, str], sync_filter: Filter, limit: int, room_id: str, since: int, left_at: int,
         now: int, ignored: frozenset[str],
-    ) -> dict[str, Any]:
-        """A room the user left (or was banned from): its timeline up to the leave, nothing after."""
+    ) -> tuple[dict[str, Any], list[EventRow]]:
+        """A room the user left (or was banned from): its timeline up to the leave, nothing after;
+        and the timeline rows it shows."""
         user_id = viewer[0]
         if not await self.store.events.was_joined_before(room_id, user_id, left_at):
             # Never joined (banned first, or declined an invite): the leave itself, nothing of the room.
@@ -189,7 +190,7 @@ class RoomSections:
                          "limited": limited, "prev_batch": f"t{start}"},
             "state": {"events": [sync_filter.shape(state_event(r, now), r.pdu) for r in state_rows]},
             "account_data": {"events": []},
-        }
+        }, rows
 
     def summary(self, room_id: str, user_id: str) -> dict[str, Any]:
         """The room summary: joined and invited counts and up to five heroes."""

@@ -15,6 +15,7 @@ from qasid.core.ids import check_room_id, parse_user_id
 from qasid.core.ignored_users import IGNORED_USER_LIST, IgnoredUsers, check_ignored_user_list
 from qasid.core.notifier import Notifier
 from qasid.core.policy import Policy
+from qasid.core.relations import receipt_fits_thread_of
 from qasid.core.typing import TypingState
 from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.userdata import GLOBAL
@@ -211,6 +212,8 @@ class UserDataService:
         if thread_id is not None and (not thread_id or receipt_type == FULLY_READ):
             raise invalid_param("thread_id must be 'main' or an event ID, and only on read receipts")
         await self._check_event_in_joined_room(user_id, room_id, event_id)
+        if thread_id is not None and not await receipt_fits_thread_of(self.store, room_id, event_id, thread_id):
+            raise invalid_param(f"event_id {event_id} is not related to thread {thread_id}")
         if receipt_type == FULLY_READ:
             await self.store.userdata.set_account_data(user_id, room_id, FULLY_READ, {"event_id": event_id})
             self.notifier.notify([user_id])

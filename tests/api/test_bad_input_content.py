@@ -210,6 +210,9 @@ def test_known_path_with_unknown_method_is_unrecognized(world: World, method: st
 
 # --- query parameters -----------------------------------------------------------------------
 
+RELATIONS = "/_matrix/client/v1/rooms/{roomId}/relations/{eventId}"
+THREADS = "/_matrix/client/v1/rooms/{roomId}/threads"
+
 
 @pytest.mark.usefixtures("unchanged")
 @pytest.mark.parametrize(
@@ -234,13 +237,27 @@ def test_known_path_with_unknown_method_is_unrecognized(world: World, method: st
         ("/notifications", {"from": "-5"}),
         ("/notifications", {"from": "99999999999999999999"}),
         ("/notifications", {"limit": "many"}),
+        (RELATIONS, {"dir": "sideways"}),
+        (RELATIONS, {"from": "garbage"}),
+        (RELATIONS, {"to": "t99999999999999999999"}),
+        (RELATIONS, {"limit": "many"}),
+        (RELATIONS, {"recurse": "yes"}),
+        (RELATIONS + "/m.thread", {"dir": "up"}),
+        (RELATIONS + "/m.thread/m.room.message", {"from": "t-1"}),
+        (THREADS, {"include": "mine"}),
+        (THREADS, {"limit": "0"}),
+        (THREADS, {"limit": "-3"}),
+        (THREADS, {"limit": "many"}),
+        (THREADS, {"from": "garbage"}),
+        (THREADS, {"from": "t99999999999999999999"}),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
 def test_malformed_query_parameters_are_invalid_param(
     world: World, template: str, params: dict[str, str],
 ) -> None:
-    response = world.request("GET", world.fill(V3 + template), params=params)
+    response = world.request("GET", world.fill(template if template.startswith("/_") else V3 + template),
+                             params=params)
     assert_error(response, 400, "M_INVALID_PARAM")
 
 

@@ -162,6 +162,11 @@ def test_threaded_receipts_reset_their_thread_only(push_server: ServerProcess) -
     assert bob.counts(room)["notification_count"] == 2
     assert bob.http.post(f"/rooms/{room}/receipt/m.read/{root}", json={"thread_id": "main"}).status_code == 200
     assert bob.counts(room)["notification_count"] == 1
+    # An event relating to a reply (here a reference) belongs to the reply's thread, as in Synapse.
+    alice.send(room, "about reply 1", "t3", **{"m.relates_to": {"rel_type": "m.reference", "event_id": reply}})
+    section = bob.http.get("/sync", params={"filter": sync_filter}).json()["rooms"]["join"][room]
+    assert section["unread_thread_notifications"] == {root: {"notification_count": 2, "highlight_count": 0}}
+    assert section["unread_notifications"] == {"notification_count": 0, "highlight_count": 0}
 
 
 def test_a_rejected_pushkey_loses_its_pusher(push_server: ServerProcess, gateway: PushGateway) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from tests.gov.helpers import Gov
+from tests.hardening.client import query_db
 
 
 def test_events_past_retention_are_purged_everywhere(gov: Gov) -> None:
@@ -16,6 +17,10 @@ def test_events_past_retention_are_purged_everywhere(gov: Gov) -> None:
     secret = "PURGE-ME-the-minister-resigns-friday"
     sent = gov.client("PUT", f"/rooms/{room}/send/m.room.message/old", erin, {"msgtype": "m.text", "body": secret})
     assert sent.status_code == 200, sent.text
+    reply = gov.client("PUT", f"/rooms/{room}/send/m.room.message/reply", erin, {
+        "msgtype": "m.text", "body": "in the thread",
+        "m.relates_to": {"rel_type": "m.thread", "event_id": sent.json()["event_id"]}})
+    assert reply.status_code == 200, reply.text
     assert secret.encode() in gov.server.dump_database()
     search = {"search_categories": {"room_events": {"search_term": "minister resigns"}}}
     found = gov.client("POST", "/search", erin, search).json()["search_categories"]["room_events"]
@@ -24,7 +29,11 @@ def test_events_past_retention_are_purged_everywhere(gov: Gov) -> None:
     fresh = "still-fresh-message"
     gov.client("PUT", f"/rooms/{room}/send/m.room.message/new", erin, {"msgtype": "m.text", "body": fresh})
 
-    assert gov.ok("POST", "/maintenance/run")["events_purged"] == 1
+    assert gov.ok("POST", "/maintenance/run")["events_purged"] == 2
+    # The relations of purged events, and the thread they made, are gone with them.
+    assert query_db(gov.server, "SELECT count(*) FROM event_relations WHERE room_id = ?", (room,)) == [(0,)]
+    threads = gov.http.get(f"/_matrix/client/v1/rooms/{room}/threads", headers=erin.auth)
+    assert threads.json() == {"chunk": []}, threads.text
 
     messages = gov.client("GET", f"/rooms/{room}/messages?dir=b&limit=100", erin).json()
     bodies = [e["content"].get("body") for e in messages["chunk"]]

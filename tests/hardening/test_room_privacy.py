@@ -62,6 +62,8 @@ READS = [
     "/rooms/{room}/messages?dir=f", "/rooms/{room}/context/{event}", "/rooms/{room}/event/{event}",
     "/rooms/{room}/aliases", "/rooms/{room}/members?at=t999999",
     "/_matrix/client/v1/rooms/{room}/timestamp_to_event?ts=0&dir=f",
+    "/_matrix/client/v1/rooms/{room}/relations/{event}", "/_matrix/client/v1/rooms/{room}/relations/{event}/m.thread",
+    "/_matrix/client/v1/rooms/{room}/relations/{event}?recurse=true", "/_matrix/client/v1/rooms/{room}/threads",
 ]
 
 

@@ -9,7 +9,7 @@ from qasid.api.asgi import Request, Response
 from qasid.api.http import client_paths, json_response, query_int, requester, route, services
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, not_found
-from qasid.core.events import client_event, state_event
+from qasid.core.events import state_event
 from qasid.core.filters import OPEN, EventFilter, parse_room_event_filter
 from qasid.core.sync import MAX_POSITION, parse_sync_token
 from qasid.core.sync_rooms import MAX_FILTERED_PAGES, timeline_keep
@@ -111,10 +111,8 @@ async def get_messages(request: Request) -> Response:
                 break
             bottom = end
     now = svc.clock.now_ms()
-    body: dict[str, Any] = {
-        "chunk": [client_event(r, now, (who.user_id, who.device_id)) for r in rows],
-        "start": f"t{start}",
-    }
+    chunk = await svc.relations.serve((who.user_id, who.device_id), rows, now)
+    body: dict[str, Any] = {"chunk": chunk, "start": f"t{start}"}
     if end is not None:
         body["end"] = f"t{end}"
     if room_filter.lazy_load_members and rows:
@@ -162,10 +160,11 @@ async def get_context(request: Request) -> Response:
         state = _lazy_members([row, *before, *after], state)
     now = svc.clock.now_ms()
     viewer = (who.user_id, who.device_id)
+    events = await svc.relations.serve(viewer, [row, *before, *after], now)
     return json_response({
-        "event": client_event(row, now, viewer),
-        "events_before": [client_event(r, now, viewer) for r in before],
-        "events_after": [client_event(r, now, viewer) for r in after],
+        "event": events[0],
+        "events_before": events[1:1 + len(before)],
+        "events_after": events[1 + len(before):],
         "start": f"t{start}",
         "end": f"t{end}",
         "state": [dict(state_event(s, now), room_id=room_id) for s in state],
@@ -192,4 +191,6 @@ async def get_event(request: Request) -> Response:
     if row is None or row.pdu["room_id"] != room_id or row.stream_ordering > ceiling or not await \
             svc.visibility.visible(room_id, who.user_id, [row]):
         raise not_found("Event not found")
-    return json_response(client_event(row, svc.clock.now_ms(), (who.user_id, who.device_id)))
+    # The original content, with its edit bundled beside it (spec v1.7: never replaced by the server).
+    served = await svc.relations.serve((who.user_id, who.device_id), [row], svc.clock.now_ms())
+    return json_response(served[0])

@@ -47,10 +47,13 @@ class RoomResults:
 
     async def build(
         self, viewer: Viewer, entry: RoomEntry, config: RoomConfig, prev: RoomSent | None, recount: bool,
+        bundled: list[tuple[EventRow, dict[str, Any]]] | None = None,
     ) -> tuple[dict[str, Any] | None, RoomSent | None]:
         """The room's result (None when nothing changed for this client) and what it now holds.
 
-        `recount`: the user's read receipts moved, so the room's counts may have changed.
+        `recount`: the user's read receipts moved, so the room's counts may have changed. `bundled`
+        collects the timeline events to get aggregations (initial or limited: else the client
+        saw every child arrive).
         """
         room = await self.rooms.snapshot(entry.room_id)
         if room is None:
@@ -97,6 +100,8 @@ class RoomResults:
             "prev_batch": f"t{rows[0].stream_ordering - 1 if rows else room_upto}",
             "num_live": 0 if viewer.since is None else sum(1 for r in rows if r.stream_ordering > viewer.since),
         }
+        if bundled is not None and (initial or limited or expanded):
+            bundled.extend(zip(rows, result["timeline"], strict=True))
         if state:
             result["required_state"] = [state_event(r, viewer.now_ms) for r in state]
         if initial:

@@ -13,6 +13,7 @@ from typing import Any
 
 from qasid.core.clock import Clock
 from qasid.core.notifier import Notifier
+from qasid.core.relations import RelationService
 from qasid.core.rooms import RoomService, RoomSnapshot
 from qasid.core.sliding_sync.connection import Connections, ConnectionState, RoomSent
 from qasid.core.sliding_sync.extensions import Extensions, Scope
@@ -22,6 +23,7 @@ from qasid.core.sliding_sync.room_result import Counts, RoomResults, Viewer, mer
 from qasid.core.sync import MAX_TIMEOUT_MS, SyncService, SyncToken
 from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite.events import EventRow
 from qasid.store.sqlite.userdata import GLOBAL
 
 
@@ -30,7 +32,7 @@ class SlidingSyncService:
 
     def __init__(
         self, store: SqliteStore, clock: Clock, notifier: Notifier, rooms: RoomService, sync: SyncService,
-        visibility: HistoryVisibility, extensions: Extensions, counts: Counts,
+        visibility: HistoryVisibility, extensions: Extensions, counts: Counts, relations: RelationService,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -39,6 +41,7 @@ class SlidingSyncService:
         self.sync = sync
         self.extensions = extensions
         self.results = RoomResults(store, rooms, visibility, counts)
+        self.relations = relations
         self.connections = Connections()
 
     async def sliding_sync(
@@ -93,14 +96,17 @@ class SlidingSyncService:
                         await self.sync.userdata.ignored.of(user_id))
         rooms_out: dict[str, Any] = {}
         sent_now: dict[str, RoomSent] = dict(previously)
+        bundled: list[tuple[EventRow, dict[str, Any]]] = []
         for room_id, room_configs in configs.items():
             result, sent = await self.results.build(
-                viewer, by_id[room_id], merge_required(room_configs), previously.get(room_id), room_id in recount)
+                viewer, by_id[room_id], merge_required(room_configs), previously.get(room_id), room_id in recount,
+                bundled)
             if sent is not None:
                 sent_now[room_id] = sent
             if result is not None:
                 rooms_out[room_id] = result
 
+        await self.relations.attach(user_id, bundled, viewer.now_ms)
         joined = [e.room_id for e in entries if e.membership == "join"]
         newly = {e.room_id for e in entries if since is not None and e.membership_pos > since.events}
         scope = Scope({r: frozenset(lists) for r, lists in room_lists.items()}, frozenset(subscribed))

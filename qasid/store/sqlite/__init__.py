@@ -17,6 +17,7 @@ from qasid.store.sqlite.gov import GovStore
 from qasid.store.sqlite.key_backup import KeyBackupStore
 from qasid.store.sqlite.media import MediaStore
 from qasid.store.sqlite.push import PushStore
+from qasid.store.sqlite.relations import RelationStore
 from qasid.store.sqlite.reports import ReportStore
 from qasid.store.sqlite.retention import RetentionStore
 from qasid.store.sqlite.search import SearchStore
@@ -40,6 +41,7 @@ class SqliteStore:
         self.retention = RetentionStore(self.db)
         self.streams = StreamStore(self.db)
         self.push = PushStore(self.db)
+        self.relations = RelationStore(self.db)
         self.calls = CallStore(self.db)
         self.console = ConsoleStore(self.db)
         self.directives = DirectiveStore(self.db)

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from qasid.core import jsonutil
 from qasid.store.sqlite.engine import Also, Database, with_also
 from qasid.store.sqlite.push import PushRow, insert_push_rows
+from qasid.store.sqlite.relations import forget_relations, insert_relation
 from qasid.store.sqlite.search import searchable_text
 
 # Events that count as activity for ordering a room list (MSC4186's bump_stamp).
@@ -54,6 +55,8 @@ class NewEvent:
     push_rows: tuple[PushRow, ...] = ()
     # What the policy records about the event (e.g. an acknowledgement and its audit entry), in its transaction.
     also: tuple[Callable[[sqlite3.Connection], object], ...] = ()
+    # (rel_type, parent event ID) of the event's m.relates_to, indexed with the event.
+    relation: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -186,11 +189,15 @@ class EventStore:
             insert_push_rows(conn, stream_ordering, e.event_id, pdu["room_id"], now_ms, e.push_rows)
         for write in e.also:
             write(conn)
+        if e.relation is not None:
+            insert_relation(conn, e.event_id, pdu, e.relation, stream_ordering)
         if e.redacts is not None and e.redacted_pdu_json is not None:
             # The server keeps only the redacted form: a redacted message's content is gone for good.
             conn.execute(
                 "UPDATE events SET pdu = ?, redacted_by = ? WHERE event_id = ? AND room_id = ?",
                 (e.redacted_pdu_json, e.event_id, e.redacts, pdu["room_id"]))
+            # Its m.relates_to went with the content: the relationship is broken.
+            forget_relations(conn, [e.redacts])
         return stream_ordering
 
     async def transaction_response(

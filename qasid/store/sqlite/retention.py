@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from qasid.store.sqlite.engine import Also, Database, with_also, with_then
+from qasid.store.sqlite.relations import forget_relations
 
 
 class RetentionStore:
@@ -40,11 +41,12 @@ class RetentionStore:
             # State events stay (the room is authorised against them), and so does the newest
             # event of all: it holds the stream position.
             rows = conn.execute(
-                "SELECT stream_ordering, pdu FROM events WHERE room_id = ? AND state_key IS NULL"
+                "SELECT stream_ordering, pdu, event_id FROM events WHERE room_id = ? AND state_key IS NULL"
                 " AND origin_server_ts < ? AND stream_ordering < (SELECT max(stream_ordering) FROM events)",
                 (room_id, before_ts)).fetchall()
-            contents = [json.loads(pdu).get("content") for _, pdu in rows]
+            contents = [json.loads(pdu).get("content") for _, pdu, _ in rows]
             conn.executemany("DELETE FROM events WHERE stream_ordering = ?", [(r[0],) for r in rows])
+            forget_relations(conn, [r[2] for r in rows])
             if rows:
                 # A trigger took the purged events out of the search index; merging its segments
                 # drops their words from the index file too.

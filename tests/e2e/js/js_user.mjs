@@ -32,6 +32,7 @@ for (const level of ["log", "info", "debug", "warn", "trace"]) {
 }
 
 const sdk = await import("matrix-js-sdk");
+const { threadCommands } = await import("./thread_commands.mjs");
 const { ClientEvent, SyncState } = sdk;
 const { SlidingSync, SlidingSyncEvent, SlidingSyncState } = await import("matrix-js-sdk/lib/sliding-sync.js");
 
@@ -128,7 +129,7 @@ function requireClient() {
 
 const commands = {
     /** Log in with m.login.password, start Rust crypto and sync; replies once the first sync is done. */
-    async login({ base_url, user, password: pw, device_name, sliding, timeout_ms }) {
+    async login({ base_url, user, password: pw, device_name, sliding, thread_support, initial_sync_limit, timeout_ms }) {
         const loginClient = sdk.createClient({ baseUrl: base_url, fetchFn: recordingFetch });
         const session = await loginClient.loginRequest({
             type: "m.login.password",
@@ -175,7 +176,9 @@ const commands = {
             await client.startClient({ slidingSync, lazyLoadMembers: true });
         } else {
             // As Element does: members are fetched lazily, through /rooms/{id}/members.
-            await client.startClient({ initialSyncLimit: 20, lazyLoadMembers: true });
+            await client.startClient({
+                initialSyncLimit: initial_sync_limit || 20, lazyLoadMembers: true, threadSupport: Boolean(thread_support),
+            });
         }
         await withTimeout(prepared, timeout_ms || DEFAULT_TIMEOUT_MS, "first sync to complete (SyncState.Prepared)");
         return { user_id: session.user_id, device_id: session.device_id };
@@ -408,6 +411,8 @@ const commands = {
             sliding: slidingSync !== null,
         };
     },
+
+    ...threadCommands({ sdk, requireClient, waitFor, withTimeout, DEFAULT_TIMEOUT_MS }),
 
     async http_failures() {
         return { http_failures: httpFailures };

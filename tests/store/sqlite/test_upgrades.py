@@ -155,7 +155,7 @@ def _build_old_database(path: Path, version: int, donor: Donor, folder: Path) ->
     return tables
 
 
-# Each version a migration file brings a database to (numbers are handed out ahead, so a gap is allowed).
+# Each version a migration file brings a database to.
 @pytest.mark.parametrize("version", [m.version for m in migration_files() if m.version < newest_schema_version()])
 def test_a_database_from_an_earlier_schema_is_upgraded_at_start(version: int, donor: Donor, tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data")
