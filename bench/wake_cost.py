@@ -86,7 +86,7 @@ async def measure(work: Path, repo: Path, args: argparse.Namespace) -> dict[str,
                 await client.send_encrypted(receiver, other, f"o{n}", MegolmBodies().encode(f"O{n:05d}"))
             per_mode: dict[str, dict[str, list[float]]] = {}
             for rep in range(args.reps):
-                for mode in ("send", "sync", "sliding", "sliding+ext"):
+                for mode in args.modes:
                     cpu_ms, reads = await rounds(client, sender, receiver, room_id, mode, args.events, rep)
                     print(f"{repo.name} {mode} rep {rep}: {cpu_ms:.3f} ms CPU, {reads:.2f} reads per round",
                           file=sys.stderr)
@@ -119,6 +119,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--rooms", type=int, default=50)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--modes", type=lambda v: v.split(","), default=["send", "sync", "sliding", "sliding+ext"])
     parser.add_argument("--repo", type=Path, action="append",
                         help="a checkout of qasid to measure (repeatable: each in turn; default this one)")
     results = uvloop.run(main_async(parser.parse_args()))
