@@ -86,6 +86,8 @@ class EventStore:
         # A user's memberships as last read, until a member event of theirs (or a forget) is
         # published: a long-poll wake reads them again only when they may have changed.
         self._memberships: dict[str, list[tuple[str, str, int, bool]]] = {}
+        # Each user's newest member event published since start.
+        self._member_events: dict[str, int] = {}
 
     async def room_version(self, room_id: str) -> str | None:
         row = self.db.read_one("SELECT room_version FROM rooms WHERE room_id = ?", (room_id,))
@@ -140,6 +142,7 @@ class EventStore:
                 if event.pdu["type"] == "m.room.member":
                     self._room_member_latest[room_id] = stream_ordering
                     self._memberships.pop(event.pdu["state_key"], None)
+                    self._member_events[event.pdu["state_key"]] = stream_ordering
                 if event.pdu["type"] in BUMP_TYPES and room_id in self._room_bump:
                     self._room_bump[room_id] = max(self._room_bump[room_id], stream_ordering)
             if orderings:
@@ -316,6 +319,10 @@ class EventStore:
             (after, upto))
         wanted = set(room_ids)
         return {r[0] for r in rows if r[0] in wanted}
+
+    def membership_version(self, user_id: str) -> int:
+        """Moves whenever a member event of the user is published (0 before the first)."""
+        return self._member_events.get(user_id, 0)
 
     def rooms_with_member_events_after(self, room_ids: list[str], after: int, upto: int) -> list[str]:
         """Those of these rooms that may have a member event in (after, upto] (from memory: no read)."""
