@@ -204,21 +204,21 @@ class PushStore:
 
     # --- the delivery queue ---------------------------------------------------------------
 
-    async def queued(self, pusher_id: int, limit: int) -> list[QueuedPush]:
-        """The oldest notifications queued for a pusher."""
+    async def queued(self, pusher_id: int, limit: int, after: int = 0) -> list[QueuedPush]:
+        """The oldest notifications queued for a pusher (past `after`: those up to it were sent)."""
         rows = self.db.read(
             "SELECT pusher_id, stream_ordering, room_id, event_id, actions FROM push_queue WHERE pusher_id = ?"
-            " ORDER BY stream_ordering LIMIT ?", (pusher_id, limit))
+            " AND stream_ordering > ? ORDER BY stream_ordering LIMIT ?", (pusher_id, after, limit))
         return [QueuedPush(r[0], r[1], r[2], r[3], jsonutil.loads_stored(r[4])) for r in rows]
 
     async def pushers_with_queue(self) -> list[int]:
         """Pushers with anything queued (delivery resumes for these at start)."""
         return [r[0] for r in self.db.read("SELECT DISTINCT pusher_id FROM push_queue")]
 
-    async def dequeue_upto(self, pusher_id: int, stream_ordering: int) -> None:
-        """The gateway took the pusher's notifications up to this one, in order: they leave the queue."""
-        await self.db.write(lambda conn: conn.execute(
-            "DELETE FROM push_queue WHERE pusher_id = ? AND stream_ordering <= ?", (pusher_id, stream_ordering)))
+    async def dequeue_upto(self, taken: dict[int, int]) -> None:
+        """The gateways took each pusher's notifications up to these, in order: they leave the queue."""
+        await self.db.write(lambda conn: conn.executemany(
+            "DELETE FROM push_queue WHERE pusher_id = ? AND stream_ordering <= ?", list(taken.items())))
 
 
 def _delete(conn: sqlite3.Connection, pusher_ids: list[int]) -> None:
