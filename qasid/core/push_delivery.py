@@ -132,6 +132,10 @@ class PushDelivery:
                     return
                 if not await self._deliver_all(pusher_id, queued):
                     return
+                if len(queued) < BATCH and pusher_id not in self._dirty:
+                    # The read saw everything committed before it, and anything committed since
+                    # has marked the pusher dirty (the wake follows the commit): nothing is left.
+                    return
         except asyncio.CancelledError:
             raise
         except Exception:
