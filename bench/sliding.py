@@ -7,8 +7,10 @@ In one invocation, on loopback:
   device and asks for the top 20 rooms with timeline_limit 1 — Element X's first request.
   Median ms of `--reps`, qasid and Synapse.
 - `sliding_delivery`: 8 senders paced at `--rate` events/s in total into 1:1 rooms; each receiver
-  long-polls sliding sync. Delivery: from the PUT's start to the event's first appearance in
-  the receiver's sliding sync answer; p50/p99 and delivered/expected. qasid and Synapse.
+  long-polls sliding sync with the extensions Element X enables. Delivery: from the PUT's start
+  to the event's first appearance in the receiver's sliding sync answer; p50/p99 and
+  delivered/expected; the server's CPU ms, answers and (qasid) SQLite reads per event. qasid and
+  Synapse. `--delivery-only --servers qasid` runs this phase alone.
 - `push_cost`: qasid alone, 8 senders in a closed loop, with and without an HTTP pusher for every
   receiver (a loopback gateway that answers at once), events/s of each; alternated per repetition.
 Results go to bench/results/<UTC time>-sliding.json; the table is printed.
@@ -19,10 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import shutil
 import statistics
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,11 @@ SLIDING = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
 FIRST_LIST = {"all": {"ranges": [[0, 19]], "timeline_limit": 1, "required_state": [
     ["m.room.name", ""], ["m.room.encryption", ""], ["m.room.member", "$ME"]]}}
 SENDERS = 8
+# What Element X (matrix-rust-sdk) asks for on every request of its room-list connection.
+ELEMENT_X_EXTENSIONS = {"to_device": {"enabled": True}, "e2ee": {"enabled": True},
+                        "account_data": {"enabled": True, "lists": ["*"], "rooms": ["*"]},
+                        "receipts": {"enabled": True, "lists": ["*"], "rooms": ["*"]},
+                        "typing": {"enabled": True, "lists": ["*"], "rooms": ["*"]}}
 
 
 async def sliding(client: MatrixClient, account: Account, body: dict[str, Any], pos: str | None,
@@ -91,14 +100,17 @@ async def sliding_delivery(client: MatrixClient, server: Server, rate: float, du
     bodies = MegolmBodies()
     started: dict[str, float] = {}
     seen: dict[str, float] = {}
-    body = {"lists": {"all": {"ranges": [[0, 19]], "timeline_limit": 50, "required_state": []}}}
+    body = {"lists": {"all": {"ranges": [[0, 19]], "timeline_limit": 50, "required_state": []}},
+            "extensions": {} if os.environ.get("BENCH_NO_EXTENSIONS") else ELEMENT_X_EXTENSIONS}
     stop = asyncio.Event()
+    answers = [0]
 
     async def receive(receiver: Account) -> None:
         pos = (await sliding(client, receiver, body, None, 0))["pos"]
         while not stop.is_set():
             reply = await sliding(client, receiver, body, pos, 10_000)
             now = time.perf_counter()
+            answers[0] += 1
             pos = reply["pos"]
             for room in reply.get("rooms", {}).values():
                 for event in room.get("timeline", []):
@@ -124,15 +136,34 @@ async def sliding_delivery(client: MatrixClient, server: Server, rate: float, du
 
     receivers = [asyncio.create_task(receive(r)) for _, r, _ in triples]
     await asyncio.sleep(1)
+    cpu0, reads0, answers0 = cpu_seconds(server.pid), await db_reads(server), answers[0]
     t0 = time.perf_counter()
     await asyncio.gather(*(send(s, room, i) for i, (s, _, room) in enumerate(triples)))
     elapsed = time.perf_counter() - t0
     await asyncio.sleep(3)  # the last deliveries
+    cpu, reads, answered = cpu_seconds(server.pid) - cpu0, await db_reads(server) - reads0, answers[0] - answers0
     stop.set()
     await asyncio.wait(receivers, timeout=15)
     delays = [seen[m] - t for m, t in started.items() if m in seen]
+    sent = max(1, len(started))
     return {"offered_per_s": rate, "achieved_per_s": round(len(started) / elapsed, 1),
-            "delivered": round(len(delays) / max(1, len(started)), 4), **percentiles(delays)}
+            "delivered": round(len(delays) / sent, 4), **percentiles(delays),
+            "answers_per_event": round(answered / sent, 3), "cpu_ms_per_event": round(cpu * 1000 / sent, 3),
+            "db_reads_per_event": round(reads / sent, 2) if reads >= 0 else None}
+
+
+async def db_reads(server: Server) -> float:
+    """qasid's count of SQLite reads so far, from its metrics listener (-1 for Synapse)."""
+    bind = server.env.get("QASID_METRICS_BIND")
+    if not bind:
+        return -1.0
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://{bind}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
+    text = await asyncio.to_thread(scrape)
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith("qasid_db_reads_total"))
 
 
 async def closed_loop_rate(client: MatrixClient, triples: list[tuple[Account, Account, str]], tag: str,
@@ -220,11 +251,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         try:
             async with new_session() as session:
                 client = MatrixClient(session, server.base_url)
-                results[f"{name}.first_sliding_sync"] = await first_sliding_sync(client, server, args.rooms, args.reps)
+                if not args.delivery_only:
+                    results[f"{name}.first_sliding_sync"] = await first_sliding_sync(
+                        client, server, args.rooms, args.reps)
                 results[f"{name}.sliding_delivery"] = await sliding_delivery(client, server, args.rate, args.duration)
         finally:
             server.stop()
-    if "qasid" in args.servers or args.push_only:
+    if ("qasid" in args.servers or args.push_only) and not args.delivery_only:
         results["qasid.push_cost"] = await push_cost(work / "push", args.reps, args.duration)
     return results
 
@@ -238,6 +271,7 @@ def main() -> int:
     parser.add_argument("--servers", type=lambda s: s.split(","), default=["synapse", "qasid"])
     parser.add_argument("--synapse-version")
     parser.add_argument("--push-only", action="store_true", help="only the push_cost phase")
+    parser.add_argument("--delivery-only", action="store_true", help="only the sliding_delivery phase")
     parser.add_argument("--keep-work", action="store_true", help="keep bench/work/<time>-sliding/ (data and logs)")
     args = parser.parse_args()
     results = uvloop.run(main_async(args))

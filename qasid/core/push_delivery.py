@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("qasid.push")
 
 BATCH = 50
+# What the gateways took leaves the queue in one write per this many ms, for every pusher at once.
+DEQUEUE_EVERY_MS = 50
 FIRST_RETRY_MS = 1_000
 MAX_RESPONSE_BYTES = 65_536
 
@@ -89,6 +91,10 @@ class PushDelivery:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._dirty: set[int] = set()
         self._client: aiohttp.ClientSession | None = None
+        # Pusher -> the newest notification its gateway took that is still in the queue: sent
+        # already, deleted by the next flush (a crash before it sends those again, never loses any).
+        self._taken: dict[int, int] = {}
+        self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Resume delivery of whatever was queued before the last stop (or crash)."""
@@ -107,6 +113,10 @@ class PushDelivery:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._flush()
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -115,12 +125,16 @@ class PushDelivery:
         try:
             while True:
                 self._dirty.discard(pusher_id)
-                queued = await self.store.push.queued(pusher_id, BATCH)
+                queued = await self.store.push.queued(pusher_id, BATCH, self._taken.get(pusher_id, 0))
                 if not queued:
                     if pusher_id in self._dirty:
                         continue
                     return
                 if not await self._deliver_all(pusher_id, queued):
+                    return
+                if len(queued) < BATCH and pusher_id not in self._dirty:
+                    # The read saw everything committed before it, and anything committed since
+                    # has marked the pusher dirty (the wake follows the commit): nothing is left.
                     return
         except asyncio.CancelledError:
             raise
@@ -132,39 +146,56 @@ class PushDelivery:
     async def _deliver_all(self, pusher_id: int, queued: list[QueuedPush]) -> bool:
         """Send each in order, retrying until taken; False once the pusher is gone.
 
-        The pusher, its device and the badge are read once per batch, and what the gateway took
-        leaves the queue in one write per batch (and before each wait for a retry): a crash in
-        between sends those again, never loses them.
+        The pusher, its device and the badge are read once per batch; what the gateway took
+        leaves the queue with the next flush, for every pusher in one write (and before each
+        wait for a retry): a crash in between sends those again, never loses them.
         """
         pusher = await self._live_pusher(pusher_id)
         if pusher is None:
             return False
         badge = await self.push.badge(pusher.user_id)
         delay_ms = 0
-        taken: int | None = None
-        try:
-            for item in queued:
-                while (outcome := await self._send(pusher, item, badge)) is Outcome.RETRY:
-                    if taken is not None:
-                        await self.store.push.dequeue_upto(pusher_id, taken)
-                        taken = None
-                    delay_ms = min(max(delay_ms * 2, FIRST_RETRY_MS), self.settings.push_retry_max_ms)
-                    await asyncio.sleep(delay_ms / 1000)
-                    pusher = await self._live_pusher(pusher_id)
-                    if pusher is None:
-                        return False
-                    badge = await self.push.badge(pusher.user_id)  # counted when sent, not when queued
-                delay_ms = 0
-                if outcome is Outcome.REJECTED:
-                    log.info("push gateway rejected a pushkey of %s; its pusher is removed", pusher.app_id)
-                    await self.pushers.remove_rejected(pusher, [pusher.pushkey])
-                    taken = None
+        for item in queued:
+            while (outcome := await self._send(pusher, item, badge)) is Outcome.RETRY:
+                await self._flush()
+                delay_ms = min(max(delay_ms * 2, FIRST_RETRY_MS), self.settings.push_retry_max_ms)
+                await asyncio.sleep(delay_ms / 1000)
+                pusher = await self._live_pusher(pusher_id)
+                if pusher is None:
                     return False
-                taken = item.stream_ordering
-        finally:
-            if taken is not None:
-                await self.store.push.dequeue_upto(pusher_id, taken)
+                badge = await self.push.badge(pusher.user_id)  # counted when sent, not when queued
+            delay_ms = 0
+            if outcome is Outcome.REJECTED:
+                log.info("push gateway rejected a pushkey of %s; its pusher is removed", pusher.app_id)
+                await self.pushers.remove_rejected(pusher, [pusher.pushkey])
+                self._taken.pop(pusher_id, None)
+                return False
+            self._taken[pusher_id] = item.stream_ordering
+            if self._flusher is None:
+                self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
         return True
+
+    async def _flush_soon(self) -> None:
+        try:
+            await asyncio.sleep(DEQUEUE_EVERY_MS / 1000)
+        finally:
+            self._flusher = None
+        try:
+            await self._flush()
+        except Exception:
+            log.exception("sent notifications could not leave the push queue; the next flush tries again")
+
+    async def _flush(self) -> None:
+        """Delete what the gateways took from the queue, in one write."""
+        if not self._taken:
+            return
+        taken, self._taken = self._taken, {}
+        try:
+            await self.store.push.dequeue_upto(taken)
+        except BaseException:
+            for pusher_id, upto in taken.items():  # kept for the next flush
+                self._taken[pusher_id] = max(upto, self._taken.get(pusher_id, 0))
+            raise
 
     async def _live_pusher(self, pusher_id: int) -> PusherRow | None:
         """The pusher, unless it was removed or its device signed out (then it goes too)."""

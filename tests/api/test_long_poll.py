@@ -76,6 +76,31 @@ def test_a_busy_device_is_answered_at_most_once_per_pace(tmp_path: Path) -> None
         server.stop()
 
 
+def test_a_busy_sliding_sync_connection_is_answered_at_most_once_per_pace(tmp_path: Path) -> None:
+    """The same pace holds a sliding sync connection's next long-poll: the two messages that
+    arrive within it come in one answer (without the pace, the first alone would)."""
+    server = ServerProcess(tmp_path / "data", env={"QASID_SYNC_PACE_MS": "1500"})
+    server.start()
+    try:
+        alice, bob = new_device(server, "alice"), new_device(server, "bob")
+        room = share_room(alice, bob)
+        sliding = server.base_url + "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
+        body = {"lists": {"all": {"ranges": [[0, 9]], "timeline_limit": 10, "required_state": []}}}
+        pos = httpx.post(sliding, json=body, headers=bob.headers).json()["pos"]  # answered now, with the room
+        with ThreadPoolExecutor(1) as pool:
+            poll = pool.submit(httpx.post, sliding, params={"pos": pos, "timeout": "30000"}, json=body,
+                               headers=bob.headers, timeout=60)
+            time.sleep(0.2)
+            for n in ("1", "2"):
+                sent = alice.put(f"/rooms/{room}/send/m.room.message/t{n}", {"msgtype": "m.text", "body": n})
+                assert sent.status_code == 200
+                time.sleep(0.3)
+            timeline = poll.result(timeout=30).json()["rooms"][room]["timeline"]
+            assert [e["content"]["body"] for e in timeline if e["type"] == "m.room.message"] == ["1", "2"]
+    finally:
+        server.stop()
+
+
 def bodies(response: dict[str, Any], room_id: str) -> list[str]:
     timeline = response["rooms"]["join"][room_id]["timeline"]["events"]
     return [e["content"]["body"] for e in timeline if e["type"] == "m.room.message"]

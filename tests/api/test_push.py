@@ -140,6 +140,7 @@ def test_rules_counts_notifications_and_the_gateway_agree(push_server: ServerPro
     received = gateway.wait_for(4)
     time.sleep(1)
     assert len(gateway.received) == 4 and received[3]["room_id"] == other
+    assert received[3]["counts"] == {"unread": 2}  # the receipt took the first room's two off the badge
     assert bob.counts(room)["notification_count"] == 0
     # Exactly one notification per qualifying event.
     assert len(set(gateway.event_ids())) == 4

@@ -15,6 +15,7 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from qasid.core.errors import MatrixError
 from qasid.core.sliding_sync.required_state import RequiredState
@@ -48,6 +49,12 @@ class ConnectionState:
     token: SyncToken
     rooms: dict[str, RoomSent] = field(default_factory=dict)
     list_counts: dict[str, int] = field(default_factory=dict)
+    # More is waiting than one answer carried (to-device messages past the limit).
+    truncated: bool = False
+    # (the user's notifier version read before it was built, the request's shape): a request of
+    # that shape at this position, before the version moves, would get nothing new.
+    built_at: tuple[int, Any] | None = None
+    dm_rooms: frozenset[str] = frozenset()  # the rooms m.direct named, as of `token.account_data`
 
 
 @dataclass

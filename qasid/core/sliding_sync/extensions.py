@@ -48,7 +48,10 @@ class Extensions:
             if request.since is not None:
                 # The client has processed everything up to `since`: those messages can go.
                 await self.e2ee.ack_to_device(user_id, device_id, request.since)
-            events, position = await self.e2ee.to_device_for(user_id, device_id, request.since or 0, request.limit)
+            acked = request.since or 0
+            # Nothing can be waiting past a position the to-device stream has not passed.
+            events, position = (await self.e2ee.to_device_for(user_id, device_id, acked, request.limit)
+                                if acked < upto.to_device else ([], acked))
             out["to_device"] = {"next_batch": str(position), "events": events}
             news |= bool(events)
         if "e2ee" in requests:
@@ -89,8 +92,8 @@ class Extensions:
         for room_id in newly_left_rooms:
             newly_left |= self.rooms.joined_members(room_id)
         changed_rooms = await self.store.events.rooms_with_events_after(joined, since.events, upto.events)
-        for _, member, membership in await self.store.events.member_changes(
-                sorted(changed_rooms), since.events, upto.events):
+        with_members = self.store.events.rooms_with_member_events_after(sorted(changed_rooms), since.events, upto.events)
+        for _, member, membership in await self.store.events.member_changes(with_members, since.events, upto.events):
             (newly_shared if membership == "join" else newly_left).add(member)
         return await device_list_updates(self.e2ee, self.rooms, user_id, since.device_lists, upto.device_lists,
                                          newly_shared, newly_left)

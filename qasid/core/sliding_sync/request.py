@@ -96,6 +96,10 @@ class SlidingSyncRequest:
     extensions: dict[str, ExtensionRequest] = field(default_factory=dict)
     txn_id: str | None = None
 
+    def shape(self) -> tuple[Any, ...]:
+        """What the answer depends on besides the position: equal shapes, equal answers."""
+        return (self.conn_id, self.lists, self.room_subscriptions, self.extensions)
+
 
 def parse_request(body: Any, pos: str | None, timeout_ms: int) -> SlidingSyncRequest:
     """The request, or M_BAD_JSON / M_INVALID_PARAM naming the first thing wrong."""

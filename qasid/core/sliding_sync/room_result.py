@@ -68,13 +68,14 @@ class RoomResults:
         keep = timeline_keep(entry.room_id, OPEN, viewer.ignored)
         unchanged = prev is not None and not initial and not await self.store.events.rooms_with_events_after(
             [entry.room_id], after, room_upto)  # answered from memory: no read for a quiet room
-        newest = [] if unchanged else (await newest_rows(self.store, entry.room_id, after, room_upto, limit + 1, keep))[0]
+        newest, read_all = ([], True) if unchanged else await newest_rows(
+            self.store, entry.room_id, after, room_upto, limit + 1, keep)
         expanded = False
         if prev is not None and not initial and limit > prev.timeline_limit and len(newest) < limit:
             # The client now wants more than it was given: send the latest `limit`, older ones too.
-            wider, _ = await newest_rows(self.store, entry.room_id, 0, room_upto, limit + 1, keep)
+            wider, wider_all = await newest_rows(self.store, entry.room_id, 0, room_upto, limit + 1, keep)
             expanded = len(wider) > len(newest)
-            newest = wider if expanded else newest
+            newest, read_all = (wider, wider_all) if expanded else (newest, read_all)
         if prev is not None and not initial and not newest and not recount and entry.membership == prev.membership \
                 and config.required_state.added_since(prev.required_state).is_empty:
             return None, prev  # the common case of a long-poll, answered without reading state
@@ -84,7 +85,12 @@ class RoomResults:
         rows = await self.visibility.visible(entry.room_id, viewer.user_id, window,
                                              joined_since=entry.membership_pos if joined else None)
         limited = limited or len(rows) < len(window)
-        state = await self._state(viewer, room, entry, config, prev, initial, after, room_upto, rows, limited)
+        # Every event of (after, room_upto] was read (state is never filtered out): its state events
+        # are among them, and need no read of their own.
+        state_changes = [r for r in reversed(newest) if r.stream_ordering > after and "state_key" in r.pdu] \
+            if read_all and len(newest) <= limit else None
+        state = await self._state(viewer, room, entry, config, prev, initial, after, room_upto, rows, limited,
+                                  state_changes)
         counts = await self.counts(entry.room_id, viewer.user_id) if joined else (0, 0)
         lazy = _lazy_sent(prev, initial, state)
         sent = RoomSent(room_upto, entry.membership, limit, config.required_state, counts, lazy)
@@ -130,6 +136,7 @@ class RoomResults:
     async def _state(
         self, viewer: Viewer, room: RoomSnapshot, entry: RoomEntry, config: RoomConfig, prev: RoomSent | None,
         initial: bool, after: int, room_upto: int, rows: list[EventRow], limited: bool,
+        state_changes: list[EventRow] | None,
     ) -> list[EventRow]:
         """The required state the client lacks: all of it at first, then changes and expansions."""
         required = config.required_state
@@ -144,7 +151,9 @@ class RoomResults:
         else:
             added = required.added_since(prev.required_state)
             wanted = {k for k in current if added.matches(k[0], k[1], viewer.user_id)}
-            for row in await self.store.events.state_events_between(entry.room_id, after, room_upto):
+            if state_changes is None:
+                state_changes = await self.store.events.state_events_between(entry.room_id, after, room_upto)
+            for row in state_changes:
                 key = (row.pdu["type"], row.pdu["state_key"])
                 if current.get(key) == row.event_id and (
                         required.matches(*key, viewer.user_id) or (required.lazy_members and key[0] == MEMBER

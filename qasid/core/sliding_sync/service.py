@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from qasid.core.clock import Clock
-from qasid.core.notifier import Notifier
+from qasid.core.notifier import ClientGone, Notifier
 from qasid.core.relations import RelationService
 from qasid.core.rooms import RoomService, RoomSnapshot
-from qasid.core.sliding_sync.connection import Connections, ConnectionState, RoomSent
+from qasid.core.sliding_sync.connection import MAX_CONNECTIONS, Connections, ConnectionState, RoomSent
 from qasid.core.sliding_sync.extensions import Extensions, Scope
 from qasid.core.sliding_sync.request import RoomConfig, SlidingSyncRequest
 from qasid.core.sliding_sync.room_list import RoomEntry, listed_memberships, order_rooms, window
@@ -43,6 +44,8 @@ class SlidingSyncService:
         self.results = RoomResults(store, rooms, visibility, counts)
         self.relations = relations
         self.connections = Connections()
+        # Connection -> when it was last answered with something new (monotonic seconds).
+        self._answered_at: dict[tuple[str, str, str], float] = {}
 
     async def sliding_sync(
         self, user_id: str, device_id: str, request: SlidingSyncRequest, gone: asyncio.Future[Any] | None = None,
@@ -52,16 +55,47 @@ class SlidingSyncService:
         connection, base = self.connections.resume(user_id, device_id, request.conn_id, request.pos)
         wait_s = min(request.timeout_ms, MAX_TIMEOUT_MS) / 1000 if base is not None else 0
         deadline = time.monotonic() + wait_s
+        shape = request.shape()
         while True:
             seen_version = self.notifier.version(user_id)
+            remaining = deadline - time.monotonic()
+            if base is not None and remaining > 0 and not self.notifier.closing \
+                    and base.built_at == (seen_version, shape):
+                # The client holds what was built for this very request, and nothing has been
+                # committed for this user since: the long-poll waits without reading anything.
+                await self.notifier.wait(user_id, seen_version, remaining, gone, kind="sliding_sync")
+                continue
+            if base is not None and remaining > 0:
+                await self._pace(connection.key, remaining, gone)
+                seen_version = self.notifier.version(user_id)
             response, state, news = await self._build(user_id, device_id, request, base)
             remaining = deadline - time.monotonic()
             if news or remaining <= 0 or self.notifier.closing:
+                if not state.truncated:
+                    state = replace(state, built_at=(seen_version, shape))
                 response["pos"] = self.connections.record(connection, state)
+                if news:
+                    if len(self._answered_at) >= MAX_CONNECTIONS:
+                        self._answered_at.clear()  # bounded; forgetting only skips one pause
+                    self._answered_at[connection.key] = time.monotonic()
                 if request.txn_id is not None:
                     response["txn_id"] = request.txn_id
                 return response
             await self.notifier.wait(user_id, seen_version, remaining, gone, kind="sliding_sync")
+
+    async def _pace(self, key: tuple[str, str, str], remaining: float, gone: asyncio.Future[Any] | None) -> None:
+        """Hold a long-poll until the connection's last answer is `sync_pace_ms` old, as /sync does:
+        a phone re-polls at once, and the next event is often a few milliseconds behind."""
+        answered_at = self._answered_at.get(key)
+        if answered_at is None:
+            return
+        pause = answered_at + self.sync.settings.sync_pace_ms / 1000 - time.monotonic()
+        if pause <= 0:
+            del self._answered_at[key]
+            return
+        await asyncio.sleep(min(pause, remaining))
+        if gone is not None and gone.done():
+            raise ClientGone()
 
     async def _build(
         self, user_id: str, device_id: str, request: SlidingSyncRequest, base: ConnectionState | None,
@@ -71,7 +105,8 @@ class SlidingSyncService:
         previously = base.rooms if base is not None else {}
         memberships = await self.store.events.memberships_of_user(user_id)
         listed = listed_memberships(memberships, previously, since.events if since else None)
-        entries = await self._entries(user_id, listed)
+        dm_rooms = await self._dm_rooms(user_id, base, upto)
+        entries = await self._entries(user_id, listed, dm_rooms)
         by_id = {e.room_id: e for e in entries}
         ordered = order_rooms(entries)
 
@@ -115,15 +150,22 @@ class SlidingSyncService:
             {r for r in newly if by_id[r].membership == "join"},
             {r for r in newly if by_id[r].membership in ("leave", "ban")})
         counts = {key: value["count"] for key, value in lists_out.items()}
-        state = ConnectionState(upto, sent_now, counts)
+        to_device = request.extensions.get("to_device")
+        truncated = to_device is not None and len(extensions["to_device"]["events"]) >= to_device.limit
+        state = ConnectionState(upto, sent_now, counts, truncated, dm_rooms=dm_rooms)
         news = bool(rooms_out) or extension_news or (base is not None and counts != base.list_counts)
         return {"lists": lists_out, "rooms": rooms_out, "extensions": extensions}, state, news
 
-    async def _entries(self, user_id: str, listed: list[tuple[str, str, int]]) -> list[RoomEntry]:
+    async def _dm_rooms(self, user_id: str, base: ConnectionState | None, upto: SyncToken) -> frozenset[str]:
+        """The rooms m.direct names; read again only when account data has moved since `base`."""
+        if base is not None and base.token.account_data == upto.account_data:
+            return base.dm_rooms
+        direct = await self.store.userdata.get_account_data(user_id, GLOBAL, "m.direct") or {}
+        return frozenset(r for rooms in direct.values() if isinstance(rooms, list) for r in rooms if isinstance(r, str))
+
+    async def _entries(self, user_id: str, listed: list[tuple[str, str, int]], dm_rooms: frozenset[str]) -> list[RoomEntry]:
         """The facts the filters and ordering need, from the rooms held in memory."""
         bumps = self.store.events.bump_stamps([room_id for room_id, membership, _ in listed if membership == "join"])
-        direct = await self.store.userdata.get_account_data(user_id, GLOBAL, "m.direct") or {}
-        dm_rooms = {r for rooms in direct.values() if isinstance(rooms, list) for r in rooms if isinstance(r, str)}
         entries = []
         ignored = await self.sync.userdata.ignored.of(user_id)
         for room_id, membership, position in listed:

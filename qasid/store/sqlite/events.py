@@ -17,6 +17,7 @@ from qasid.store.sqlite.search import searchable_text
 # Events that count as activity for ordering a room list (MSC4186's bump_stamp).
 BUMP_TYPES = ("m.room.create", "m.room.message", "m.room.encrypted", "m.sticker", "m.call.invite",
               "m.poll.start", "m.beacon_info")
+MAX_CACHED_MEMBERSHIPS = 10_000
 EVENT_COLUMNS = "stream_ordering, event_id, pdu, unsigned, txn_device_id, txn_id, redacted_by"
 
 
@@ -89,6 +90,13 @@ class EventStore:
         # Set when a redaction commits: the search index still holds the redacted words in its
         # segments until it is rewritten (SearchStore.rewrite, from the maintenance loop).
         self.redacted_since_rewrite = False
+        # Each room's newest member event published since `_known_from`.
+        self._room_member_latest: dict[str, int] = {}
+        # A user's memberships as last read, until a member event of theirs (or a forget) is
+        # published: a long-poll wake reads them again only when they may have changed.
+        self._memberships: dict[str, list[tuple[str, str, int, bool]]] = {}
+        # Each user's newest member event published since start.
+        self._member_events: dict[str, int] = {}
 
     async def room_version(self, room_id: str) -> str | None:
         row = self.db.read_one("SELECT room_version FROM rooms WHERE room_id = ?", (room_id,))
@@ -143,6 +151,10 @@ class EventStore:
                 room_id = event.pdu["room_id"]
                 self._room_latest[room_id] = stream_ordering
                 self.redacted_since_rewrite |= event.redacts is not None
+                if event.pdu["type"] == "m.room.member":
+                    self._room_member_latest[room_id] = stream_ordering
+                    self._memberships.pop(event.pdu["state_key"], None)
+                    self._member_events[event.pdu["state_key"]] = stream_ordering
                 if event.pdu["type"] in BUMP_TYPES and room_id in self._room_bump:
                     self._room_bump[room_id] = max(self._room_bump[room_id], stream_ordering)
             if orderings:
@@ -262,10 +274,17 @@ class EventStore:
 
     async def memberships_of_user(self, user_id: str) -> list[tuple[str, str, int, bool]]:
         """(room_id, membership, stream_ordering, forgotten) for every room the user has a member event in."""
+        cached = self._memberships.get(user_id)
+        if cached is not None:
+            return list(cached)
         rows = self.db.read(
             "SELECT room_id, membership, stream_ordering, forgotten FROM room_memberships WHERE user_id = ?",
             (user_id,))
-        return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
+        found = [(r[0], r[1], r[2], bool(r[3])) for r in rows]
+        if len(self._memberships) >= MAX_CACHED_MEMBERSHIPS:
+            self._memberships.clear()
+        self._memberships[user_id] = found
+        return list(found)
 
     async def was_joined_before(self, room_id: str, user_id: str, stream_ordering: int) -> bool:
         """Whether the user had joined the room at some point before `stream_ordering`."""
@@ -310,8 +329,12 @@ class EventStore:
         return [(r[0], r[1]) for r in rows]
 
     async def forget(self, room_id: str, user_id: str) -> None:
-        await self.db.write(lambda c: c.execute(
-            "UPDATE room_memberships SET forgotten = 1 WHERE room_id = ? AND user_id = ?", (room_id, user_id)))
+        self._memberships.pop(user_id, None)
+        try:
+            await self.db.write(lambda c: c.execute(
+                "UPDATE room_memberships SET forgotten = 1 WHERE room_id = ? AND user_id = ?", (room_id, user_id)))
+        finally:
+            self._memberships.pop(user_id, None)  # a read while the write was queued saw it unforgotten
 
     async def room_events(
         self, room_id: str, after: int, upto: int, limit: int, descending: bool
@@ -337,6 +360,18 @@ class EventStore:
             (after, upto))
         wanted = set(room_ids)
         return {r[0] for r in rows if r[0] in wanted}
+
+    def membership_version(self, user_id: str) -> int:
+        """Moves whenever a member event of the user is published (0 before the first)."""
+        return self._member_events.get(user_id, 0)
+
+    def rooms_with_member_events_after(self, room_ids: list[str], after: int, upto: int) -> list[str]:
+        """Those of these rooms that may have a member event in (after, upto] (from memory: no read)."""
+        if after >= upto:
+            return []
+        if after < self._known_from:
+            return list(room_ids)
+        return [r for r in room_ids if self._room_member_latest.get(r, 0) > after]
 
     def bump_stamps(self, room_ids: list[str]) -> dict[str, int]:
         """Each room's stream position of its newest event of BUMP_TYPES (0 when it has none)."""

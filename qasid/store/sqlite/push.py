@@ -112,9 +112,10 @@ class PushStore:
         return positions
 
     async def unread_by_thread(
-        self, room_id: str, user_id: str, receipts: dict[str, int],
+        self, room_id: str, user_id: str, receipts: dict[str, int], upto: int | None = None,
     ) -> list[tuple[str, int, int]]:
-        """(thread_id, notifications, highlights) after the receipts that cover each thread."""
+        """(thread_id, notifications, highlights) after the receipts that cover each thread (and
+        up to `upto`, when given)."""
         unthreaded = receipts.get("", 0)
         threaded = [(thread, max(pos, unthreaded)) for thread, pos in receipts.items() if thread and pos > unthreaded]
         params: list[Any] = [user_id, room_id, unthreaded]
@@ -123,10 +124,22 @@ class PushStore:
             cases = " ".join("WHEN ? THEN ?" for _ in threaded)
             bound = f" AND stream_ordering > CASE thread_id {cases} ELSE 0 END"
             params += [value for pair in threaded for value in pair]
+        if upto is not None:
+            bound += " AND stream_ordering <= ?"
+            params.append(upto)
         rows = self.db.read(
             "SELECT thread_id, count(*), coalesce(sum(highlight), 0) FROM event_push_actions"
             f" WHERE user_id = ? AND room_id = ? AND stream_ordering > ?{bound} GROUP BY thread_id", params)
         return [(r[0], int(r[1]), int(r[2])) for r in rows]
+
+    async def notifications_between(self, user_id: str, after: int, upto: int) -> int:
+        """How many of the user's notifications are in (after, upto], in every room."""
+        if after >= upto:
+            return 0
+        row = self.db.read_one(
+            "SELECT count(*) FROM event_push_actions WHERE user_id = ? AND stream_ordering > ? AND stream_ordering <= ?",
+            (user_id, after, upto))
+        return int(row[0]) if row else 0
 
     async def unread_rooms(self, user_id: str) -> list[str]:
         """Rooms where the user has any push action at all (the candidates for a badge count)."""
@@ -191,21 +204,21 @@ class PushStore:
 
     # --- the delivery queue ---------------------------------------------------------------
 
-    async def queued(self, pusher_id: int, limit: int) -> list[QueuedPush]:
-        """The oldest notifications queued for a pusher."""
+    async def queued(self, pusher_id: int, limit: int, after: int = 0) -> list[QueuedPush]:
+        """The oldest notifications queued for a pusher (past `after`: those up to it were sent)."""
         rows = self.db.read(
             "SELECT pusher_id, stream_ordering, room_id, event_id, actions FROM push_queue WHERE pusher_id = ?"
-            " ORDER BY stream_ordering LIMIT ?", (pusher_id, limit))
+            " AND stream_ordering > ? ORDER BY stream_ordering LIMIT ?", (pusher_id, after, limit))
         return [QueuedPush(r[0], r[1], r[2], r[3], jsonutil.loads_stored(r[4])) for r in rows]
 
     async def pushers_with_queue(self) -> list[int]:
         """Pushers with anything queued (delivery resumes for these at start)."""
         return [r[0] for r in self.db.read("SELECT DISTINCT pusher_id FROM push_queue")]
 
-    async def dequeue_upto(self, pusher_id: int, stream_ordering: int) -> None:
-        """The gateway took the pusher's notifications up to this one, in order: they leave the queue."""
-        await self.db.write(lambda conn: conn.execute(
-            "DELETE FROM push_queue WHERE pusher_id = ? AND stream_ordering <= ?", (pusher_id, stream_ordering)))
+    async def dequeue_upto(self, taken: dict[int, int]) -> None:
+        """The gateways took each pusher's notifications up to these, in order: they leave the queue."""
+        await self.db.write(lambda conn: conn.executemany(
+            "DELETE FROM push_queue WHERE pusher_id = ? AND stream_ordering <= ?", list(taken.items())))
 
 
 def _delete(conn: sqlite3.Connection, pusher_ids: list[int]) -> None:

@@ -49,6 +49,13 @@ class UserDataStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # How many receipts each user has stored since start: a count derived from their
+        # receipts (a push's badge) is still right while this has not moved.
+        self._receipt_writes: dict[str, int] = {}
+
+    def receipt_version(self, user_id: str) -> int:
+        """Moves after every receipt the user stores."""
+        return self._receipt_writes.get(user_id, 0)
 
     # --- account data ---------------------------------------------------------------------
 
@@ -128,7 +135,10 @@ class UserDataStore:
                 (stream_id, room_id, user_id, receipt_type, thread_id, event_id, ts))
             return stream_id
 
-        return await self.db.write(txn)
+        try:
+            return await self.db.write(txn)
+        finally:
+            self._receipt_writes[user_id] = self._receipt_writes.get(user_id, 0) + 1
 
     async def receipts_after(self, room_ids: list[str], after: int) -> list[ReceiptRow]:
         """Receipts in these rooms changed after stream position `after`."""
