@@ -34,7 +34,7 @@ class RoomDirectory:
     async def resolve_alias(self, alias: str) -> dict[str, Any]:
         """{room_id, servers} for a local alias; M_NOT_FOUND otherwise (remote aliases included)."""
         self._check_alias(alias)
-        room_id = await self.store.events.resolve_alias(alias)
+        room_id = await self.store.aliases.resolve_alias(alias)
         if room_id is None or server_of(alias) != self.settings.server_name:
             raise not_found("Room alias not found")
         return {"room_id": room_id, "servers": [self.settings.server_name]}
@@ -47,7 +47,7 @@ class RoomDirectory:
             raise invalid_param("Room aliases must be on this server")
         if not await self.rooms.is_joined(room_id, user_id):
             raise forbidden("You are not joined to this room")
-        if not await self.store.events.set_alias(alias, room_id, user_id):
+        if not await self.store.aliases.set_alias(alias, room_id, user_id):
             raise MatrixError(409, "M_UNKNOWN", "Room alias already exists")
 
     async def delete_alias(self, user_id: str, is_admin: bool, alias: str) -> None:
@@ -58,7 +58,7 @@ class RoomDirectory:
             raise not_found("Room alias not found")
         if creator != user_id and not is_admin:
             raise forbidden("Only the alias's creator or an admin may remove it")
-        if not await self.store.events.delete_alias(alias):
+        if not await self.store.aliases.delete_alias(alias):
             raise not_found("Room alias not found")
 
     async def local_aliases(self, user_id: str, room_id: str) -> list[str]:
@@ -70,7 +70,7 @@ class RoomDirectory:
         visibility = room.state.get(("m.room.history_visibility", ""), {}).get("content", {})
         if room.membership(user_id) != "join" and visibility.get("history_visibility") != "world_readable":
             raise forbidden("You are not a member of this room")
-        return await self.store.events.aliases_of_room(room_id)
+        return await self.store.aliases.aliases_of_room(room_id)
 
     async def check_canonical_alias(self, room_id: str, content: dict[str, Any]) -> None:
         """Each alias an m.room.canonical_alias adds must be valid (M_INVALID_PARAM) and point to
@@ -87,7 +87,7 @@ class RoomDirectory:
             if not isinstance(alias, str):
                 raise invalid_param("Room aliases must be strings")
             self._check_alias(alias)
-            if await self.store.events.resolve_alias(alias) != room_id:
+            if await self.store.aliases.resolve_alias(alias) != room_id:
                 raise MatrixError(400, "M_BAD_ALIAS", f"The alias {alias} does not point to this room")
 
     async def get_visibility(self, room_id: str) -> str:

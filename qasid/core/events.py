@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from qasid.core.pdu import to_client_event
-from qasid.store.sqlite.events import EventRow
+from qasid.store.sqlite.event_rows import EventRow
 
 
 def client_event(

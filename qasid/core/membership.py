@@ -85,7 +85,7 @@ async def create_room(rooms: RoomService, creator: str, request: dict[str, Any])
     alias = None
     if request.get("room_alias_name"):
         alias = f"#{request['room_alias_name']}:{rooms.settings.server_name}"
-        if await rooms.store.events.resolve_alias(alias) is not None:
+        if await rooms.store.aliases.resolve_alias(alias) is not None:
             raise MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken")
 
     invite_contents = []
@@ -144,7 +144,7 @@ async def member_profile(rooms: RoomService, user_id: str) -> dict[str, Any]:
 async def resolve_room(rooms: RoomService, room_id_or_alias: str) -> str:
     """A room ID from a room ID or a local alias."""
     if room_id_or_alias.startswith("#"):
-        room_id = await rooms.store.events.resolve_alias(room_id_or_alias)
+        room_id = await rooms.store.aliases.resolve_alias(room_id_or_alias)
         if room_id is None:
             raise not_found("Unknown room alias")
         return room_id

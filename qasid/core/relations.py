@@ -32,7 +32,7 @@ from qasid.core.relation_rules import (
 )
 from qasid.core.visibility import HistoryVisibility, ViewerHistory
 from qasid.store.sqlite import SqliteStore
-from qasid.store.sqlite.events import EventRow
+from qasid.store.sqlite.event_rows import EventRow
 from qasid.store.sqlite.relations import RECURSION_DEPTH, RelationRow
 
 # Events served alongside their dicts: the dicts get their bundle in place.

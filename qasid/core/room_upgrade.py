@@ -111,7 +111,7 @@ async def _upgrade(rooms: RoomService, upgrader: str, old: RoomSnapshot, version
     new_room_id = f"!{random_string(18)}:{rooms.settings.server_name}"
     await rooms.create_with_events(upgrader, new_room_id, version, None,
                                    await _replacement_events(rooms, upgrader, old, version))
-    moved = set(await rooms.store.events.move_aliases(room_id, new_room_id))
+    moved = set(await rooms.store.aliases.move_aliases(room_id, new_room_id))
     await rooms.append(upgrader, room_id, TOMBSTONE,
                        {"body": "This room has been replaced", "replacement_room": new_room_id}, state_key="")
     await _move_canonical_alias(rooms, upgrader, old, new_room_id, moved)

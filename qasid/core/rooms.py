@@ -30,7 +30,7 @@ from qasid.core.power_levels import PowerLevels
 from qasid.core.ratelimit import RateLimiter
 from qasid.core.relation_rules import THREAD, relation_of, thread_start_problem
 from qasid.store.sqlite import SqliteStore
-from qasid.store.sqlite.events import NewEvent, NewRoom
+from qasid.store.sqlite.event_rows import NewEvent, NewRoom
 
 if TYPE_CHECKING:
     from qasid.core.push import PushService

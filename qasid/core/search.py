@@ -24,7 +24,7 @@ from qasid.core.rooms import RoomService
 from qasid.core.sync_rooms import timeline_keep
 from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
-from qasid.store.sqlite.events import EventRow
+from qasid.store.sqlite.event_rows import EventRow
 from qasid.store.sqlite.search import SEARCH_KEYS
 
 KEYS = tuple(sorted(set(SEARCH_KEYS.values())))

@@ -16,7 +16,7 @@ from qasid.core.push import PushService
 from qasid.core.rooms import RoomService
 from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
-from qasid.store.sqlite.events import EventRow
+from qasid.store.sqlite.event_rows import EventRow
 
 MEMBER = "m.room.member"
 # How many pages of a filtered timeline are read before the rest is left as a gap.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from qasid.core.errors import MatrixError, forbidden
 from qasid.core.rooms import RoomService
 from qasid.store.sqlite import SqliteStore
-from qasid.store.sqlite.events import EventRow
+from qasid.store.sqlite.event_rows import EventRow
 
 # Most permissive first. A room without the event is `shared` (the spec's default); a value the
 # spec does not define is read as the strictest, so a typo can't open a confidential room.

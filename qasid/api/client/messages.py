@@ -13,7 +13,7 @@ from qasid.core.events import state_event
 from qasid.core.filters import OPEN, EventFilter, parse_room_event_filter
 from qasid.core.sync import MAX_POSITION, parse_sync_token
 from qasid.core.sync_rooms import MAX_FILTERED_PAGES, timeline_keep
-from qasid.store.sqlite.events import EventRow
+from qasid.store.sqlite.event_rows import EventRow
 
 MAX_LIMIT = 1000
 

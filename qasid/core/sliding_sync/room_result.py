@@ -17,7 +17,7 @@ from qasid.core.sliding_sync.room_list import RoomEntry
 from qasid.core.sync_rooms import newest_rows, timeline_keep
 from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
-from qasid.store.sqlite.events import EventRow
+from qasid.store.sqlite.event_rows import EventRow
 
 HEROES = 5
 Counts = Callable[[str, str], Awaitable[tuple[int, int]]]

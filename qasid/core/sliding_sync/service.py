@@ -24,7 +24,7 @@ from qasid.core.sliding_sync.room_result import Counts, RoomResults, Viewer, mer
 from qasid.core.sync import MAX_TIMEOUT_MS, SyncService, SyncToken
 from qasid.core.visibility import HistoryVisibility
 from qasid.store.sqlite import SqliteStore
-from qasid.store.sqlite.events import EventRow
+from qasid.store.sqlite.event_rows import EventRow
 from qasid.store.sqlite.userdata import GLOBAL
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qasid.store.sqlite.accounts import AccountStore
+from qasid.store.sqlite.aliases import AliasStore
 from qasid.store.sqlite.audit import AuditStore
 from qasid.store.sqlite.calls import CallStore
 from qasid.store.sqlite.console import ConsoleStore
@@ -32,6 +33,7 @@ class SqliteStore:
         self.db = Database(path)
         self.accounts = AccountStore(self.db)
         self.events = EventStore(self.db)
+        self.aliases = AliasStore(self.db)
         self.e2ee = E2eeStore(self.db)
         self.key_backup = KeyBackupStore(self.db)
         self.userdata = UserDataStore(self.db)

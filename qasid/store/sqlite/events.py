@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from qasid.core import jsonutil
 from qasid.store.sqlite.engine import Also, Database, with_also
-from qasid.store.sqlite.push import PushRow, insert_push_rows
+from qasid.store.sqlite.event_rows import EventRow, NewEvent, NewRoom, row_of
+from qasid.store.sqlite.push import insert_push_rows
 from qasid.store.sqlite.relations import forget_relations, insert_relation
 from qasid.store.sqlite.search import searchable_text
 
@@ -19,55 +19,6 @@ BUMP_TYPES = ("m.room.create", "m.room.message", "m.room.encrypted", "m.sticker"
               "m.poll.start", "m.beacon_info")
 MAX_CACHED_MEMBERSHIPS = 10_000
 EVENT_COLUMNS = "stream_ordering, event_id, pdu, unsigned, txn_device_id, txn_id, redacted_by"
-
-
-class EventRow(NamedTuple):
-    """A stored event as the sync and timeline code needs it (a tuple: built for every row read)."""
-
-    stream_ordering: int
-    event_id: str
-    pdu: dict[str, Any]
-    unsigned: dict[str, Any] | None
-    txn_device_id: str | None
-    txn_id: str | None
-    redacted_by: str | None
-
-
-def _row(r: Any) -> EventRow:
-    return EventRow(
-        r[0], r[1], jsonutil.loads_stored(r[2]), jsonutil.loads_stored(r[3]) if r[3] else None, r[4], r[5], r[6])
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    """Everything the append path writes for one event, in one transaction."""
-
-    event_id: str
-    pdu: dict[str, Any]
-    pdu_json: bytes
-    unsigned: dict[str, Any] | None
-    txn_user_id: str | None = None
-    txn_device_id: str | None = None
-    txn_scope: str | None = None
-    txn_id: str | None = None
-    redacts: str | None = None
-    redacted_pdu_json: bytes | None = None
-    # Whom push rules said to notify; written in the event's own transaction.
-    push_rows: tuple[PushRow, ...] = ()
-    # What the policy records about the event (e.g. an acknowledgement and its audit entry), in its transaction.
-    also: tuple[Callable[[sqlite3.Connection], object], ...] = ()
-    # (rel_type, parent event ID) of the event's m.relates_to, indexed with the event.
-    relation: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class NewRoom:
-    """A room row (and its alias) written in the same transaction as the room's first events."""
-
-    room_id: str
-    room_version: str
-    creator: str
-    alias: str | None = None
 
 
 class AliasTaken(Exception):
@@ -226,7 +177,7 @@ class EventStore:
             f"SELECT {', '.join('e.' + c.strip() for c in EVENT_COLUMNS.split(','))}"
             " FROM current_state s JOIN events e ON e.event_id = s.event_id WHERE s.room_id = ?",
             (room_id,))
-        return [_row(r) for r in rows]
+        return [row_of(r) for r in rows]
 
     async def state_at(self, room_id: str, stream_ordering: int) -> list[EventRow]:
         """The room's state as it was just after `stream_ordering`."""
@@ -234,31 +185,31 @@ class EventStore:
             f"SELECT {EVENT_COLUMNS}, max(stream_ordering) FROM events"
             " WHERE room_id = ? AND state_key IS NOT NULL AND stream_ordering <= ?"
             " GROUP BY type, state_key", (room_id, stream_ordering))
-        return [_row(r) for r in rows]
+        return [row_of(r) for r in rows]
 
     async def latest_event(self, room_id: str) -> EventRow | None:
         row = self.db.read_one(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ? ORDER BY stream_ordering DESC LIMIT 1",
             (room_id,))
-        return _row(row) if row else None
+        return row_of(row) if row else None
 
     async def get_event(self, event_id: str) -> EventRow | None:
         row = self.db.read_one(f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?", (event_id,))
-        return _row(row) if row else None
+        return row_of(row) if row else None
 
     async def get_events(self, event_ids: list[str]) -> dict[str, EventRow]:
         if not event_ids:
             return {}
         marks = ",".join("?" * len(event_ids))
         rows = self.db.read(f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id IN ({marks})", event_ids)
-        return {r.event_id: r for r in map(_row, rows)}
+        return {r.event_id: r for r in map(row_of, rows)}
 
     async def events_at(self, orderings: list[int]) -> list[EventRow]:
         """The events at these stream positions (those still stored), in stream order."""
         rows: list[EventRow] = []
         for start in range(0, len(orderings), 500):
             chunk = orderings[start:start + 500]
-            rows += [_row(r) for r in self.db.read(
+            rows += [row_of(r) for r in self.db.read(
                 f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_ordering IN ({','.join('?' * len(chunk))})", chunk)]
         return sorted(rows, key=lambda r: r.stream_ordering)
 
@@ -270,7 +221,7 @@ class EventStore:
             f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ? AND origin_server_ts {cmp} ?"
             f" AND stream_ordering <= ? ORDER BY origin_server_ts {order}, stream_ordering {order} LIMIT ? OFFSET ?",
             (room_id, ts, upto, limit, offset))
-        return [_row(r) for r in rows]
+        return [row_of(r) for r in rows]
 
     async def memberships_of_user(self, user_id: str) -> list[tuple[str, str, int, bool]]:
         """(room_id, membership, stream_ordering, forgotten) for every room the user has a member event in."""
@@ -345,7 +296,7 @@ class EventStore:
             f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ? AND stream_ordering > ?"
             f" AND stream_ordering <= ? ORDER BY stream_ordering {order} LIMIT ?",
             (room_id, after, upto, limit))
-        return [_row(r) for r in rows]
+        return [row_of(r) for r in rows]
 
     async def rooms_with_events_after(self, room_ids: list[str], after: int, upto: int) -> set[str]:
         """Which of these rooms have any event in (after, upto]."""
@@ -393,7 +344,7 @@ class EventStore:
             f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ? AND stream_ordering > ?"
             " AND stream_ordering <= ? AND state_key IS NOT NULL ORDER BY stream_ordering",
             (room_id, after, upto))
-        return [_row(r) for r in rows]
+        return [row_of(r) for r in rows]
 
     async def member_changes(self, room_ids: list[str], after: int, upto: int) -> list[tuple[str, str, str]]:
         """(room_id, user_id, membership) of member events in (after, upto] in these rooms, oldest first."""
@@ -414,46 +365,3 @@ class EventStore:
         return self.db.read_one(
             "SELECT 1 FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? LIMIT 1",
             (room_id, after, upto)) is not None
-
-    async def public_rooms(self) -> list[str]:
-        rows = self.db.read(
-            "SELECT s.room_id FROM current_state s JOIN events e ON e.event_id = s.event_id"
-            " WHERE s.type = 'm.room.join_rules' AND s.state_key = ''"
-            " AND json_extract(e.pdu, '$.content.join_rule') = 'public'")
-        return [r[0] for r in rows]
-
-    async def set_alias(self, alias: str, room_id: str, creator: str) -> bool:
-        def txn(conn: sqlite3.Connection) -> bool:
-            try:
-                conn.execute("INSERT INTO room_aliases VALUES (?, ?, ?)", (alias, room_id, creator))
-            except sqlite3.IntegrityError:
-                return False
-            return True
-
-        return await self.db.write(txn)
-
-    async def aliases_of_room(self, room_id: str) -> list[str]:
-        """The room's local aliases, sorted."""
-        rows = self.db.read("SELECT room_alias FROM room_aliases WHERE room_id = ? ORDER BY room_alias", (room_id,))
-        return [r[0] for r in rows]
-
-    async def move_aliases(self, from_room: str, to_room: str) -> list[str]:
-        """Point every local alias of one room at another (a room upgrade); returns them, sorted."""
-
-        def txn(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute("SELECT room_alias FROM room_aliases WHERE room_id = ? ORDER BY room_alias",
-                                (from_room,)).fetchall()
-            conn.execute("UPDATE room_aliases SET room_id = ? WHERE room_id = ?", (to_room, from_room))
-            return [r[0] for r in rows]
-
-        return await self.db.write(txn)
-
-    async def resolve_alias(self, alias: str) -> str | None:
-        row = self.db.read_one("SELECT room_id FROM room_aliases WHERE room_alias = ?", (alias,))
-        return row[0] if row else None
-
-    async def delete_alias(self, alias: str) -> bool:
-        def txn(conn: sqlite3.Connection) -> bool:
-            return conn.execute("DELETE FROM room_aliases WHERE room_alias = ?", (alias,)).rowcount > 0
-
-        return await self.db.write(txn)
