@@ -178,6 +178,9 @@ async def _restricted_join_content(
     if not any(room_id in allowed for room_id in await joined_rooms(rooms, user_id)):
         knock = " (you may knock instead)" if join_rule(room.state) == "knock_restricted" else ""
         raise forbidden("You are not a member of any room whose members this room lets join" + knock)
+    # What the policy says of the joiner alone (a clearance below the room's level, say) is said as
+    # such, before any member is asked to vouch.
+    await rooms.policy.check_event(user_id, room.state, "m.room.member", content, user_id)
     refusal: MatrixError | None = None
     for authoriser in join_authorisers(room.state, room.members("join")):
         vouched = {**content, "join_authorised_via_users_server": authoriser}

@@ -300,3 +300,29 @@ def test_a_room_that_replaces_a_classified_one_cant_go_below_its_level(gov: Gov)
     # Someone outside the old room can't borrow its level (nor learn it).
     borrowed = gov.client("POST", "/createRoom", bob, {"creation_content": successor, "invite": [dave.user_id]})
     assert borrowed.status_code == 200, borrowed.text
+
+
+def test_the_knock_route_and_a_restricted_join_are_refused_below_the_room_level(gov: Gov) -> None:
+    unit = gov.unit("MOD")
+    alice, bob = gov.official("alice", unit), gov.official("bob", unit)
+    clear(gov, alice, "Secret")
+    knockable = create(gov, alice, "Secret", name="Estimates")
+    assert gov.client("PUT", f"/rooms/{knockable}/state/m.room.join_rules/", alice,
+                      {"join_rule": "knock"}).status_code == 200
+    refused(gov.client("POST", f"/knock/{knockable}", bob, {"reason": "may I"}), "classification (Secret)")
+    # A room restricted to members of an unclassified space: being in the space is not enough.
+    space = gov.client("POST", "/createRoom", alice, {"creation_content": {"type": "m.space"}, "preset": "public_chat"})
+    assert space.status_code == 200, space.text
+    space_id = space.json()["room_id"]
+    assert gov.client("POST", f"/rooms/{space_id}/join", bob, {}).status_code == 200
+    restricted = create(gov, alice, "Secret", name="Cabinet")
+    rule = {"join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": space_id}]}
+    assert gov.client("PUT", f"/rooms/{restricted}/state/m.room.join_rules/", alice, rule).status_code == 200
+    refused(gov.client("POST", f"/rooms/{restricted}/join", bob, {}), "classification (Secret)")
+    assert membership(gov, alice, restricted, bob)["membership"] == "leave"
+    assert membership(gov, alice, knockable, bob)["membership"] == "leave"
+    # Once cleared, both ways in work.
+    clear(gov, bob, "Secret")
+    assert gov.client("POST", f"/rooms/{restricted}/join", bob, {}).status_code == 200
+    assert gov.client("POST", f"/knock/{knockable}", bob, {"reason": "may I"}).status_code == 200
+    assert membership(gov, alice, knockable, bob)["membership"] == "knock"
