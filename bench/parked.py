@@ -199,7 +199,8 @@ async def initial_syncs(client: MatrixClient, accounts: list[Account], filter_js
 # --- phases --------------------------------------------------------------------------------
 
 
-async def memory_phase(work: Path, counts: list[int], room_size: int, trace_frames: int) -> dict[str, Any]:
+async def memory_phase(work: Path, counts: list[int], room_size: int, trace_frames: int,
+                       timeout_ms: int) -> dict[str, Any]:
     server = start_server(work, trace_frames)
     result: dict[str, Any] = {"counts": counts, "room_size": room_size, "tracemalloc": trace_frames}
     pollers: list[Poller] = []
@@ -217,7 +218,7 @@ async def memory_phase(work: Path, counts: list[int], room_size: int, trace_fram
             started = 0
             for count in counts:
                 for p in pollers[started:count]:
-                    p.start()
+                    p.start(timeout_ms)
                 started = count
                 result[f"park_s_{count}"] = round(await wait_parked(metrics, server, count), 2)
                 await asyncio.sleep(1)
@@ -244,7 +245,7 @@ def top_allocations(work: Path, count: int, lines: int = 30) -> list[str]:
     total = sum(d.size_diff for d in diff)
     out = [f"total traced growth {total / 1024:.0f} KiB = {total / count:.0f} B per parked long-poll"]
     for stat in diff[:lines]:
-        frames = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in list(stat.traceback)[:4])
+        frames = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in list(stat.traceback)[::-1][:4])
         out.append(f"{stat.size_diff / count:8.0f} B/poll {stat.count_diff / count:6.2f} blocks/poll  {frames}")
     print("\n".join(out), flush=True)
     return out
@@ -301,7 +302,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if "memory" in args.phases:
         work = BENCH_DIR / "work" / f"{stamp}-parked-memory"
         work.mkdir(parents=True)
-        results["memory"] = await memory_phase(work, args.counts, args.room_size, args.tracemalloc)
+        results["memory"] = await memory_phase(work, args.counts, args.room_size, args.tracemalloc,
+                                                args.timeout_ms)
     if "fanout" in args.phases:
         work = BENCH_DIR / "work" / f"{stamp}-parked-fanout"
         work.mkdir(parents=True)
@@ -317,6 +319,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--phases", type=lambda s: s.split(","), default=["memory", "fanout"])
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES")
+    parser.add_argument("--timeout-ms", type=int, default=30000, help="the long-polls' timeout (memory phase)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     import uvloop
