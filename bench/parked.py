@@ -28,7 +28,9 @@ import datetime as dt
 import json
 import os
 import resource
+import signal
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -251,7 +253,7 @@ def top_allocations(work: Path, count: int, lines: int = 30) -> list[str]:
     return out
 
 
-async def fanout_phase(work: Path, members: int, rounds: int) -> dict[str, Any]:
+async def fanout_phase(work: Path, members: int, rounds: int, spy: bool) -> dict[str, Any]:
     server = start_server(work, 0)
     pollers: list[Poller] = []
     try:
@@ -264,6 +266,11 @@ async def fanout_phase(work: Path, members: int, rounds: int) -> dict[str, Any]:
             for p in pollers:
                 p.start()
             runs = []
+            profiler = None
+            if spy:  # py-spy over the rounds only (bench/.venv-tools, as bench/profile_qasid.py)
+                profiler = subprocess.Popen([str(BENCH_DIR / ".venv-tools" / "bin" / "py-spy"), "record", "--pid",
+                                             str(server.pid), "--format", "raw", "--output",
+                                             str(work / "fanout.raw"), "--nonblocking"])
             async with aiohttp.ClientSession() as metrics:
                 for n in range(rounds):
                     await wait_parked(metrics, server, members)
@@ -278,6 +285,10 @@ async def fanout_phase(work: Path, members: int, rounds: int) -> dict[str, Any]:
                     delays = await asyncio.gather(*(until_seen(p, marker.encode(), t0) for p in pollers))
                     runs.append(percentiles(delays))
                     print(f"round {n}: {runs[-1]}", flush=True)
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait()
+                print(f"profile: {work / 'fanout.raw'} (python -m bench.profile_top)", flush=True)
         return {"members": members, "rounds": runs,
                 "median_p50_ms": statistics.median(r["p50_ms"] for r in runs),
                 "median_p99_ms": statistics.median(r["p99_ms"] for r in runs),
@@ -307,7 +318,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if "fanout" in args.phases:
         work = BENCH_DIR / "work" / f"{stamp}-parked-fanout"
         work.mkdir(parents=True)
-        results["fanout"] = await fanout_phase(work, args.members, args.rounds)
+        results["fanout"] = await fanout_phase(work, args.members, args.rounds, args.py_spy)
     return results
 
 
@@ -320,6 +331,7 @@ def main() -> int:
     parser.add_argument("--phases", type=lambda s: s.split(","), default=["memory", "fanout"])
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES")
     parser.add_argument("--timeout-ms", type=int, default=30000, help="the long-polls' timeout (memory phase)")
+    parser.add_argument("--py-spy", action="store_true", help="profile the server over the fan-out rounds")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     import uvloop
