@@ -5,9 +5,10 @@
 
 - `memory`: one qasid process; `max(counts)` users, one device each, in public rooms of
   `--room-size`, each after its initial sync. The server's RSS (VmRSS) and PSS (smaps_rollup) are
-  read after a full gc with no client connected, then with each count of `/sync?since=…&timeout=30000`
-  long-polls parked, each on its own TCP connection (a client re-parks at once when answered, as
-  a real one does). Reports the growth per parked long-poll. With `--tracemalloc N` the server
+  read after a full gc with no client connected, then with each count of `/sync?since=…&timeout=60000`
+  long-polls parked (`--timeout-ms`: qasid's longest, so parking thousands on a busy machine ends
+  before the first is answered; Element's 30000 costs the same), each on its own TCP connection
+  (a client re-parks at once when answered, as a real one does). Reports the growth per parked long-poll. With `--tracemalloc N` the server
   runs under `-X tracemalloc=N` and the top allocation sites of the growth are printed (RSS is
   then inflated by tracemalloc itself: use those runs for where, not how much).
 - `fanout`: `--members` users joined to one room, each with a lazy-loading long-poll parked; one
@@ -330,7 +331,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--phases", type=lambda s: s.split(","), default=["memory", "fanout"])
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES")
-    parser.add_argument("--timeout-ms", type=int, default=30000, help="the long-polls' timeout (memory phase)")
+    parser.add_argument("--timeout-ms", type=int, default=60000,
+                        help="the memory phase's long-poll timeout: qasid's most, so that parking thousands on a busy"
+                             " machine ends before the first answer at its timeout")
     parser.add_argument("--py-spy", action="store_true", help="profile the server over the fan-out rounds")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
