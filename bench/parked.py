@@ -10,7 +10,8 @@
   before the first is answered; Element's 30000 costs the same), each on its own TCP connection
   (a client re-parks at once when answered, as a real one does). Reports the growth per parked long-poll. With `--tracemalloc N` the server
   runs under `-X tracemalloc=N` and the top allocation sites of the growth are printed (RSS is
-  then inflated by tracemalloc itself: use those runs for where, not how much).
+  then inflated by tracemalloc itself: use those runs for where, not how much). `--sliding` parks
+  sliding syncs (MSC4186, Element X's first list) instead.
 - `fanout`: `--members` users joined to one room, each with a lazy-loading long-poll parked; one
   member sends a message; the time from the PUT's start until each parked sync answers with it:
   p50/p99 over all members, `--rounds` messages (each after every member has re-parked).
@@ -47,6 +48,10 @@ from bench.loadgen.measure import percentiles
 from bench.servers import BENCH_DIR, Server, qasid_server
 
 PASSWORD = "parked-bench-password-1"
+SLIDING = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
+# Element X's list: the top 20 rooms with their last event.
+SLIDING_BODY = orjson.dumps({"lists": {"all": {"ranges": [[0, 19]], "timeline_limit": 1, "required_state": [
+    ["m.room.name", ""], ["m.room.member", "$ME"]]}}})
 LAZY = orjson.dumps({"room": {"state": {"lazy_load_members": True}, "timeline": {"limit": 10}}}).decode()
 
 
@@ -114,13 +119,18 @@ async def wait_parked(session: aiohttp.ClientSession, server: Server, count: int
 class Poller:
     """One device long-polling /sync on a TCP connection of its own, HTTP/1.1 written by hand."""
 
-    def __init__(self, port: int, account: Account, since: str, filter_json: str | None) -> None:
+    def __init__(self, port: int, account: Account, since: str, filter_json: str | None, sliding: bool = False) -> None:
         self.port, self.account, self.since, self.filter_json = port, account, since, filter_json
+        self.sliding = sliding  # MSC4186 sliding sync (POST, `pos`) instead of /sync
         self.answers: asyncio.Queue[bytes] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
         self.errors = 0
 
     def request(self, timeout_ms: int) -> bytes:
+        if self.sliding:
+            return (f"POST {SLIDING}?timeout={timeout_ms}&pos={quote(self.since)} HTTP/1.1\r\n"
+                    f"Host: 127.0.0.1:{self.port}\r\nAuthorization: Bearer {self.account.access_token}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(SLIDING_BODY)}\r\n\r\n").encode() + SLIDING_BODY
         target = f"{PREFIX}/sync?timeout={timeout_ms}&since={quote(self.since)}"
         if self.filter_json:
             target += "&filter=" + quote(self.filter_json)
@@ -136,7 +146,7 @@ class Poller:
                 if status != 200:
                     self.errors += 1
                     raise RuntimeError(f"/sync -> {status} {body[:200]!r}")
-                self.since = orjson.loads(body)["next_batch"]
+                self.since = orjson.loads(body)["pos" if self.sliding else "next_batch"]
                 self.answers.put_nowait(body)
         finally:
             writer.close()
@@ -191,8 +201,12 @@ async def provision(client: MatrixClient, server: Server, users: int, room_size:
     return accounts
 
 
-async def initial_syncs(client: MatrixClient, accounts: list[Account], filter_json: str | None) -> list[str]:
+async def initial_syncs(client: MatrixClient, accounts: list[Account], filter_json: str | None,
+                        sliding: bool = False) -> list[str]:
     async def one(account: Account) -> str:
+        if sliding:
+            _, reply = await client.request("POST", SLIDING, orjson.loads(SLIDING_BODY), account)
+            return str(reply["pos"])
         raw = await client.sync_raw(account, None, 0, filter_json)
         return str(orjson.loads(raw)["next_batch"])
 
@@ -203,16 +217,17 @@ async def initial_syncs(client: MatrixClient, accounts: list[Account], filter_js
 
 
 async def memory_phase(work: Path, counts: list[int], room_size: int, trace_frames: int,
-                       timeout_ms: int) -> dict[str, Any]:
+                       timeout_ms: int, sliding: bool = False) -> dict[str, Any]:
     server = start_server(work, trace_frames)
-    result: dict[str, Any] = {"counts": counts, "room_size": room_size, "tracemalloc": trace_frames}
+    result: dict[str, Any] = {"counts": counts, "room_size": room_size, "tracemalloc": trace_frames,
+                              "kind": "sliding_sync" if sliding else "sync"}
     pollers: list[Poller] = []
     try:
         async with new_session(64) as session:
             client = MatrixClient(session, server.base_url)
             accounts = await provision(client, server, max(counts), room_size, "m")
-            tokens = await initial_syncs(client, accounts, None)
-        pollers = [Poller(server.port, a, t, None) for a, t in zip(accounts, tokens, strict=True)]
+            tokens = await initial_syncs(client, accounts, None, sliding)
+        pollers = [Poller(server.port, a, t, None, sliding) for a, t in zip(accounts, tokens, strict=True)]
         async with aiohttp.ClientSession() as metrics:
             await asyncio.sleep(2)
             await probe(work)
@@ -315,7 +330,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         work = BENCH_DIR / "work" / f"{stamp}-parked-memory"
         work.mkdir(parents=True)
         results["memory"] = await memory_phase(work, args.counts, args.room_size, args.tracemalloc,
-                                                args.timeout_ms)
+                                                args.timeout_ms, args.sliding)
     if "fanout" in args.phases:
         work = BENCH_DIR / "work" / f"{stamp}-parked-fanout"
         work.mkdir(parents=True)
@@ -334,6 +349,7 @@ def main() -> int:
     parser.add_argument("--timeout-ms", type=int, default=60000,
                         help="the memory phase's long-poll timeout: qasid's most, so that parking thousands on a busy"
                              " machine ends before the first answer at its timeout")
+    parser.add_argument("--sliding", action="store_true", help="memory phase: park sliding syncs (MSC4186)")
     parser.add_argument("--py-spy", action="store_true", help="profile the server over the fan-out rounds")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
