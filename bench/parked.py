@@ -257,7 +257,7 @@ async def memory_phase(work: Path, counts: list[int], room_size: int, trace_fram
 
 def top_allocations(work: Path, count: int, lines: int = 30) -> list[str]:
     first = tracemalloc.Snapshot.load(str(work / "snapshot-0.pickle"))
-    last = tracemalloc.Snapshot.load(sorted(work.glob("snapshot-*.pickle"))[-1].as_posix())
+    last = tracemalloc.Snapshot.load(max(work.glob("snapshot-*.pickle")).as_posix())
     keep = [tracemalloc.Filter(False, tracemalloc.__file__)]
     diff = last.filter_traces(keep).compare_to(first.filter_traces(keep), "traceback")
     total = sum(d.size_diff for d in diff)
@@ -282,11 +282,7 @@ async def fanout_phase(work: Path, members: int, rounds: int, spy: bool) -> dict
             for p in pollers:
                 p.start()
             runs = []
-            profiler = None
-            if spy:  # py-spy over the rounds only (bench/.venv-tools, as bench/profile_qasid.py)
-                profiler = subprocess.Popen([str(BENCH_DIR / ".venv-tools" / "bin" / "py-spy"), "record", "--pid",
-                                             str(server.pid), "--format", "raw", "--output",
-                                             str(work / "fanout.raw"), "--nonblocking"])
+            profiler = start_py_spy(server.pid, work / "fanout.raw") if spy else None
             async with aiohttp.ClientSession() as metrics:
                 for n in range(rounds):
                     await wait_parked(metrics, server, members)
@@ -312,6 +308,12 @@ async def fanout_phase(work: Path, members: int, rounds: int, spy: bool) -> dict
     finally:
         await asyncio.gather(*(p.stop() for p in pollers))
         server.stop()
+
+
+def start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy over the fan-out rounds only (from bench/.venv-tools, as bench/profile_qasid.py)."""
+    return subprocess.Popen([str(BENCH_DIR / ".venv-tools" / "bin" / "py-spy"), "record", "--pid", str(pid),
+                             "--format", "raw", "--output", str(out), "--nonblocking"])
 
 
 async def until_seen(poller: Poller, marker: bytes, t0: float, timeout_s: float = 60) -> float:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from bench.parked import memory_of, raise_fd_limit
-from bench.servers import BENCH_DIR, REPO, free_port, Server
+from bench.servers import BENCH_DIR, REPO, Server, free_port
 
 
 async def park(port: int, count: int) -> list[asyncio.StreamWriter]:
@@ -38,7 +38,7 @@ async def one(http: str, loop: str, count: int, work: Path) -> float:
     server = Server(f"trivial-{http}-{loop}", command, work, port, cwd=REPO)
     server.start()
     try:
-        time.sleep(1)
+        await asyncio.sleep(1)
         before = memory_of(server.pid)["rss_kib"]
         writers = await park(port, count)
         after = memory_of(server.pid)["rss_kib"]
