@@ -60,10 +60,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from qasid.app import create_app
     from qasid.logs import configure_logging
+    from qasid.ops.limits import raise_open_files_limit
 
     settings = _settings(args)
     _return_large_buffers_to_the_os()
     log_config = configure_logging(settings)
+    raise_open_files_limit()
     tls = _tls_context(settings)
     app = create_app(settings)
     if settings.metrics_bind:

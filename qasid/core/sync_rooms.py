@@ -154,8 +154,7 @@ class RoomSections:
         missing = [m for m in sorted(wanted) if m not in members]
         if missing and since is not None:
             # Members whose event predates `since` are not among the state changes read: look them up.
-            found = {r.pdu["state_key"]: r for r in await self.store.events.state_at(room_id, start)
-                     if r.pdu["type"] == MEMBER and r.pdu["state_key"] in missing}
+            found = {r.pdu["state_key"]: r for r in await self.store.events.members_at(room_id, start, missing)}
             picked += [found[m] for m in missing if m in found and state_filter.matches(found[m].pdu, room_id)]
         if since is None:
             self.lazy_members.forget_room(viewer, room_id)

@@ -187,6 +187,21 @@ class EventStore:
             " GROUP BY type, state_key", (room_id, stream_ordering))
         return [row_of(r) for r in rows]
 
+    async def members_at(self, room_id: str, stream_ordering: int, user_ids: list[str]) -> list[EventRow]:
+        """These users' member events as they were just after `stream_ordering` (those that have one).
+
+        Lazy-loading wants a few members of rooms that may have thousands: one indexed lookup each
+        (events_state_history) rather than reading and decoding the whole state.
+        """
+        rows: list[EventRow] = []
+        for start in range(0, len(user_ids), 500):
+            chunk = user_ids[start:start + 500]
+            rows += [_row(r) for r in self.db.read(
+                f"SELECT {EVENT_COLUMNS}, max(stream_ordering) FROM events WHERE room_id = ? AND type = 'm.room.member'"
+                f" AND state_key IN ({','.join('?' * len(chunk))}) AND stream_ordering <= ? GROUP BY state_key",
+                (room_id, *chunk, stream_ordering))]
+        return rows
+
     async def latest_event(self, room_id: str) -> EventRow | None:
         row = self.db.read_one(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ? ORDER BY stream_ordering DESC LIMIT 1",
