@@ -196,7 +196,7 @@ class EventStore:
         rows: list[EventRow] = []
         for start in range(0, len(user_ids), 500):
             chunk = user_ids[start:start + 500]
-            rows += [_row(r) for r in self.db.read(
+            rows += [row_of(r) for r in self.db.read(
                 f"SELECT {EVENT_COLUMNS}, max(stream_ordering) FROM events WHERE room_id = ? AND type = 'm.room.member'"
                 f" AND state_key IN ({','.join('?' * len(chunk))}) AND stream_ordering <= ? GROUP BY state_key",
                 (room_id, *chunk, stream_ordering))]
