@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 # What `audit list --action` can match, by area.
 AUDIT_ACTIONS = (
     ("accounts:   account.create account.bulk_import account.password_set account.suspend account.unsuspend"
-    " account.offboard membership.leave_all"),
+    " account.read_only account.read_only_lifted account.offboard membership.leave_all"),
     "sign-in:    login login.failed registration_token.redeemed",
     "devices:    device.added device.removed device.sign_out device.expire",
     ("tokens:     registration_token.issued registration_token.revoked enrollment_token.issue"

@@ -77,6 +77,8 @@ class SyncRequest:
     # MSC4222 (Element Call asks for it): `org.matrix.msc4222.state_after` replaces `state`, holding
     # the state at the end of the timeline (changes since `since`, even those in the timeline).
     use_state_after: bool = False
+    # Spec v1.16 made it stable: asked as `use_state_after`, it is answered as `state_after`.
+    state_after_key: str = STATE_AFTER
 
 
 class SyncService:
@@ -221,8 +223,9 @@ class SyncService:
                 from_scratch = since is None or request.full_state or newly_joined
                 section, shown = await self.sections.joined_room(
                     viewer, sync_filter, request.timeline_limit, room_id, None if from_scratch else since_events,
-                    upto.events, now, stream_ordering, ignored, state_after=request.use_state_after)
-                state_key = STATE_AFTER if request.use_state_after else "state"
+                    upto.events, now, stream_ordering, ignored, state_after=request.use_state_after,
+                    state_after_key=request.state_after_key)
+                state_key = request.state_after_key if request.use_state_after else "state"
                 if not (from_scratch or shown or section[state_key]["events"] or ephemeral or room_account_data):
                     continue  # what changed is all filtered out
                 section["ephemeral"] = {"events": ephemeral}

@@ -6,6 +6,7 @@ from typing import Any
 
 from qasid.core.reports import ReportTargets
 from qasid.core.services import Services
+from qasid.gov.account_moderation import AccountModeration
 from qasid.gov.audit import AuditLog
 from qasid.gov.clearance import Clearance
 from qasid.gov.console import ConsoleSessions
@@ -35,6 +36,7 @@ class Government:
         # Only a live server appends events; from the CLI, room leaves wait for the server.
         self.lifecycle = Lifecycle(self.org, services.accounts, services.rooms if live else None, self.audit)
         self.clearance = Clearance(self.org, self.lifecycle, self.audit)
+        self.moderation = AccountModeration(self.lifecycle, services.settings.server_name)
         self.policy = GovPolicy(self.org, self.lifecycle, self.clearance)
         self.directives = Directives(self.org, services.store.directives, self.audit,
                                      services.rooms if live else None, services.settings.server_name)

@@ -157,13 +157,23 @@ class Lifecycle:
     # --- suspension and offboarding --------------------------------------------------------
 
     async def set_suspended(self, scope: AdminScope, user_id: Any, suspended: bool) -> None:
-        """Suspend (every request but logout gets M_USER_LOCKED) or lift the suspension."""
+        """Suspend (every request but logout gets M_USER_LOCKED: the spec's lock) or lift the suspension."""
         user_id, official = await self.official_in_scope(scope, user_id)
         user = await self.accounts.store.get_user(user_id)
         if user is None or user.deactivated:
             raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} has been offboarded")
         await self.store.set_locked(user_id, suspended, also=self._entry(
             scope, "account.suspend" if suspended else "account.unsuspend", user_id,
+            official.unit_id if official else None))
+
+    async def set_read_only(self, scope: AdminScope, user_id: Any, read_only: bool) -> None:
+        """Make an account read-only (the spec's suspension: writes get M_USER_SUSPENDED) or lift it."""
+        user_id, official = await self.official_in_scope(scope, user_id)
+        user = await self.accounts.store.get_user(user_id)
+        if user is None or user.deactivated:
+            raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} has been offboarded")
+        await self.store.set_read_only(user_id, read_only, also=self._entry(
+            scope, "account.read_only" if read_only else "account.read_only_lifted", user_id,
             official.unit_id if official else None))
 
     async def offboard(self, scope: AdminScope, user_id: Any) -> dict[str, Any]:
