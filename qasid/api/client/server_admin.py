@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from qasid.api.admin.auth import government
 from qasid.api.asgi import Request, Response
@@ -16,12 +17,13 @@ def _paths(suffix: str) -> list[str]:
     return [prefix + suffix for prefix in PREFIXES]
 
 
-async def _server_admin(request: Request) -> AdminScope:
-    """The caller, if a national admin (403 otherwise), checked before the body or the account is looked at."""
+async def _server_admin(request: Request, *, with_body: bool = False) -> tuple[AdminScope, dict[str, Any]]:
+    """The caller, if a national admin (403 otherwise), checked before the account is looked at; and the body."""
     who = await requester(request)
+    body = await json_body(request) if with_body else {}
     gov = government(request)
     scope = gov.moderation.authorise(await gov.admin_scope(who.user_id, is_server_admin=who.is_admin))
-    return dataclasses.replace(scope, device_id=who.device_id, source_ip=client_ip(request))
+    return dataclasses.replace(scope, device_id=who.device_id, source_ip=client_ip(request)), body
 
 
 @route("GET", *_paths("/admin/lock/{userId}"))
@@ -32,7 +34,7 @@ async def get_lock(request: Request) -> Response:
     - National admins only (403 M_FORBIDDEN, before any lookup); 400 M_INVALID_PARAM for another
       server's user; 404 M_NOT_FOUND for an unknown or offboarded one; 403 for another admin.
     """
-    scope = await _server_admin(request)
+    scope, _ = await _server_admin(request)
     locked = await government(request).moderation.locked(scope, request.path_params["userId"])
     return json_response({"locked": locked})
 
@@ -44,8 +46,7 @@ async def put_lock(request: Request) -> Response:
     - Body {"locked": bool}; answers the new state. Audited (account.suspend / account.unsuspend)
       in the same transaction. Refused as GET is.
     """
-    scope = await _server_admin(request)
-    body = await json_body(request)
+    scope, body = await _server_admin(request, with_body=True)
     locked = await government(request).moderation.set_locked(
         scope, request.path_params["userId"], require(body, "locked", bool))
     return json_response({"locked": locked})
@@ -58,7 +59,7 @@ async def get_suspension(request: Request) -> Response:
     - {"suspended": bool}: a suspended account (qasid's "read-only") reads, and every write is
       refused with 403 M_USER_SUSPENDED. Refused as the lock endpoints are.
     """
-    scope = await _server_admin(request)
+    scope, _ = await _server_admin(request)
     suspended = await government(request).moderation.suspended(scope, request.path_params["userId"])
     return json_response({"suspended": suspended})
 
@@ -70,8 +71,7 @@ async def put_suspension(request: Request) -> Response:
     - Body {"suspended": bool}; answers the new state. Audited (account.read_only /
       account.read_only_lifted) in the same transaction.
     """
-    scope = await _server_admin(request)
-    body = await json_body(request)
+    scope, body = await _server_admin(request, with_body=True)
     suspended = await government(request).moderation.set_suspended(
         scope, request.path_params["userId"], require(body, "suspended", bool))
     return json_response({"suspended": suspended})
