@@ -22,6 +22,7 @@ from qasid.core import jsonutil
 from qasid.core.auth_rules import auth_types_for_event, check_event_auth
 from qasid.core.clock import Clock
 from qasid.core.errors import MatrixError, forbidden, not_found, too_large
+from qasid.core.invite_blocking import check_invitation
 from qasid.core.notifier import Notifier
 from qasid.core.pdu import finalise_pdu, redact
 from qasid.core.policy import Policy
@@ -102,6 +103,8 @@ class RoomService:
         self.upgrading: set[str] = set()
         # Push rules are evaluated for every event's recipients, into the event's own commit.
         self.push: PushService | None = None
+        # Senders whose invitations go through even to users who block them (the server's own account).
+        self.invite_blocking_exempt: frozenset[str] = frozenset()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -203,6 +206,8 @@ class RoomService:
                         await asyncio.shield(pending[1])
                     return earlier
             room = await self.require_room(room_id)
+            await check_invitation(self.store.userdata, sender, event_type, content, state_key,
+                                   self.invite_blocking_exempt)
             await self.policy.check_event(sender, room.state, event_type, content, state_key)
             new_event = await self._with_push_rows(room, await self._build(
                 room, sender, event_type, content, state_key, txn, redacts))
@@ -242,6 +247,8 @@ class RoomService:
             audience: set[str] = set()
             for event_type, state_key, content in events:
                 check_event_fields(event_type, content, state_key)
+                await check_invitation(self.store.userdata, creator, event_type, content, state_key,
+                                       self.invite_blocking_exempt)
                 await self.policy.check_event(creator, scratch.state, event_type, content, state_key)
                 new_event = await self._with_push_rows(scratch, await self._build(
                     scratch, creator, event_type, content, state_key, None, None))

@@ -19,6 +19,7 @@ from qasid.core.device_lists import device_list_updates
 from qasid.core.e2ee import E2eeService
 from qasid.core.errors import MatrixError
 from qasid.core.filters import Filter
+from qasid.core.invite_blocking import invites_blocked
 from qasid.core.lazy_members import LazyMembers
 from qasid.core.membership import stripped_state
 from qasid.core.notifier import ClientGone, Notifier
@@ -199,6 +200,7 @@ class SyncService:
 
         viewer = (user_id, request.device_id)
         ignored = await self.userdata.ignored.of(user_id)
+        blocked = await invites_blocked(self.store.userdata, user_id)  # pending invitations stay unsent
         if ignored:
             typing = _without_typists(typing, ignored)
         sync_filter = request.filter
@@ -237,7 +239,7 @@ class SyncService:
                     if row.pdu["type"] == "m.room.member":
                         joined_now = row.pdu["content"].get("membership") == "join"
                         (newly_shared if joined_now else newly_left).add(row.pdu["state_key"])
-            elif membership == "invite" and fresh:
+            elif membership == "invite" and fresh and not blocked:
                 room = await self.rooms.snapshot(room_id)
                 invite_event = room.state.get(("m.room.member", user_id)) if room is not None else None
                 if room is not None and not (invite_event and invite_event.get("sender") in ignored):

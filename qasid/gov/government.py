@@ -43,6 +43,8 @@ class Government:
         self.policy.directives = self.directives
         if live:
             self.lifecycle.on_placement = self.enrollment.on_placement = self.directives.official_changed
+            # A directive reaches its recipients even if they block invitations (core/invite_blocking.py).
+            services.rooms.invite_blocking_exempt = frozenset({self.directives.notices})
         # Sign-in with the government directory (off unless ldap_uri is set); the app hands it to core.
         self.directory = DirectorySignIn(services.settings, services.store, services.clock, self.audit)
         self.maintenance = Maintenance(services, self.org, self.lifecycle, self.audit, self.directives,

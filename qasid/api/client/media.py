@@ -13,8 +13,8 @@ from qasid.api.asgi import FileResponse, Request, Response
 from qasid.api.http import empty, json_response, query_int, requester, route, services
 from qasid.core.errors import invalid_param, missing_param, not_found
 from qasid.core.media import MediaFile
-from qasid.core.thumbnails import METHODS
 from qasid.core.suspension import refuse_if_suspended
+from qasid.core.thumbnails import METHODS
 
 LEGACY = ("/_matrix/media/v3", "/_matrix/media/r0")
 AUTHENTICATED = "/_matrix/client/v1/media"

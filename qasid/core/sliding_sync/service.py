@@ -12,6 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from qasid.core.clock import Clock
+from qasid.core.invite_blocking import invites_blocked
 from qasid.core.notifier import Notifier
 from qasid.core.rooms import RoomService, RoomSnapshot
 from qasid.core.sliding_sync.connection import Connections, ConnectionState, RoomSent
@@ -120,10 +121,11 @@ class SlidingSyncService:
         dm_rooms = {r for rooms in direct.values() if isinstance(rooms, list) for r in rooms if isinstance(r, str)}
         entries = []
         ignored = await self.sync.userdata.ignored.of(user_id)
+        blocked = await invites_blocked(self.store.userdata, user_id)
         for room_id, membership, position in listed:
             room = await self.rooms.snapshot(room_id)
-            if room is None:
-                continue
+            if room is None or (membership == "invite" and blocked):
+                continue  # invitations are not shown while the user blocks them (MSC4380)
             if membership == "invite" and room.state.get(("m.room.member", user_id), {}).get("sender") in ignored:
                 continue  # invites from ignored users are never sent
             create = _content(room, "m.room.create")
