@@ -7,7 +7,7 @@ from typing import Any
 
 from qasid.api.admin.auth import government
 from qasid.api.asgi import Request, Response
-from qasid.api.http import client_ip, json_body, json_response, require, requester, route
+from qasid.api.http import client_ip, json_body, json_response, requester, require, route
 from qasid.gov.scope import AdminScope
 
 PREFIXES = ("/_matrix/client/v1", "/_matrix/client/unstable/uk.timedout.msc4323")
