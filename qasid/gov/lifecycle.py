@@ -80,6 +80,7 @@ class Lifecycle:
             "user_id": user_id, "unit_id": official.unit_id if official else None,
             "designation": official.designation if official else None, "displayname": user.displayname,
             "deactivated": user.deactivated, "locked": self.store.is_locked(user_id),
+            "read_only": self.store.is_read_only(user_id),
             "has_password": user.password_hash is not None,
             # Officials without a clearance set hold the lowest level; accounts outside the tree none.
             "clearance": (official.clearance if official.clearance in self.org.levels else self.org.levels[0])

@@ -9,6 +9,7 @@ import httpx
 from tests.server import ServerProcess
 
 V3 = "/_matrix/client/v3"
+SLIDING = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
 
 
 class User:
@@ -26,6 +27,12 @@ class User:
         assert response.status_code == 200, f"{method} {path}: {response.text}"
         return response.json()
 
+    def sliding_rooms(self) -> set[str]:
+        body = {"lists": {"all": {"ranges": [[0, 99]], "timeline_limit": 1, "required_state": []}}}
+        response = self.http.post(SLIDING, params={"timeout": 0}, json=body)
+        assert response.status_code == 200, response.text
+        return set(response.json().get("rooms", {}))
+
     def block_invites(self, block_all: Any, type_: str = "m.invite_permission_config") -> None:
         self.ok("PUT", f"/user/{self.user_id}/account_data/{type_}", {"block_all": block_all})
 
@@ -39,6 +46,7 @@ def test_blocked_invitations_are_refused_everywhere_and_pending_ones_hidden(serv
     pending = alice.ok("POST", "/createRoom", {"invite": [bob.user_id]})["room_id"]
     room = alice.ok("POST", "/createRoom", {})["room_id"]
     assert pending in bob.ok("GET", "/sync")["rooms"]["invite"]
+    assert pending in bob.sliding_rooms()
 
     bob.block_invites(True)
     rooms_before = alice.ok("GET", "/joined_rooms")["joined_rooms"]
@@ -49,6 +57,7 @@ def test_blocked_invitations_are_refused_everywhere_and_pending_ones_hidden(serv
     member = alice.call("GET", f"/rooms/{room}/state/m.room.member/{bob.user_id}")
     assert member.status_code == 404, member.text
     assert pending not in bob.ok("GET", "/sync")["rooms"]["invite"]
+    assert pending not in bob.sliding_rooms()
 
     # Any value but true lets invitations through again; the unstable type is honoured too.
     bob.block_invites("yes")

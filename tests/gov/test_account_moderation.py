@@ -142,3 +142,21 @@ def test_a_suspended_official_reads_but_does_not_write(gov: Gov) -> None:
     assert gov.client("POST", "/createRoom", bob, {}).status_code == 200
     actions = [a for a, actor in audit_actions(gov, bob.user_id) if actor == gov.root.user_id]
     assert "account.read_only" in actions and "account.read_only_lifted" in actions, actions
+
+
+def test_a_unit_admin_sets_read_only_through_the_admin_api_and_the_cli_shows_it(gov: Gov) -> None:
+    unit = gov.unit("MOH")
+    unit_admin = gov.official("uadmin", unit)
+    gov.ok("PUT", f"/units/{unit}/admins/{unit_admin.user_id}", {"admin": True})
+    bob = gov.official("bob", unit)
+    gov.ok("PUT", f"/officials/{bob.user_id}/read_only", {"read_only": True}, as_=unit_admin)
+    assert gov.ok("GET", f"/officials/{bob.user_id}")["read_only"] is True
+    assert_error(gov.client("POST", "/createRoom", bob, {}), 403, "M_USER_SUSPENDED")
+    assert admin_call(gov, "GET", "suspend", bob.user_id, gov.root).json() == {"suspended": True}
+    for body, errcode in (({}, "M_MISSING_PARAM"), ({"read_only": "yes"}, "M_BAD_JSON")):
+        assert_error(gov.call("PUT", f"/officials/{bob.user_id}/read_only", body), 400, errcode)
+    # The command line lifts it on the running server's data.
+    gov.server.cli("official", "read-only", bob.user_id, "--lift")
+    assert gov.ok("GET", f"/officials/{bob.user_id}")["read_only"] is False
+    assert gov.client("POST", "/createRoom", bob, {}).status_code == 200
+    assert ("account.read_only", unit_admin.user_id) in audit_actions(gov, bob.user_id)
