@@ -197,6 +197,11 @@ class RoomService:
     ) -> str:
         """Authorise and durably append one event; returns its event ID (the first one, on a retried txn)."""
         check_event_fields(event_type, content, state_key)
+        if event_type == "m.room.redaction" and redacts is None and state_key is None:
+            # Sent through /send (spec v1.18) or as a delayed event: the same checks and effect as /redact.
+            redacts = content.get("redacts")
+            if not isinstance(redacts, str):
+                raise MatrixError(400, "M_BAD_JSON", "A redaction names the event it redacts in content.redacts")
         async with self._locks[room_id]:
             if txn is not None:
                 pending = self._pending_txns.get(txn)
