@@ -42,7 +42,9 @@ def test_only_national_admins_may_lock_or_suspend_and_nothing_is_looked_up_first
             for target in (bob.user_id, f"@ghost:{server}", "@x:elsewhere.example", "not-a-user"):
                 assert_error(admin_call(gov, "GET", kind, target, caller), 403, "M_FORBIDDEN")
                 assert_error(admin_call(gov, "PUT", kind, target, caller, {field: True}), 403, "M_FORBIDDEN")
-    assert "m.account_moderation" not in gov.client("GET", "/capabilities", unit_admin).json()["capabilities"]
+    unit_admins = gov.client("GET", "/capabilities", unit_admin).json()["capabilities"]
+    assert "m.account_moderation" not in unit_admins
+    assert unit_admins["m.forget_forced_upon_leave"] == {"enabled": False}
     assert gov.client("GET", "/capabilities", gov.root).json()["capabilities"]["m.account_moderation"] == {
         "lock": True, "suspend": True}
     assert gov.client("GET", "/account/whoami", bob).status_code == 200  # untouched
