@@ -15,6 +15,9 @@ from qasid.core.accounts import Requester
 from qasid.core.errors import MatrixError
 from qasid.core.rooms import RoomService
 
+# MatrixRTC's call membership: a delayed event empties it when a device vanishes (core/calls.py).
+CALL_MEMBER_TYPES = frozenset({"org.matrix.msc3401.call.member", "m.call.member"})
+
 
 def suspended_error(action: str) -> MatrixError:
     """The spec's refusal of a write by a suspended account."""
@@ -35,6 +38,11 @@ def allowed_while_suspended(user_id: str, event_type: str, content: dict[str, An
     if event_type == "m.room.redaction":
         return redacted_sender == user_id
     return False
+
+
+def delayed_allowed_while_suspended(event_type: str, state_key: str | None, content: dict[str, Any]) -> bool:
+    """A delayed event scheduled before the suspension still fires only if it ends a call membership."""
+    return state_key is not None and event_type in CALL_MEMBER_TYPES and content == {}
 
 
 async def check_event_while_suspended(

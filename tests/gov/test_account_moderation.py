@@ -6,6 +6,7 @@ Lock is qasid's suspension (every request 401 M_USER_LOCKED); suspend is qasid's
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import httpx
 from tests.gov.helpers import PASSWORD, Gov, Session
 
 C1 = "/_matrix/client/v1"
+V3 = "/_matrix/client/v3"
 # Rooms of officials are encrypted by policy: what clients send there.
 CIPHER = {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "x", "session_id": "s", "sender_key": "k",
           "device_id": "D"}
@@ -162,3 +164,23 @@ def test_a_unit_admin_sets_read_only_through_the_admin_api_and_the_cli_shows_it(
     assert gov.ok("GET", f"/officials/{bob.user_id}")["read_only"] is False
     assert gov.client("POST", "/createRoom", bob, {}).status_code == 200
     assert ("account.read_only", unit_admin.user_id) in audit_actions(gov, bob.user_id)
+
+
+def test_delayed_events_scheduled_before_a_suspension(gov: Gov) -> None:
+    """Only a call membership's clean-up still fires; anything else is cancelled, as the request would be now."""
+    bob = gov.official("bob", gov.unit("MOT"))
+    room = gov.client("POST", "/createRoom", bob, {}).json()["room_id"]
+    delay = {"org.matrix.msc4140.delay": 1500}
+    member = "org.matrix.msc3401.call.member"
+    for path, content in ((f"/rooms/{room}/state/m.room.topic", {"topic": "later"}),
+                          (f"/rooms/{room}/state/{member}/_{bob.user_id}_D", {})):
+        scheduled = gov.http.put(V3 + path, params=delay, json=content, headers=bob.auth)
+        assert scheduled.status_code == 200, scheduled.text
+    admin_call(gov, "PUT", "suspend", bob.user_id, gov.root, {"suspended": True})
+    deadline = time.monotonic() + 15
+    while gov.client("GET", f"/rooms/{room}/state/{member}/_{bob.user_id}_D", bob).status_code != 200:
+        assert time.monotonic() < deadline, "the call membership's clean-up never fired"
+        time.sleep(0.1)
+    assert gov.client("GET", f"/rooms/{room}/state/m.room.topic", bob).status_code == 404
+    pending = gov.http.get("/_matrix/client/unstable/org.matrix.msc4140/delayed_events", headers=bob.auth)
+    assert pending.json() == {"delayed_events": []}
