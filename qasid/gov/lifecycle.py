@@ -167,9 +167,11 @@ class Lifecycle:
             scope, "account.suspend" if suspended else "account.unsuspend", user_id,
             official.unit_id if official else None))
 
-    async def set_read_only(self, scope: AdminScope, user_id: Any, read_only: bool) -> None:
+    async def set_read_only(self, scope: AdminScope, user_id: Any, read_only: Any) -> None:
         """Make an account read-only (the spec's suspension: writes get M_USER_SUSPENDED) or lift it."""
         user_id, official = await self.official_in_scope(scope, user_id)
+        if not isinstance(read_only, bool):
+            raise MatrixError(400, "M_BAD_JSON", "read_only must be true or false")
         user = await self.accounts.store.get_user(user_id)
         if user is None or user.deactivated:
             raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} has been offboarded")

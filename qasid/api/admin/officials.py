@@ -118,12 +118,7 @@ async def set_read_only(request: Request) -> Response:
       M_USER_SUSPENDED (the spec's suspension); false lifts it. Audited in the same transaction.
     """
     scope, body = await admin_request(request, with_body=True)
-    if "read_only" not in body:
-        raise MatrixError(400, "M_MISSING_PARAM", "read_only is required")
-    read_only = body["read_only"]
-    if not isinstance(read_only, bool):
-        raise MatrixError(400, "M_BAD_JSON", "read_only must be true or false")
-    await government(request).lifecycle.set_read_only(scope, request.path_params["user_id"], read_only)
+    await government(request).lifecycle.set_read_only(scope, request.path_params["user_id"], body.get("read_only"))
     return empty()
 
 
