@@ -61,6 +61,8 @@ API_MODULES = [
     "qasid.api.client.password_policy",
     "qasid.api.client.reporting",
     "qasid.api.client.search",
+    "qasid.api.client.server_admin",
+    "qasid.api.client.mutual_rooms",
     "qasid.api.admin.units",
     "qasid.api.admin.officials",
     "qasid.api.admin.tokens",

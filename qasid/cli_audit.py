@@ -18,7 +18,8 @@ from qasid.core.errors import MatrixError
 # What `audit list --action` can match, by area.
 AUDIT_ACTIONS = (
     ("accounts:   account.create account.bulk_import account.password_set account.suspend account.unsuspend"
-     " account.password_change account.offboard membership.leave membership.leave_all"),
+     " account.read_only account.read_only_lifted account.password_change account.offboard membership.leave"
+     " membership.leave_all"),
     ("sign-in:    login login.failed registration_token.redeemed console.sign_in console.sign_in.failed"
      " console.sign_out"),
     "devices:    device.added device.removed device.sign_out device.expire",

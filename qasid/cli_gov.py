@@ -184,6 +184,12 @@ async def _unsuspend(gov: Government, scope: AdminScope, a: argparse.Namespace) 
     return {"user_id": user_id, "locked": False}
 
 
+async def _read_only(gov: Government, scope: AdminScope, a: argparse.Namespace) -> Any:
+    user_id = _user(gov, a.user_id)
+    await gov.lifecycle.set_read_only(scope, user_id, not a.lift)
+    return {"user_id": user_id, "read_only": not a.lift}
+
+
 async def _sign_out(gov: Government, scope: AdminScope, a: argparse.Namespace) -> Any:
     user_id = _user(gov, a.user_id)
     await gov.lifecycle.sign_out_device(scope, user_id, a.device_id)
@@ -293,6 +299,10 @@ def add_gov_parsers(admin_sub: Any, common: Callable[[argparse.ArgumentParser], 
                                   ("set-password", ("set a password (asked twice on a terminal, else one line"
                                                     " of stdin), e.g. for an imported official"), _set_password)):
         command(official, name, help_text, work).add_argument("user_id")
+    p = command(official, "read-only", "let the official read but not write (the spec's suspension:"
+                " M_USER_SUSPENDED)", _read_only)
+    p.add_argument("user_id")
+    p.add_argument("--lift", action="store_true", help="lift it instead")
     p = command(official, "offboard", "revoke everything, leave every room, for good (asks first)", _offboard)
     p.add_argument("user_id")
     p.add_argument("--yes", action="store_true", help="don't ask (required when not on a terminal)")

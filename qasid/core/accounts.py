@@ -38,6 +38,8 @@ class Requester:
     device_id: str
     is_admin: bool
     token_hash: bytes
+    # Suspended in the spec's sense (v1.18): may read, and every write is refused (core/suspension.py).
+    suspended: bool = False
 
 
 class DeviceListener(Protocol):
@@ -228,7 +230,7 @@ class AccountService:
         row = await self.check_credentials(user, password, ip)
         user_id = row.user_id
         if row.locked:
-            raise MatrixError(401, "M_USER_LOCKED", "This account is suspended", soft_logout=False)
+            raise MatrixError(401, "M_USER_LOCKED", "This account is locked", soft_logout=True)
         device_id = _opt_str(body, "device_id")
         if device_id is None or await self.store.get_device(user_id, device_id) is None:
             await self.policy.check_new_device(user_id, len(await self.store.list_devices(user_id)))
@@ -308,8 +310,10 @@ class AccountService:
         if session is None or session.deactivated:
             raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown access token", soft_logout=False)
         if session.locked and not allow_locked:
-            raise MatrixError(401, "M_USER_LOCKED", "This account is suspended", soft_logout=False)
-        requester = Requester(session.user_id, session.device_id, session.is_admin, digest)
+            # soft_logout, as the spec requires of a lock: clients keep their session and keys, and
+            # carry on once it is lifted.
+            raise MatrixError(401, "M_USER_LOCKED", "This account is locked", soft_logout=True)
+        requester = Requester(session.user_id, session.device_id, session.is_admin, digest, session.read_only)
         await self._touch(requester, ip)
         return requester
 

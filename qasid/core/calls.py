@@ -20,6 +20,7 @@ from qasid.core.background import BackgroundLoop
 from qasid.core.clock import Clock
 from qasid.core.errors import MatrixError, limit_exceeded, not_found
 from qasid.core.rooms import RoomService, Txn, check_event_fields
+from qasid.core.suspension import delayed_allowed_while_suspended, suspended_error
 from qasid.store.sqlite import SqliteStore
 from qasid.store.sqlite.calls import DelayedEventRow
 
@@ -130,6 +131,10 @@ class CallService:
     async def _send(self, row: DelayedEventRow, keep_on_error: bool) -> None:
         txn = Txn(row.user_id, row.device_id, f"delayed/{row.delay_id}", row.delay_id)
         try:
+            # Suspended (read-only) since it was scheduled: refused as the same request now would be.
+            if self.store.gov.is_read_only(row.user_id) and not delayed_allowed_while_suspended(
+                    row.event_type, row.state_key, row.content):
+                raise suspended_error("send this event")
             if row.state_key is not None:
                 event_id = await self.rooms.send_state(
                     row.user_id, row.room_id, row.event_type, row.state_key, row.content, txn=txn)

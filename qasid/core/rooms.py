@@ -23,6 +23,7 @@ from qasid.core.audit_sink import AuditAppend
 from qasid.core.auth_rules import auth_types_for_event, check_event_auth
 from qasid.core.clock import Clock
 from qasid.core.errors import MatrixError, forbidden, not_found, too_large
+from qasid.core.invite_blocking import check_invitation
 from qasid.core.notifier import Notifier
 from qasid.core.pdu import finalise_pdu, redact
 from qasid.core.policy import Policy
@@ -104,6 +105,8 @@ class RoomService:
         self.upgrading: set[str] = set()
         # Push rules are evaluated for every event's recipients, into the event's own commit.
         self.push: PushService | None = None
+        # Senders whose invitations go through even to users who block them (the server's own account).
+        self.invite_blocking_exempt: frozenset[str] = frozenset()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -199,6 +202,11 @@ class RoomService:
 
         `also` (an audit entry) commits in the event's own transaction."""
         check_event_fields(event_type, content, state_key)
+        if event_type == "m.room.redaction" and redacts is None and state_key is None:
+            # Sent through /send (spec v1.18) or as a delayed event: the same checks and effect as /redact.
+            redacts = content.get("redacts")
+            if not isinstance(redacts, str):
+                raise MatrixError(400, "M_BAD_JSON", "A redaction names the event it redacts in content.redacts")
         await self._check_thread(room_id, content)
         async with self._locks[room_id]:
             if txn is not None:
@@ -209,6 +217,8 @@ class RoomService:
                         await asyncio.shield(pending[1])
                     return earlier
             room = await self.require_room(room_id)
+            await check_invitation(self.store.userdata, sender, event_type, content, state_key,
+                                   self.invite_blocking_exempt)
             await self.policy.check_event(sender, room.state, event_type, content, state_key)
             new_event = await self._with_push_rows(room, await self._build(
                 room, sender, event_type, content, state_key, txn, redacts))
@@ -248,6 +258,8 @@ class RoomService:
             audience: set[str] = set()
             for event_type, state_key, content in events:
                 check_event_fields(event_type, content, state_key)
+                await check_invitation(self.store.userdata, creator, event_type, content, state_key,
+                                       self.invite_blocking_exempt)
                 await self.policy.check_event(creator, scratch.state, event_type, content, state_key)
                 new_event = await self._with_push_rows(scratch, await self._build(
                     scratch, creator, event_type, content, state_key, None, None))

@@ -19,6 +19,7 @@ from qasid.core.device_lists import device_list_updates
 from qasid.core.e2ee import E2eeService
 from qasid.core.errors import MatrixError
 from qasid.core.filters import Filter
+from qasid.core.invite_blocking import invites_blocked
 from qasid.core.lazy_members import LazyMembers
 from qasid.core.membership import stripped_state
 from qasid.core.notifier import ClientGone, Notifier
@@ -78,6 +79,8 @@ class SyncRequest:
     # MSC4222 (Element Call asks for it): `org.matrix.msc4222.state_after` replaces `state`, holding
     # the state at the end of the timeline (changes since `since`, even those in the timeline).
     use_state_after: bool = False
+    # Spec v1.16 made it stable: asked as `use_state_after`, it is answered as `state_after`.
+    state_after_key: str = STATE_AFTER
 
 
 class SyncService:
@@ -199,6 +202,7 @@ class SyncService:
 
         viewer = (user_id, request.device_id)
         ignored = await self.userdata.ignored.of(user_id)
+        blocked = await invites_blocked(self.store.userdata, user_id)  # pending invitations stay unsent
         if ignored:
             typing = _without_typists(typing, ignored)
         sync_filter = request.filter
@@ -225,8 +229,9 @@ class SyncService:
                 from_scratch = since is None or request.full_state or newly_joined
                 section, shown = await self.sections.joined_room(
                     viewer, sync_filter, request.timeline_limit, room_id, None if from_scratch else since_events,
-                    upto.events, now, stream_ordering, ignored, state_after=request.use_state_after)
-                state_key = STATE_AFTER if request.use_state_after else "state"
+                    upto.events, now, stream_ordering, ignored, state_after=request.use_state_after,
+                    state_after_key=request.state_after_key)
+                state_key = request.state_after_key if request.use_state_after else "state"
                 if not (from_scratch or shown or section[state_key]["events"] or ephemeral or room_account_data):
                     continue  # what changed is all filtered out
                 section["ephemeral"] = {"events": ephemeral}
@@ -241,7 +246,7 @@ class SyncService:
                     if row.pdu["type"] == "m.room.member":
                         joined_now = row.pdu["content"].get("membership") == "join"
                         (newly_shared if joined_now else newly_left).add(row.pdu["state_key"])
-            elif membership == "invite" and fresh:
+            elif membership == "invite" and fresh and not blocked:
                 room = await self.rooms.snapshot(room_id)
                 invite_event = room.state.get(("m.room.member", user_id)) if room is not None else None
                 if room is not None and not (invite_event and invite_event.get("sender") in ignored):

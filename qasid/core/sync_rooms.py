@@ -90,11 +90,12 @@ class RoomSections:
     async def joined_room(
         self, viewer: tuple[str, str], sync_filter: Filter, limit: int, room_id: str, since: int | None,
         upto: int, now: int, joined_at: int, ignored: frozenset[str], state_after: bool = False,
+        state_after_key: str = STATE_AFTER,
     ) -> tuple[dict[str, Any], list[EventRow]]:
         """A joined room's section and the timeline rows it shows; `since` None: the room from scratch.
 
         `state_after` (MSC4222): the state at the end of the timeline, changes since `since` included
-        even when the timeline shows them, under STATE_AFTER instead of `state`.
+        even when the timeline shows them, under `state_after_key` instead of `state`.
         """
         user_id = viewer[0]
         room_filter = sync_filter.room
@@ -124,7 +125,7 @@ class RoomSections:
             "timeline": {"events": [sync_filter.shape(client_event(r, now, viewer, include_room_id=False), r.pdu)
                                     for r in visible],
                          "limited": limited, "prev_batch": f"t{start}"},
-            STATE_AFTER if state_after else "state": {
+            state_after_key if state_after else "state": {
                 "events": [sync_filter.shape(state_event(r, now), r.pdu) for r in state_rows]},
             "summary": self.summary(room_id, user_id),
             "unread_notifications": counts.as_json(),

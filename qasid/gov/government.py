@@ -8,6 +8,7 @@ from qasid.core.audit_sink import AuditAppend
 from qasid.core.errors import MatrixError, forbidden
 from qasid.core.reports import ReportTargets
 from qasid.core.services import Services
+from qasid.gov.account_moderation import AccountModeration
 from qasid.gov.audit import AuditLog
 from qasid.gov.audit_export import export_signed
 from qasid.gov.clearance import Clearance
@@ -42,12 +43,15 @@ class Government:
         # Only a live server appends events; from the CLI, room leaves wait for the server.
         self.lifecycle = Lifecycle(self.org, services.accounts, services.rooms if live else None, self.audit)
         self.clearance = Clearance(self.org, self.lifecycle, self.audit)
+        self.moderation = AccountModeration(self.lifecycle, services.settings.server_name)
         self.policy = GovPolicy(self.org, self.lifecycle, self.clearance)
         self.directives = Directives(self.org, services.store.directives, self.audit,
                                      services.rooms if live else None, services.settings.server_name)
         self.policy.directives = self.directives
         if live:
             self.lifecycle.on_placement = self.enrollment.on_placement = self.directives.official_changed
+            # A directive reaches its recipients even if they block invitations (core/invite_blocking.py).
+            services.rooms.invite_blocking_exempt = frozenset({self.directives.notices})
         # Sign-in with the government directory (off unless ldap_uri is set); the app hands it to core.
         self.directory = DirectorySignIn(services.settings, services.store, services.clock, self.audit)
         self.maintenance = Maintenance(services, self.org, self.lifecycle, self.audit, self.directives,

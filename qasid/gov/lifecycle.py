@@ -84,6 +84,7 @@ class Lifecycle:
             "user_id": user_id, "unit_id": official.unit_id if official else None,
             "designation": official.designation if official else None, "displayname": user.displayname,
             "deactivated": user.deactivated, "locked": self.store.is_locked(user_id),
+            "read_only": self.store.is_read_only(user_id),
             "has_password": user.password_hash is not None,
             # Officials without a clearance set hold the lowest level; accounts outside the tree none.
             "clearance": (official.clearance if official.clearance in self.org.levels else self.org.levels[0])
@@ -161,13 +162,25 @@ class Lifecycle:
     # --- suspension and offboarding --------------------------------------------------------
 
     async def set_suspended(self, scope: AdminScope, user_id: Any, suspended: bool) -> None:
-        """Suspend (every request but logout gets M_USER_LOCKED) or lift the suspension."""
+        """Suspend (every request but logout gets M_USER_LOCKED: the spec's lock) or lift the suspension."""
         user_id, official = await self.official_in_scope(scope, user_id)
         user = await self.accounts.store.get_user(user_id)
         if user is None or user.deactivated:
             raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} has been offboarded")
         await self.store.set_locked(user_id, suspended, also=self._entry(
             scope, "account.suspend" if suspended else "account.unsuspend", user_id,
+            official.unit_id if official else None))
+
+    async def set_read_only(self, scope: AdminScope, user_id: Any, read_only: Any) -> None:
+        """Make an account read-only (the spec's suspension: writes get M_USER_SUSPENDED) or lift it."""
+        user_id, official = await self.official_in_scope(scope, user_id)
+        if not isinstance(read_only, bool):
+            raise MatrixError(400, "M_BAD_JSON", "read_only must be true or false")
+        user = await self.accounts.store.get_user(user_id)
+        if user is None or user.deactivated:
+            raise MatrixError(400, "M_INVALID_PARAM", f"{user_id} has been offboarded")
+        await self.store.set_read_only(user_id, read_only, also=self._entry(
+            scope, "account.read_only" if read_only else "account.read_only_lifted", user_id,
             official.unit_id if official else None))
 
     async def offboard(self, scope: AdminScope, user_id: Any) -> dict[str, Any]:

@@ -313,13 +313,22 @@ SPACES = "/_matrix/client/v1"
         ("POST", V3 + "/knock/!nowhere:qasid.test", {}, 404, "M_NOT_FOUND"),
         ("POST", V3 + "/knock/%23nowhere:qasid.test", {}, 404, "M_NOT_FOUND"),
         ("POST", V3 + "/knock/{roomIdOrAlias}", {}, 403, "M_FORBIDDEN"),  # already joined, and no knock rule
+        ("GET", SPACES + "/mutual_rooms", {}, 400, "M_MISSING_PARAM"),
+        ("GET", SPACES + "/mutual_rooms", {"user_id": "probe"}, 400, "M_INVALID_PARAM"),
+        ("GET", SPACES + "/mutual_rooms", {"user_id": "{userId}"}, 400, "M_INVALID_PARAM"),
+        ("GET", SPACES + "/mutual_rooms", {"user_id": "@a:qasid.test", "from": "x"}, 400, "M_INVALID_PARAM"),
+        # Server administration: an ordinary user is refused before the account or the body is looked at.
+        *[(method, SPACES + f"/admin/{kind}/{target}", {}, 403, "M_FORBIDDEN")
+          for method in ("GET", "PUT") for kind in ("lock", "suspend")
+          for target in ("{userId}", "@nobody:qasid.test", "not-a-user")],
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
 def test_spaces_and_knock_input(
     world: World, method: str, path: str, params: dict[str, str], status: int, errcode: str,
 ) -> None:
-    response = world.request(method, world.fill(path), params=params, json={} if method == "POST" else None)
+    params = {name: world.fill(value) for name, value in params.items()}
+    response = world.request(method, world.fill(path), params=params, json={} if method in ("POST", "PUT") else None)
     assert_error(response, status, errcode)
 
 

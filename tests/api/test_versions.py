@@ -57,11 +57,6 @@ DELIBERATE: dict[Operation, tuple[int, str]] = {
     ("GET", C3 + "/rooms/{roomId}/initialSync"): NOT_OFFERED,
 }
 
-# Built on other branches at the same time as this one. Each must still be missing here: once it
-# is served (after the merge), this test fails until it is removed from the list, so the list
-# empties itself and /versions is then checked against what is truly served.
-AWAITING_MERGE: set[Operation] = set()
-
 # Asked as another user: they end (or could end) the session they are sent with.
 SESSION_ENDING = {("POST", C3 + "/logout"), ("POST", C3 + "/logout/all"), ("POST", C3 + "/account/deactivate")}
 
@@ -144,8 +139,7 @@ def missing_by_version(answers: dict[Operation, tuple[int, str | None]]) -> dict
     missing: dict[tuple[int, int], list[str]] = {}
     for operation, added in spec_operations().items():
         if operation not in DELIBERATE and not is_served(operation, answers[operation]):
-            note = " (awaiting merge)" if operation in AWAITING_MERGE else ""
-            missing.setdefault(added, []).append(f"{operation[0]} {operation[1]}{note}")
+            missing.setdefault(added, []).append(f"{operation[0]} {operation[1]}")
     return missing
 
 
@@ -156,11 +150,6 @@ def test_deliberately_unsupported_operations_answer_the_specs_error(
     assert not wrong, f"refused by design, but not as README says: {wrong}"
 
 
-def test_awaiting_merge_lists_only_what_is_still_missing(answers: dict[Operation, tuple[int, str | None]]) -> None:
-    arrived = sorted(op for op in AWAITING_MERGE if is_served(op, answers[op]))
-    assert not arrived, f"served now: remove from AWAITING_MERGE, then see which versions /versions may claim: {arrived}"
-
-
 def test_versions_claims_only_what_is_served(answers: dict[Operation, tuple[int, str | None]]) -> None:
     missing = missing_by_version(answers)
     print("\nOperations missing per spec version (r0.6.1 and v1.x share the unmarked baseline, shown as v1.0):")
@@ -168,15 +157,13 @@ def test_versions_claims_only_what_is_served(answers: dict[Operation, tuple[int,
         print(f"  v{version[0]}.{version[1]}:")
         for line in sorted(missing[version]):
             print(f"    {line}")
-    blocked_from = min((v for v, ops in missing.items() if any("(awaiting merge)" not in line for line in ops)),
-                       default=(99, 0))
+    blocked_from = min(missing, default=(99, 0))
     reachable = max(v for v in spec_operations().values() if v < blocked_from)
-    print(f"  With the awaited operations, every operation up to v{reachable[0]}.{reachable[1]} is there"
+    print(f"  Every operation up to v{reachable[0]}.{reachable[1]} is there"
           " (the endpoints only: check each version's other changes before claiming it)")
     for version in SPEC_VERSIONS:
         key = spec_version(version)
-        unserved = [line for v, ops in missing.items() if v <= key for line in ops
-                    if "(awaiting merge)" not in line]
+        unserved = [line for v, ops in missing.items() if v <= key for line in ops]
         assert not unserved, f"/versions claims {version}, but these are not served: {unserved}"
     assert len(set(SPEC_VERSIONS)) == len(SPEC_VERSIONS)
     stable = sorted(spec_version(v) for v in SPEC_VERSIONS if v.startswith("v"))

@@ -69,7 +69,8 @@ def _person_routes() -> list[tuple[str, str]]:
 def _sweep(r: Ranks, actor: Session, target: Session) -> list[str]:
     """Every person route, as `actor` against `target`; returns the routes that were not refused."""
     values = {"user_id": target.user_id, "device_id": target.device_id, "unit_id": str(r.bud)}
-    body = {"unit_id": r.bud, "designation": "Usurped", "password": "Taken-over-1234", "admin": False}
+    body = {"unit_id": r.bud, "designation": "Usurped", "password": "Taken-over-1234", "admin": False,
+            "read_only": True}
     answered = []
     for method, template in _person_routes():
         path = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], template).removeprefix(ADMIN)
@@ -86,7 +87,8 @@ def _intact(r: Ranks, victim: Session) -> None:
     assert r.gov.client("GET", "/account/whoami", victim).status_code == 200
     assert r.gov.login(victim.user_id.split(":")[0][1:]).user_id == victim.user_id
     shown = r.gov.ok("GET", f"/officials/{victim.user_id}")
-    assert shown["unit_id"] == r.bud and shown["designation"] != "Usurped" and not shown["locked"], shown
+    assert shown["unit_id"] == r.bud and shown["designation"] != "Usurped" and not shown["locked"] \
+        and not shown["read_only"], shown
     devices = [d["device_id"] for d in r.gov.ok("GET", f"/officials/{victim.user_id}/devices")["devices"]]
     assert victim.device_id in devices
 

@@ -9,7 +9,7 @@ from qasid.api.http import empty, json_response, query_int
 from qasid.core.errors import MatrixError
 
 OFFICIAL = obj({"user_id": STR, "unit_id": INT, "designation": STR, "displayname": STR, "deactivated": BOOL,
-                "locked": BOOL, "has_password": BOOL, "state": STR, "clearance": STR})
+                "locked": BOOL, "read_only": BOOL, "has_password": BOOL, "state": STR, "clearance": STR})
 ROWS = {"type": "array", "items": {"type": "object"}}
 
 
@@ -107,6 +107,18 @@ async def unsuspend(request: Request) -> Response:
     """
     scope, _ = await admin_request(request, with_body=True)
     await government(request).lifecycle.set_suspended(scope, request.path_params["user_id"], False)
+    return empty()
+
+
+@admin_route("PUT", "/officials/{user_id}/read_only", body=obj({"read_only": BOOL}, ["read_only"]))
+async def set_read_only(request: Request) -> Response:
+    """PUT /_qasid/admin/v1/officials/{user_id}/read_only
+
+    - read_only true: the official still signs in and reads, and every write gets 403
+      M_USER_SUSPENDED (the spec's suspension); false lifts it. Audited in the same transaction.
+    """
+    scope, body = await admin_request(request, with_body=True)
+    await government(request).lifecycle.set_read_only(scope, request.path_params["user_id"], body.get("read_only"))
     return empty()
 
 

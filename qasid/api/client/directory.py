@@ -16,6 +16,7 @@ from qasid.api.http import (
     services,
 )
 from qasid.core.errors import not_found
+from qasid.core.suspension import refuse_if_suspended
 
 MAX_SEARCH_LIMIT = 100
 
@@ -86,6 +87,7 @@ async def create_alias(request: Request) -> Response:
     - 409 if the alias exists; 400 M_INVALID_PARAM for a malformed or remote alias.
     """
     who = await requester(request)
+    refuse_if_suspended(who, "create room aliases")
     body = await json_body(request)
     await services(request).userdata.directory.create_alias(
         who.user_id, request.path_params["roomAlias"], require(body, "room_id", str))
@@ -99,6 +101,7 @@ async def delete_alias(request: Request) -> Response:
     - Only the alias's creator or a server admin; 404 M_NOT_FOUND if it does not exist.
     """
     who = await requester(request)
+    refuse_if_suspended(who, "delete room aliases")
     await services(request).userdata.directory.delete_alias(
         who.user_id, who.is_admin, request.path_params["roomAlias"])
     return empty()
@@ -123,6 +126,7 @@ async def set_room_visibility(request: Request) -> Response:
     - visibility defaults to "public" when absent, as the spec's body makes it optional.
     """
     who = await requester(request)
+    refuse_if_suspended(who, "publish rooms")
     body = await json_body(request, allow_empty=True)
     visibility = optional(body, "visibility", str, "public")
     await services(request).userdata.directory.set_visibility(

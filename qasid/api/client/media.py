@@ -13,6 +13,7 @@ from qasid.api.asgi import FileResponse, Request, Response
 from qasid.api.http import empty, json_response, query_int, requester, route, services
 from qasid.core.errors import invalid_param, missing_param, not_found
 from qasid.core.media import MediaFile
+from qasid.core.suspension import refuse_if_suspended
 from qasid.core.thumbnails import METHODS
 
 LEGACY = ("/_matrix/media/v3", "/_matrix/media/r0")
@@ -43,6 +44,7 @@ async def upload(request: Request) -> Response:
     - The bytes are durable (fsynced) before the mxc:// URI is returned.
     """
     who = await requester(request)
+    refuse_if_suspended(who, "upload files")
     content_uri = await services(request).media.upload(
         who.user_id, _chunks(request), request.header(b"content-type"),
         request.query_params.get("filename"), _declared_length(request))
@@ -57,6 +59,7 @@ async def create(request: Request) -> Response:
     - At most 10 pending reservations per user: 429 M_LIMIT_EXCEEDED beyond.
     """
     who = await requester(request)
+    refuse_if_suspended(who, "upload files")
     return json_response(await services(request).media.create(who.user_id))
 
 
@@ -68,6 +71,7 @@ async def upload_to(request: Request) -> Response:
     - 409 M_CANNOT_OVERWRITE_MEDIA once it has content; 404 M_NOT_FOUND if unknown or expired.
     """
     who = await requester(request)
+    refuse_if_suspended(who, "upload files")
     params = request.path_params
     await services(request).media.upload_to(
         who.user_id, params["serverName"], params["mediaId"], _chunks(request),

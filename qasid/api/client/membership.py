@@ -20,6 +20,7 @@ from qasid.api.http import (
 from qasid.core import membership
 from qasid.core.errors import forbidden
 from qasid.core.events import state_event
+from qasid.core.suspension import refuse_if_suspended
 
 
 @route("POST", *client_paths("/join/{roomIdOrAlias}"))
@@ -29,6 +30,7 @@ async def join_by_id_or_alias(request: Request) -> Response:
     - Joins a room the user is invited to, or a public room; joining again changes nothing.
     """
     who = await requester(request)
+    refuse_if_suspended(who, "join rooms")
     await json_body(request, allow_empty=True)
     room_id = await membership.join(services(request).rooms, who.user_id, request.path_params["roomIdOrAlias"])
     return json_response({"room_id": room_id})
@@ -41,6 +43,7 @@ async def join_room(request: Request) -> Response:
     - As /join/{roomIdOrAlias}, for a room ID.
     """
     who = await requester(request)
+    refuse_if_suspended(who, "join rooms")
     await json_body(request, allow_empty=True)
     room_id = await membership.join(services(request).rooms, who.user_id, request.path_params["roomId"])
     return json_response({"room_id": room_id})
@@ -58,6 +61,7 @@ async def knock(request: Request) -> Response:
       accepted and unused: every room is on this server.
     """
     who = await requester(request)
+    refuse_if_suspended(who, "knock on rooms")
     body = await json_body(request, allow_empty=True)
     room_id = await membership.knock(services(request).rooms, who.user_id, request.path_params["roomIdOrAlias"],
                                      optional(body, "reason", str))
@@ -71,6 +75,7 @@ async def invite(request: Request) -> Response:
     - The inviter must be joined and have the invite power level; the policy may refuse (403).
     """
     who = await requester(request)
+    refuse_if_suspended(who, "invite")
     body = await json_body(request)
     await membership.invite(
         services(request).rooms, who.user_id, request.path_params["roomId"], require(body, "user_id", str),
@@ -94,6 +99,7 @@ async def leave(request: Request) -> Response:
 
 async def _moderate(request: Request, new_membership: str) -> Response:
     who = await requester(request)
+    refuse_if_suspended(who, "moderate rooms")
     body = await json_body(request)
     await membership.set_membership(
         services(request).rooms, who.user_id, request.path_params["roomId"], require(body, "user_id", str),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from qasid.api.asgi import Request, Response
 from qasid.api.http import client_paths, empty, json_body, json_response, requester, route, services
 from qasid.core.errors import MatrixError, missing_param, not_found
+from qasid.core.suspension import refuse_if_suspended
 
 
 @route("GET", *client_paths("/profile/{userId}"))
@@ -44,6 +45,7 @@ async def set_profile_field(request: Request) -> Response:
     - Your rooms get an updated m.room.member event.
     """
     who = await requester(request)
+    refuse_if_suspended(who, "change your profile")
     body = await json_body(request)
     key = request.path_params["keyName"]
     if key not in body:
@@ -62,6 +64,7 @@ async def delete_profile_field(request: Request) -> Response:
     - Removes your own displayname or avatar_url.
     """
     who = await requester(request)
+    refuse_if_suspended(who, "change your profile")
     key = request.path_params["keyName"]
     await services(request).userdata.set_profile_field(who.user_id, request.path_params["userId"], key, None)
     return empty()

@@ -6,6 +6,7 @@ from qasid.api.asgi import Request, Response
 from qasid.api.http import client_paths, json_body, json_response, requester, route, services
 from qasid.core.membership import create_room
 from qasid.core.room_upgrade import upgrade_room
+from qasid.core.suspension import refuse_if_suspended
 
 
 @route("POST", *client_paths("/createRoom"))
@@ -17,6 +18,7 @@ async def post_create_room(request: Request) -> Response:
     - Only room version 11; others are 400 M_UNSUPPORTED_ROOM_VERSION.
     """
     who = await requester(request)
+    refuse_if_suspended(who, "create rooms")
     body = await json_body(request, allow_empty=True)
     room_id = await create_room(services(request).rooms, who.user_id, body)
     return json_response({"room_id": room_id})
@@ -46,6 +48,7 @@ async def post_upgrade_room(request: Request) -> Response:
       that let only moderators speak or invite. 400 M_BAD_STATE if it was already replaced.
     """
     who = await requester(request)
+    refuse_if_suspended(who, "upgrade rooms")
     body = await json_body(request)
     new_room_id = await upgrade_room(services(request).rooms, who.user_id, request.path_params["roomId"], body)
     return json_response({"replacement_room": new_room_id})

@@ -14,6 +14,7 @@ from qasid.api.http import (
     services,
 )
 from qasid.core.rooms import Txn
+from qasid.core.suspension import check_event_while_suspended
 
 
 @route("PUT", *client_paths("/rooms/{roomId}/send/{eventType}/{txnId}"))
@@ -34,6 +35,7 @@ async def send_event(request: Request) -> Response:
     delay = delay_ms(request)
     svc.ratelimiter.check("send", who.user_id)
     content = await json_body(request, allow_empty=False)
+    await check_event_while_suspended(svc.rooms, who, event_type, content)
     if delay is not None:
         return json_response({"delay_id": await svc.calls.schedule(
             who.user_id, who.device_id, room_id, event_type, None, content, delay,
@@ -60,6 +62,7 @@ async def redact_event(request: Request) -> Response:
     reason = optional(body, "reason", str)
     if reason is not None:
         content["reason"] = reason
+    await check_event_while_suspended(svc.rooms, who, "m.room.redaction", content, redacts=target)
     txn = Txn(who.user_id, who.device_id, f"redact/{room_id}/{target}", request.path_params["txnId"])
     await svc.rooms.require_joined(room_id, who.user_id)
     event_id = await svc.rooms.append(

@@ -7,6 +7,7 @@ from qasid.api.http import client_paths, delay_ms, json_body, json_response, req
 from qasid.core import membership
 from qasid.core.errors import invalid_param, not_found
 from qasid.core.events import state_event
+from qasid.core.suspension import check_event_while_suspended
 
 
 def _state_key(request: Request) -> str:
@@ -73,6 +74,7 @@ async def put_state_event(request: Request) -> Response:
     content = await json_body(request)
     svc.ratelimiter.check("send", who.user_id)
     event_type, state_key = request.path_params["eventType"], _state_key(request)
+    await check_event_while_suspended(svc.rooms, who, event_type, content, state_key)
     if delay is not None:
         return json_response({"delay_id": await svc.calls.schedule(
             who.user_id, who.device_id, room_id, event_type, state_key, content, delay)})

@@ -20,6 +20,7 @@ from qasid.core.errors import MatrixError, not_found
 from qasid.core.filters import Filter, parse_filter
 from qasid.core.notifier import ClientGone
 from qasid.core.sync import MAX_TIMEOUT_MS, SyncRequest, parse_sync_token
+from qasid.core.sync_rooms import STATE_AFTER
 
 MAX_TIMELINE_LIMIT = 500
 
@@ -68,8 +69,9 @@ async def sync(request: Request) -> Response:
       is 400 M_BAD_JSON (M_NOT_JSON if not JSON at all).
     - `set_presence` (default online) marks the user online or unavailable; offline leaves
       their presence alone. `presence` carries the presence of users the requester may see.
-    - `org.matrix.msc4222.use_state_after=true`: joined rooms carry the state at the end of the timeline
-      as `org.matrix.msc4222.state_after` instead of `state`.
+    - `use_state_after=true` (spec v1.16): joined rooms carry the state at the end of the timeline
+      as `state_after` instead of `state`; the unstable `org.matrix.msc4222.use_state_after=true`
+      gets it as `org.matrix.msc4222.state_after`.
     - To-device messages are deleted only once a later sync's `since` shows they were received.
     """
     who = await requester(request)
@@ -82,6 +84,7 @@ async def sync(request: Request) -> Response:
     sync_filter = await _filter(request, who.user_id)
     limit = sync_filter.room.timeline.limit or svc.settings.sync_timeline_limit
     full_state = params.get("full_state", "false") == "true"
+    stable_state_after = params.get("use_state_after", "false") == "true"
     sync_request = SyncRequest(
         user_id=who.user_id,
         device_id=who.device_id,
@@ -90,7 +93,8 @@ async def sync(request: Request) -> Response:
         full_state=full_state,
         timeline_limit=min(limit, MAX_TIMELINE_LIMIT),
         filter=sync_filter,
-        use_state_after=params.get("org.matrix.msc4222.use_state_after", "false") == "true",
+        use_state_after=stable_state_after or params.get("org.matrix.msc4222.use_state_after", "false") == "true",
+        state_after_key="state_after" if stable_state_after else STATE_AFTER,
     )
     await svc.presence.synced(who.user_id, presence)
     if sync_request.timeout_ms == 0:

@@ -7,7 +7,8 @@ from qasid.api.http import json_response, route, services
 
 # A version is listed only when every endpoint it (or an earlier version) added is served or refused
 # by design with the spec's error: tests/api/test_versions.py checks it against the spec's OpenAPI.
-SPEC_VERSIONS = [f"v1.{minor}" for minor in range(1, 14)] + ["r0.6.1"]
+# README ("Discovery") lists, per version since v1.14, what it added besides endpoints and what qasid does.
+SPEC_VERSIONS = [f"v1.{minor}" for minor in range(1, 20)] + ["r0.6.1"]
 
 # Element reads these to know that encryption is forced and cannot be switched off: so they are
 # true only when policy forces it for every account (see Policy.encryption_forced).
@@ -30,7 +31,7 @@ UNSTABLE_FEATURES = {
 async def get_versions(request: Request) -> Response:
     """GET /_matrix/client/versions
 
-    - Unauthenticated; lists the spec versions whose endpoints are all served (v1.1 to v1.13).
+    - Unauthenticated; lists the spec versions whose endpoints are all served (v1.1 to v1.19).
     - The io.element.e2ee_forced.* flags are true only if policy forces encryption on every account.
     """
     forced = await services(request).policy.encryption_forced()

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from qasid.core.clock import Clock
+from qasid.core.invite_blocking import invites_blocked
 from qasid.core.notifier import ClientGone, Notifier
 from qasid.core.relations import RelationService
 from qasid.core.rooms import RoomService, RoomSnapshot
@@ -168,10 +169,11 @@ class SlidingSyncService:
         bumps = self.store.events.bump_stamps([room_id for room_id, membership, _ in listed if membership == "join"])
         entries = []
         ignored = await self.sync.userdata.ignored.of(user_id)
+        blocked = await invites_blocked(self.store.userdata, user_id)
         for room_id, membership, position in listed:
             room = await self.rooms.snapshot(room_id)
-            if room is None:
-                continue
+            if room is None or (membership == "invite" and blocked):
+                continue  # invitations are not shown while the user blocks them (MSC4380)
             if membership == "invite" and room.state.get(("m.room.member", user_id), {}).get("sender") in ignored:
                 continue  # invites from ignored users are never sent
             create = _content(room, "m.room.create")

@@ -28,6 +28,7 @@ class SessionRow:
     is_admin: bool
     deactivated: bool
     locked: bool
+    read_only: bool = False  # the spec's suspension: reads allowed, writes refused with M_USER_SUSPENDED
 
 
 @dataclass(frozen=True)
@@ -168,9 +169,9 @@ class AccountStore:
     async def lookup_session(self, token_hash: bytes) -> SessionRow | None:
         """The user and device behind a token hash, with the account's standing, in one read."""
         row = self.db.read_one(
-            "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated, u.locked FROM access_tokens t"
+            "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated, u.locked, u.read_only FROM access_tokens t"
             " JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = ?", (token_hash,))
-        return SessionRow(row[0], row[1], bool(row[2]), bool(row[3]), bool(row[4])) if row else None
+        return SessionRow(row[0], row[1], bool(row[2]), bool(row[3]), bool(row[4]), bool(row[5])) if row else None
 
     async def delete_token(self, token_hash: bytes) -> None:
         await self.db.write(lambda c: c.execute(

@@ -205,6 +205,16 @@ class GovStore:
         await self.db.write(with_also(lambda c: c.execute(
             "UPDATE users SET locked = ? WHERE user_id = ?", (int(locked), user_id)), also))
 
+    async def set_read_only(self, user_id: str, read_only: bool, also: Sequence[Also] = ()) -> None:
+        """Make an account read-only (the spec's suspension) or lift it; `also` in the same transaction."""
+        await self.db.write(with_also(lambda c: c.execute(
+            "UPDATE users SET read_only = ? WHERE user_id = ?", (int(read_only), user_id)), also))
+
+    def is_read_only(self, user_id: str) -> bool:
+        """True if the account may read but not write (the spec's suspension)."""
+        r = self.db.read_one("SELECT read_only FROM users WHERE user_id = ?", (user_id,))
+        return bool(r and r[0])
+
     def is_locked(self, user_id: str) -> bool:
         """True if the account is suspended."""
         r = self.db.read_one("SELECT locked FROM users WHERE user_id = ?", (user_id,))
