@@ -34,4 +34,4 @@ class NoDirectory:
 
     async def sign_in(self, user_id: str, password: str, ip: str, via: str) -> None:
         """Never called: manages() is always False."""
-        raise NotImplementedError
+        raise RuntimeError("no government directory is configured")
