@@ -65,9 +65,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _return_large_buffers_to_the_os()
     log_config = configure_logging(settings)
-    raise_open_files_limit()
     tls = _tls_context(settings)
     app = create_app(settings)
+    # Once the data folder and settings are known good (a refusal is then the only line printed),
+    # before the first connection is accepted.
+    raise_open_files_limit()
     if settings.metrics_bind:
         from qasid.metrics import serve_metrics
 
