@@ -8,26 +8,9 @@ from dataclasses import dataclass
 
 from qasid.store.sqlite.engine import Also, Database, with_also
 
-_COLUMNS = ("report_id, kind, reporter, reported_user, room_id, event_id, unit_id, reason, score, created_ts,"
-            " resolved_ts, resolved_by")
-
-
-@dataclass(frozen=True)
-class Report:
-    """One stored report."""
-
-    report_id: int
-    kind: str
-    reporter: str
-    reported_user: str
-    room_id: str | None
-    event_id: str | None
-    unit_id: int | None
-    reason: str
-    score: int | None
-    created_ts: int
-    resolved_ts: int | None
-    resolved_by: str | None
+# In Report's field order: what was filed, then the ID and the resolution.
+_COLUMNS = ("kind, reporter, reported_user, room_id, event_id, unit_id, reason, score, created_ts,"
+            " report_id, resolved_ts, resolved_by")
 
 
 @dataclass(frozen=True)
@@ -43,6 +26,15 @@ class NewReport:
     reason: str
     score: int | None
     created_ts: int
+
+
+@dataclass(frozen=True)
+class Report(NewReport):
+    """One stored report: what was filed, its ID, and its resolution."""
+
+    report_id: int
+    resolved_ts: int | None
+    resolved_by: str | None
 
 
 class ReportStore:
