@@ -32,9 +32,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         data_dir=getattr(args, "data_dir", None),
     )
     settings = dataclasses.replace(settings, data_dir=settings.data_dir.resolve())
-    initialised = settings.database_path.is_file()
+    # The folder's mark of a server: its SQLite file, or with PostgreSQL its signing key.
+    mark = settings.signing_key_path if settings.database_url else settings.database_path
+    initialised = mark.is_file()
     if not initialised and args.command != "serve" and not getattr(args, "init", False):
-        why = "does not exist" if not settings.data_dir.exists() else "holds no qasid.db"
+        why = "does not exist" if not settings.data_dir.exists() else f"holds no {mark.name}"
         raise SettingsError(
             f"data folder {settings.data_dir} {why}; point --data-dir (or QASID_DATA_DIR, or data_dir in"
             f" qasid.toml) at the server's data folder, or pass --init to create a new one")
@@ -121,14 +123,14 @@ async def _with_store(settings: Settings, work: Any) -> Any:
     from qasid.core.services import check_server_name
     from qasid.gov.audit import AuditLog
     from qasid.store.datadir import prepare_data_dir
-    from qasid.store.sqlite import SqliteStore
+    from qasid.store import open_store
 
     class _Quiet:
         def devices_changed(self, user_id: str) -> None:
             return None
 
     prepare_data_dir(settings.data_dir)
-    store = SqliteStore(settings.database_path)
+    store = open_store(settings)
     try:
         check_server_name(store, settings)
         accounts = AccountService(settings, store.accounts, Clock(), RateLimiter({}, enabled=False), _Quiet(),

@@ -31,6 +31,9 @@ class Settings:
     bind_host: str = "127.0.0.1"
     bind_port: int = 8008
     data_dir: Path = Path("./qasid-data")
+    # PostgreSQL in place of the embedded SQLite file (postgresql://user:password@host:port/db):
+    # several workers, on several hosts, share it. Empty: SQLite in the data folder.
+    database_url: str = ""
     public_baseurl: str = ""
     # Request bodies: JSON endpoints and media uploads are bounded separately.
     max_json_body_bytes: int = 1_048_576 // 2
@@ -217,7 +220,7 @@ _TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {
     else "must be empty (no metrics listener) or HOST:PORT, e.g. 127.0.0.1:9108",
 }
 # Settings never shown in a message or log.
-SECRET_SETTINGS = ("turn_shared_secret", "ldap_bind_password")
+SECRET_SETTINGS = ("turn_shared_secret", "ldap_bind_password", "database_url")
 # QASID_* variables that are not settings: the config file's path, and the test harness's own.
 _NOT_SETTINGS = ("QASID_CONFIG",)
 _RESERVED_PREFIX = "QASID_TEST_"
@@ -376,6 +379,9 @@ def load_settings(
         raise SettingsError("turn_uris and turn_shared_secret go together: set both (a TURN relay) or neither")
     if bool(settings.tls_certificate) != bool(settings.tls_private_key):
         raise SettingsError("tls_certificate and tls_private_key go together: set both (HTTPS) or neither (HTTP)")
+    if settings.database_url and not settings.database_url.startswith(("postgresql://", "postgres://")):
+        # Never quoted back: the URL may hold the database password.
+        raise SettingsError("database_url must be a postgresql:// URL (empty for the embedded SQLite database)")
     _check_ldap(settings)
     return settings
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import pg
 from tests.server import ServerProcess
 
 # Set by CI (.ci/run), which installs every system package the tests need: there, a test that
@@ -30,3 +31,26 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     proc.start()
     yield proc
     proc.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: about the embedded SQLite file itself; not run on PostgreSQL")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if pg.ON_POSTGRES:
+        # Deselected, not skipped: on PostgreSQL they have nothing to test (CI fails a skip).
+        kept = [item for item in items if item.get_closest_marker("sqlite_only") is None]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    if pg.ON_POSTGRES:
+        pg.drop_unused_schemas()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if pg.ON_POSTGRES:
+        pg.drop_unused_schemas(everything=True)

@@ -1,4 +1,9 @@
-"""Runs the real `qasid serve` process for tests: free port, temporary data folder, real SQLite."""
+"""Runs the real `qasid serve` process for tests: free port, temporary data folder, real SQLite or PostgreSQL.
+
+With QASID_TEST_BACKEND=postgresql every server gets a schema of its own in the PostgreSQL database
+at QASID_TEST_DATABASE_URL (tests/pg.py); without that URL, a test that starts a server is skipped
+and says so.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests import pg
 
 SERVER_NAME = "qasid.test"
 
@@ -39,6 +46,7 @@ class ServerProcess:
         self.config_path = data_dir.parent / f"{data_dir.name}.toml"
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.touch()
+        self.database = pg.TestSchema() if pg.ON_POSTGRES else None
 
     def _env(self) -> dict[str, str]:
         # The developer's own QASID_* variables stay out: an unknown one is an error to the server.
@@ -54,11 +62,15 @@ class ServerProcess:
             # No metrics listener unless a test asks: many servers run at once on one machine.
             "QASID_METRICS_BIND": "",
         })
+        if self.database is not None:
+            env["QASID_DATABASE_URL"] = self.database.url
         env.update(self.extra_env)
         return env
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.database is not None:
+            self.database.create()
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "qasid.cli", "serve"], env=self._env(), stdout=log, stderr=log)
@@ -133,8 +145,29 @@ class ServerProcess:
         assert done.status_code == 200, done.text
         return done.json()  # type: ignore[no-any-return]
 
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query on the server's database, whichever it is (SQL that both speak, `?` placeholders)."""
+        if self.database is not None:
+            return self.database.query(sql, params)
+        import sqlite3
+
+        db = sqlite3.connect(f"file:{self.data_dir / 'qasid.db'}?mode=ro", uri=True)
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
+
+    def table_names(self) -> list[str]:
+        """Every table of the server's database."""
+        if self.database is not None:
+            return [r[0] for r in self.database.query("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+        return [r[0] for r in self.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+
     def dump_database(self) -> bytes:
-        """Every byte of the SQLite files (main database, WAL, shared memory)."""
+        """Every byte the database holds: the SQLite files (main database, WAL, shared memory), or
+        every PostgreSQL table's rows as COPY writes them."""
+        if self.database is not None:
+            return self.database.dump()
         blob = b""
         for path in sorted(self.data_dir.glob("qasid.db*")):
             blob += path.read_bytes()

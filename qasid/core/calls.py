@@ -21,7 +21,7 @@ from qasid.core.clock import Clock
 from qasid.core.errors import MatrixError, limit_exceeded, not_found
 from qasid.core.rooms import RoomService, Txn, check_event_fields
 from qasid.core.suspension import delayed_allowed_while_suspended, suspended_error
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.calls import DelayedEventRow
 
 log = logging.getLogger("qasid.calls")
@@ -46,7 +46,7 @@ def delayed_event_json(row: DelayedEventRow) -> dict[str, Any]:
 class CallService:
     """OpenID tokens and delayed events, with the timer that sends the delayed ones."""
 
-    def __init__(self, settings: Settings, store: SqliteStore, clock: Clock, rooms: RoomService) -> None:
+    def __init__(self, settings: Settings, store: Store, clock: Clock, rooms: RoomService) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock

@@ -9,7 +9,7 @@ from qasid.config import Settings
 from qasid.core.errors import MatrixError, forbidden, invalid_param, not_found
 from qasid.core.ids import check_room_id, server_of
 from qasid.core.room_preview import summary
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 
 if TYPE_CHECKING:
     from qasid.core.rooms import RoomService
@@ -22,7 +22,7 @@ MAX_PUBLIC_ROOMS_LIMIT = 500
 class RoomDirectory:
     """Aliases and published rooms; every room here is local."""
 
-    def __init__(self, settings: Settings, store: SqliteStore, rooms: RoomService) -> None:
+    def __init__(self, settings: Settings, store: Store, rooms: RoomService) -> None:
         self.settings = settings
         self.store = store
         self.rooms = rooms

@@ -25,7 +25,7 @@ from qasid.core.e2ee_rules import (
 from qasid.core.errors import MatrixError, bad_json, forbidden, invalid_param, missing_param, not_found
 from qasid.core.ids import is_user_id
 from qasid.core.notifier import Notifier
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.e2ee import KeyConflict
 from qasid.store.sqlite.key_backup import BackupVersionMismatch
 
@@ -39,7 +39,7 @@ class E2eeService:
     """End-to-end encryption bookkeeping: device keys, one-time and fallback keys, cross-signing, to-device inboxes, device lists, key backup."""
 
     def __init__(
-        self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier, rooms: RoomService
+        self, settings: Settings, store: Store, clock: Clock, notifier: Notifier, rooms: RoomService
     ) -> None:
         self.settings = settings
         self.store = store

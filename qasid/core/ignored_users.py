@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from qasid.core.errors import bad_json
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.userdata import GLOBAL
 
 IGNORED_USER_LIST = "m.ignored_user_list"
@@ -28,7 +28,7 @@ def check_ignored_user_list(content: dict[str, Any]) -> None:
 class IgnoredUsers:
     """Whom a user ignores; the cache is refreshed by `changed` whenever the list is set."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self._cache: dict[str, frozenset[str]] = {}
 

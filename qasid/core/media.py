@@ -26,7 +26,7 @@ from qasid.core.errors import MatrixError, forbidden, invalid_param, not_found, 
 from qasid.core.notifier import Notifier
 from qasid.core.policy import Policy
 from qasid.core.thumbnails import SOURCE_FORMATS, Thumbnailer, cannot_thumbnail, choose_preset, output_type
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.media import MediaRow
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class MediaService:
     """Media: uploads stored as files under the data folder, served with safe headers."""
 
     def __init__(
-        self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier, rooms: RoomService,
+        self, settings: Settings, store: Store, clock: Clock, notifier: Notifier, rooms: RoomService,
         policy: Policy,
     ) -> None:
         self.settings = settings

@@ -16,7 +16,7 @@ from qasid.core.errors import forbidden, invalid_param
 from qasid.core.notifier import Notifier
 from qasid.core.rooms import RoomService
 from qasid.core.userdata import MAX_PROFILE_FIELD_CHARS, PRESENCE_STATES, UserDataService
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.userdata import PresenceRow
 
 LAST_ACTIVE_GRANULARITY_MS = 60_000
@@ -30,7 +30,7 @@ class PresenceService:
     """Records presence and builds the m.presence events of a sync."""
 
     def __init__(
-        self, store: SqliteStore, clock: Clock, notifier: Notifier, rooms: RoomService, userdata: UserDataService,
+        self, store: Store, clock: Clock, notifier: Notifier, rooms: RoomService, userdata: UserDataService,
     ) -> None:
         self.store = store
         self.clock = clock

@@ -18,7 +18,7 @@ from qasid.core.events import client_event
 from qasid.core.power_levels import PowerLevels, as_int, mapping
 from qasid.core.pushers import PusherService
 from qasid.core.relation_rules import THREAD, relation_of
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.push import PushRow
 from qasid.store.sqlite.userdata import GLOBAL
 
@@ -63,7 +63,7 @@ class UnreadCounts:
 class PushService:
     """Evaluates push rules on the append path; answers unread counts and /notifications."""
 
-    def __init__(self, store: SqliteStore, pushers: PusherService) -> None:
+    def __init__(self, store: Store, pushers: PusherService) -> None:
         self.store = store
         self.pushers = pushers
         self._rulesets: dict[str, push_eval.CompiledRuleset] = {}

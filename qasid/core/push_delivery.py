@@ -19,7 +19,7 @@ from qasid.config import Settings
 from qasid.core import jsonutil, push_eval
 from qasid.core.push import PushService
 from qasid.core.pushers import PusherService, gateway_allowed
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.push import PusherRow, QueuedPush
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def _classify(status: int, body: bytes, pushkey: str) -> Outcome:
 class PushDelivery:
     """One sending task per pusher with queued notifications."""
 
-    def __init__(self, settings: Settings, store: SqliteStore, pushers: PusherService, push: PushService) -> None:
+    def __init__(self, settings: Settings, store: Store, pushers: PusherService, push: PushService) -> None:
         self.settings = settings
         self.store = store
         self.pushers = pushers

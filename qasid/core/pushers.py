@@ -13,7 +13,7 @@ from qasid.config import Settings
 from qasid.core import jsonutil
 from qasid.core.clock import Clock
 from qasid.core.errors import bad_json, forbidden, invalid_param, missing_param
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.push import PusherRow
 
 NOTIFY_PATH = "/_matrix/push/v1/notify"
@@ -82,7 +82,7 @@ def _text(body: dict[str, Any], key: str, limit: int, required: bool = True) -> 
 class PusherService:
     """Creates, lists and removes pushers; keeps every pusher in memory for the append path."""
 
-    def __init__(self, settings: Settings, store: SqliteStore, clock: Clock) -> None:
+    def __init__(self, settings: Settings, store: Store, clock: Clock) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock

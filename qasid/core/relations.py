@@ -31,7 +31,7 @@ from qasid.core.relation_rules import (
     valid_edit,
 )
 from qasid.core.visibility import HistoryVisibility, ViewerHistory
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.event_rows import EventRow
 from qasid.store.sqlite.relations import RECURSION_DEPTH, RelationRow
 
@@ -75,7 +75,7 @@ class _Viewer:
         return history.event_visible(child.stream_ordering, child.type, None, self.user_id)
 
 
-async def receipt_fits_thread_of(store: SqliteStore, room_id: str, event_id: str, thread_id: str) -> bool:
+async def receipt_fits_thread_of(store: Store, room_id: str, event_id: str, thread_id: str) -> bool:
     """Whether a read receipt on the event may name this thread ("main" or a root), read from the index."""
     chain: list[Relation] = []
     current = event_id
@@ -93,7 +93,7 @@ async def receipt_fits_thread_of(store: SqliteStore, room_id: str, event_id: str
 class RelationService:
     """Aggregates child events for the events served, and pages relations and threads."""
 
-    def __init__(self, store: SqliteStore, visibility: HistoryVisibility, ignored: IgnoredUsers) -> None:
+    def __init__(self, store: Store, visibility: HistoryVisibility, ignored: IgnoredUsers) -> None:
         self.store = store
         self.visibility = visibility
         self.ignored = ignored

@@ -30,7 +30,7 @@ from qasid.core.policy import Policy
 from qasid.core.power_levels import PowerLevels
 from qasid.core.ratelimit import RateLimiter
 from qasid.core.relation_rules import THREAD, relation_of, thread_start_problem
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.event_rows import NewEvent, NewRoom
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class RoomService:
     """Builds, authorises, signs and appends events; answers who is in which room."""
 
     def __init__(
-        self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier,
+        self, settings: Settings, store: Store, clock: Clock, notifier: Notifier,
         signing_key: SigningKey, policy: Policy, ratelimiter: RateLimiter,
     ) -> None:
         self.settings = settings

@@ -23,7 +23,7 @@ from qasid.core.relations import RelationService
 from qasid.core.rooms import RoomService
 from qasid.core.sync_rooms import timeline_keep
 from qasid.core.visibility import HistoryVisibility
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.event_rows import EventRow
 from qasid.store.sqlite.search import SEARCH_KEYS
 
@@ -112,11 +112,6 @@ def _group_by(groupings: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def match_expression(terms: tuple[str, ...]) -> str:
-    """The FTS5 query for the terms: every term, each as a quoted prefix (no FTS5 syntax gets through)."""
-    return " ".join('"' + t.replace('"', '""') + '"*' for t in terms)
-
-
 def parse_next_batch(token: str | None, by_rank: bool) -> int | None:
     """The offset (rank order) or stream position (recent order) a next_batch token carries."""
     if token is None:
@@ -131,7 +126,7 @@ def parse_next_batch(token: str | None, by_rank: bool) -> int | None:
 class SearchService:
     """Runs a room_events search for one user."""
 
-    def __init__(self, store: SqliteStore, clock: Clock, rooms: RoomService, visibility: HistoryVisibility,
+    def __init__(self, store: Store, clock: Clock, rooms: RoomService, visibility: HistoryVisibility,
                  ignored: IgnoredUsers, ratelimiter: RateLimiter, relations: RelationService) -> None:
         self.store = store
         self.relations = relations
@@ -163,7 +158,7 @@ class SearchService:
         rooms = await self._candidate_rooms(user_id, query.room_filter)
         if not query.terms or not rooms:
             return []
-        hits = self.store.search.matches(match_expression(query.terms), rooms, list(query.keys),
+        hits = self.store.search.matches(query.terms, rooms, list(query.keys),
                                          by_rank=query.by_rank, limit=MAX_CANDIDATES, before=before)
         rank = {h.stream_ordering: h.rank for h in hits}
         by_room: dict[str, list[EventRow]] = defaultdict(list)

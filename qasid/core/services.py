@@ -29,7 +29,8 @@ from qasid.core.sync import SyncService
 from qasid.core.userdata import UserDataService
 from qasid.core.visibility import HistoryVisibility
 from qasid.store.datadir import prepare_data_dir
-from qasid.store.sqlite import SqliteStore
+from qasid.store import open_store
+from qasid.store.sqlite import Store
 
 
 class _DeviceListFanout:
@@ -48,7 +49,7 @@ class Services:
     """Every service of one server process."""
 
     settings: Settings
-    store: SqliteStore
+    store: Store
     clock: Clock
     notifier: Notifier
     ratelimiter: RateLimiter
@@ -92,7 +93,7 @@ class Services:
         self.notifier.notify(self.rooms.users_sharing_rooms_with(user_id) | {user_id})
 
 
-def check_server_name(store: SqliteStore, settings: Settings) -> None:
+def check_server_name(store: Store, settings: Settings) -> None:
     """Refuse data made for another server name: every user and room ID in it embeds that name."""
     recorded = store.claim_server_name(settings.server_name)
     if recorded != settings.server_name:
@@ -106,7 +107,7 @@ def check_server_name(store: SqliteStore, settings: Settings) -> None:
 def build_services(settings: Settings, policy: Policy | None = None) -> Services:
     """Open the store and wire the services together."""
     prepare_data_dir(settings.data_dir)
-    store = SqliteStore(settings.database_path)
+    store = open_store(settings)
     check_server_name(store, settings)
     clock = Clock()
     notifier = Notifier()

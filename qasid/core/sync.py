@@ -30,7 +30,7 @@ from qasid.core.rooms import RoomService
 from qasid.core.sync_rooms import STATE_AFTER, RoomSections
 from qasid.core.userdata import UserDataService
 from qasid.core.visibility import HistoryVisibility
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 
 MAX_TIMEOUT_MS = 60_000
 MAX_POSITION = 2**63 - 1
@@ -87,7 +87,7 @@ class SyncService:
     """Builds /sync responses from the streams; long-polls on the notifier."""
 
     def __init__(
-        self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier,
+        self, settings: Settings, store: Store, clock: Clock, notifier: Notifier,
         rooms: RoomService, e2ee: E2eeService, userdata: UserDataService, push: PushService,
         visibility: HistoryVisibility, relations: RelationService,
     ) -> None:

@@ -15,7 +15,7 @@ from qasid.core.lazy_members import LazyMembers
 from qasid.core.push import PushService
 from qasid.core.rooms import RoomService
 from qasid.core.visibility import HistoryVisibility
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.event_rows import EventRow
 
 MEMBER = "m.room.member"
@@ -42,7 +42,7 @@ def timeline_keep(room_id: str, timeline: EventFilter, ignored: frozenset[str]) 
 
 
 async def newest_rows(
-    store: SqliteStore, room_id: str, after: int, upto: int, count: int, keep: Keep | None,
+    store: Store, room_id: str, after: int, upto: int, count: int, keep: Keep | None,
 ) -> tuple[list[EventRow], bool]:
     """Up to `count` events in (after, upto] that `keep` accepts, newest first; and whether all were read."""
     if keep is None:
@@ -64,7 +64,7 @@ async def newest_rows(
 
 
 async def read_timeline(
-    store: SqliteStore, room_id: str, after: int, upto: int, limit: int, keep: Keep | None,
+    store: Store, room_id: str, after: int, upto: int, limit: int, keep: Keep | None,
 ) -> tuple[list[EventRow], bool]:
     """The newest `limit` events in (after, upto] that `keep` accepts, oldest first, and whether more were left."""
     rows, read_all = await newest_rows(store, room_id, after, upto, limit + 1, keep)
@@ -78,7 +78,7 @@ class RoomSections:
     """Builds the `join` and `leave` entries of one /sync response."""
 
     def __init__(
-        self, store: SqliteStore, rooms: RoomService, push: PushService, visibility: HistoryVisibility,
+        self, store: Store, rooms: RoomService, push: PushService, visibility: HistoryVisibility,
         lazy_members: LazyMembers,
     ) -> None:
         self.store = store

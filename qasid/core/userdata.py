@@ -17,7 +17,7 @@ from qasid.core.notifier import Notifier
 from qasid.core.policy import Policy
 from qasid.core.relations import receipt_fits_thread_of
 from qasid.core.typing import TypingState
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.userdata import GLOBAL
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class UserDataService:
     """Per-user data that is not events: account data, filters, receipts, typing, presence, profiles, push rules."""
 
     def __init__(
-        self, settings: Settings, store: SqliteStore, clock: Clock, notifier: Notifier, rooms: RoomService,
+        self, settings: Settings, store: Store, clock: Clock, notifier: Notifier, rooms: RoomService,
         push: PushService | None = None,
     ) -> None:
         self.settings = settings

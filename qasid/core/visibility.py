@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from qasid.core.errors import MatrixError, forbidden
 from qasid.core.rooms import RoomService
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.event_rows import EventRow
 
 # Most permissive first. A room without the event is `shared` (the spec's default); a value the
@@ -111,7 +111,7 @@ def visible_rows(rows: list[EventRow], user_id: str, history: ViewerHistory) -> 
 class HistoryVisibility:
     """Applies the visibility rules to events read from the store: one query per room and user."""
 
-    def __init__(self, store: SqliteStore, rooms: RoomService) -> None:
+    def __init__(self, store: Store, rooms: RoomService) -> None:
         self.store = store
         self.rooms = rooms
 

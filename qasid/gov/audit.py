@@ -35,7 +35,7 @@ from qasid.store.sqlite.audit import (
     HashedFields,
     NewAuditEntry,
     append_entry,
-    read_chain,
+    read_chain_of_file,
 )
 
 GENESIS_HASH = "0" * 64
@@ -169,7 +169,7 @@ class AuditLog:
 
 def verify_file(path: Path, anchor: tuple[int, str] | None = None) -> VerifyResult:
     """Verify the chain in the SQLite file at `path`, on a read-only connection of its own."""
-    return read_chain(path, _verifier(anchor))
+    return read_chain_of_file(path, _verifier(anchor))
 
 
 def _verifier(

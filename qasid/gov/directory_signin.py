@@ -20,7 +20,7 @@ from qasid.core.ids import LOCALPART_RE, parse_user_id
 from qasid.gov.audit import AuditLog
 from qasid.gov.ldap_client import DirectoryEntry, DirectoryUnavailable, LdapClient
 from qasid.ldap_rules import parse_unit_rule, unit_for
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.gov import Unit
 
 log = logging.getLogger("qasid.gov")
@@ -43,7 +43,7 @@ def _first(entry: DirectoryEntry, attribute: str) -> str:
 class DirectorySignIn:
     """Implements core's PasswordDirectory over LDAP; `sync` is the maintenance schedule's job."""
 
-    def __init__(self, settings: Settings, store: SqliteStore, clock: Clock, audit: AuditLog,
+    def __init__(self, settings: Settings, store: Store, clock: Clock, audit: AuditLog,
                  client: LdapClient | None = None) -> None:
         self.settings = settings
         self.store = store

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,12 +75,7 @@ class World:
 
 def row_counts(server: ServerProcess) -> dict[str, int]:
     """Rows in every table, read-only, while the server runs."""
-    db = sqlite3.connect(f"file:{server.data_dir / 'qasid.db'}?mode=ro", uri=True)
-    try:
-        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {table: db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in tables}
-    finally:
-        db.close()
+    return {table: server.query(f'SELECT count(*) FROM "{table}"')[0][0] for table in server.table_names()}
 
 
 def make_world(server: ServerProcess, name: str) -> World:

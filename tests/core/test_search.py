@@ -11,11 +11,10 @@ from qasid.core.search import (
     KEYS,
     MAX_CONTEXT,
     MAX_TERMS,
-    match_expression,
     parse_next_batch,
     parse_room_events,
 )
-from qasid.store.sqlite.search import searchable_text
+from qasid.store.sqlite.search import match_expression, searchable_text
 
 
 @pytest.mark.parametrize(("pdu", "expected"), [

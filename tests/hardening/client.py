@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import httpx
@@ -107,8 +106,4 @@ def error(response: httpx.Response) -> tuple[int, str]:
 
 def query_db(server: ServerProcess, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Read the live database read-only, as an auditor would."""
-    db = sqlite3.connect(f"file:{server.data_dir / 'qasid.db'}?mode=ro", uri=True)
-    try:
-        return db.execute(sql, params).fetchall()
-    finally:
-        db.close()
+    return server.query(sql, params)

@@ -12,7 +12,7 @@ from qasid.core.rooms import RoomService
 from qasid.core.sliding_sync.request import ExtensionRequest
 from qasid.core.sync import SyncToken
 from qasid.core.userdata import UserDataService
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Scope:
 class Extensions:
     """Builds the `extensions` section; each part only when its extension is enabled."""
 
-    def __init__(self, store: SqliteStore, rooms: RoomService, e2ee: E2eeService, userdata: UserDataService) -> None:
+    def __init__(self, store: Store, rooms: RoomService, e2ee: E2eeService, userdata: UserDataService) -> None:
         self.store = store
         self.rooms = rooms
         self.e2ee = e2ee

@@ -16,7 +16,7 @@ from qasid.core.sliding_sync.required_state import MEMBER, RequiredState
 from qasid.core.sliding_sync.room_list import RoomEntry
 from qasid.core.sync_rooms import newest_rows, timeline_keep
 from qasid.core.visibility import HistoryVisibility
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.event_rows import EventRow
 
 HEROES = 5
@@ -39,7 +39,7 @@ class Viewer:
 class RoomResults:
     """Builds room results from the stored timeline and the rooms held in memory."""
 
-    def __init__(self, store: SqliteStore, rooms: RoomService, visibility: HistoryVisibility, counts: Counts) -> None:
+    def __init__(self, store: Store, rooms: RoomService, visibility: HistoryVisibility, counts: Counts) -> None:
         self.store = store
         self.rooms = rooms
         self.visibility = visibility

@@ -24,7 +24,7 @@ from qasid.core.sliding_sync.room_list import RoomEntry, listed_memberships, ord
 from qasid.core.sliding_sync.room_result import Counts, RoomResults, Viewer, merge_required
 from qasid.core.sync import MAX_TIMEOUT_MS, SyncService, SyncToken
 from qasid.core.visibility import HistoryVisibility
-from qasid.store.sqlite import SqliteStore
+from qasid.store.sqlite import Store
 from qasid.store.sqlite.event_rows import EventRow
 from qasid.store.sqlite.userdata import GLOBAL
 
@@ -33,7 +33,7 @@ class SlidingSyncService:
     """Answers sliding sync requests; keeps each connection's memory (connection.py)."""
 
     def __init__(
-        self, store: SqliteStore, clock: Clock, notifier: Notifier, rooms: RoomService, sync: SyncService,
+        self, store: Store, clock: Clock, notifier: Notifier, rooms: RoomService, sync: SyncService,
         visibility: HistoryVisibility, extensions: Extensions, counts: Counts, relations: RelationService,
     ) -> None:
         self.store = store

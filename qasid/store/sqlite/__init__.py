@@ -1,8 +1,9 @@
-"""The embedded store: SQLite in WAL mode, synchronous=FULL, group-committed writes."""
+"""The stores of every area, and the embedded engine: SQLite in WAL mode, synchronous=FULL, group-committed writes."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from qasid.store.sqlite.accounts import AccountStore
 from qasid.store.sqlite.aliases import AliasStore
@@ -26,11 +27,11 @@ from qasid.store.sqlite.streams import StreamStore
 from qasid.store.sqlite.userdata import UserDataStore
 
 
-class SqliteStore:
-    """All persistence, grouped by area; a PostgreSQL store offers the same attributes and methods."""
+class Store:
+    """All persistence, grouped by area, over one engine (SQLite's or PostgreSQL's)."""
 
-    def __init__(self, path: Path) -> None:
-        self.db = Database(path)
+    def __init__(self, db: Any) -> None:
+        self.db = db
         self.accounts = AccountStore(self.db)
         self.events = EventStore(self.db)
         self.aliases = AliasStore(self.db)
@@ -51,6 +52,11 @@ class SqliteStore:
         self.reports = ReportStore(self.db)
         self.search = SearchStore(self.db)
 
+    @property
+    def kind(self) -> str:
+        """The database behind the store: "sqlite" or "postgresql"."""
+        return "sqlite"
+
     def claim_server_name(self, server_name: str) -> str:
         """The server name this database belongs to; a database that has none yet records `server_name`."""
         self.db.execute_now("INSERT OR IGNORE INTO server_identity (id, server_name) VALUES (1, ?)", (server_name,))
@@ -62,3 +68,10 @@ class SqliteStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+class SqliteStore(Store):
+    """The embedded store: one SQLite file in the data folder."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(Database(path))

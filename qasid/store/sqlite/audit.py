@@ -129,11 +129,13 @@ class AuditStore:
         self, since_ts: int | None, until_ts: int | None, max_entries: int | None = None,
     ) -> tuple[tuple[int, str] | None, list[AuditEntry]]:
         """See `read_range`; blocking, so run it off the event loop."""
-        return read_range(self.db.path, since_ts, until_ts, max_entries)
+        with self.db.snapshot() as conn:
+            return read_range(conn, since_ts, until_ts, max_entries)
 
     def read_chain(self, check: Callable[[tuple[int, str] | None, Iterator[AuditEntry]], T]) -> T:
         """`check(head, rows)` over one snapshot of the whole log; blocking, so run it off the event loop."""
-        return read_chain(self.db.path, check)
+        with self.db.snapshot() as conn:
+            return read_chain(conn, check)
 
 
 def append_entry(
@@ -153,44 +155,44 @@ def append_entry(
     return seq
 
 
-def read_chain(path: Path, check: Callable[[tuple[int, str] | None, Iterator[AuditEntry]], T]) -> T:
-    """`check(head, rows in seq order)` on a read-only connection of its own, in one snapshot."""
+def read_chain(conn: Any, check: Callable[[tuple[int, str] | None, Iterator[AuditEntry]], T]) -> T:
+    """`check(head, rows in seq order)` on a connection inside one snapshot (the head and the rows agree)."""
+    row = conn.execute("SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
+    head = None if row is None else (int(row[0]), str(row[1]))
+    cursor = conn.execute(f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq")
+    return check(head, map(AuditEntry._make, cursor))
+
+
+def read_chain_of_file(path: Path, check: Callable[[tuple[int, str] | None, Iterator[AuditEntry]], T]) -> T:
+    """`read_chain` on a read-only connection of its own to the SQLite file at `path`, in one snapshot."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA query_only=ON")
-        conn.execute("BEGIN")  # one snapshot: the head and the rows agree
-        row = conn.execute("SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
-        head = None if row is None else (int(row[0]), str(row[1]))
-        cursor = conn.execute(f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq")
-        return check(head, map(AuditEntry._make, cursor))
+        conn.execute("BEGIN")
+        return read_chain(conn, check)
     finally:
         conn.close()
 
 
 def read_range(
-    path: Path, since_ts: int | None, until_ts: int | None, max_entries: int | None = None,
+    conn: Any, since_ts: int | None, until_ts: int | None, max_entries: int | None = None,
 ) -> tuple[tuple[int, str] | None, list[AuditEntry]]:
     """The head and every entry from the first written at or after `since_ts` to the last written before
-    `until_ts`, in one snapshot, without gaps (an entry written out of time order inside is kept, so
-    the slice is a contiguous piece of the chain). More than `max_entries`: TooManyEntries."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA query_only=ON")
-        conn.execute("BEGIN")
-        row = conn.execute("SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
-        head = None if row is None else (int(row[0]), str(row[1]))
-        low = conn.execute("SELECT min(seq) FROM audit_log WHERE ts >= ?",
-                           (since_ts if since_ts is not None else -2**63,)).fetchone()[0]
-        high = conn.execute("SELECT max(seq) FROM audit_log WHERE ts < ?",
-                            (until_ts if until_ts is not None else 2**63 - 1,)).fetchone()[0]
-        if low is None or high is None or low > high:
-            return head, []
-        if max_entries is not None and high - low + 1 > max_entries:
-            raise TooManyEntries(high - low + 1)
-        cursor = conn.execute(f"SELECT {_COLUMNS} FROM audit_log WHERE seq BETWEEN ? AND ? ORDER BY seq", (low, high))
-        return head, [AuditEntry._make(r) for r in cursor]
-    finally:
-        conn.close()
+    `until_ts`, without gaps (an entry written out of time order inside is kept, so the slice is a
+    contiguous piece of the chain); `conn` is inside one snapshot, so the head and the rows agree.
+    More than `max_entries`: TooManyEntries."""
+    row = conn.execute("SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
+    head = None if row is None else (int(row[0]), str(row[1]))
+    low = conn.execute("SELECT min(seq) FROM audit_log WHERE ts >= ?",
+                       (since_ts if since_ts is not None else -2**63,)).fetchone()[0]
+    high = conn.execute("SELECT max(seq) FROM audit_log WHERE ts < ?",
+                        (until_ts if until_ts is not None else 2**63 - 1,)).fetchone()[0]
+    if low is None or high is None or low > high:
+        return head, []
+    if max_entries is not None and high - low + 1 > max_entries:
+        raise TooManyEntries(high - low + 1)
+    cursor = conn.execute(f"SELECT {_COLUMNS} FROM audit_log WHERE seq BETWEEN ? AND ? ORDER BY seq", (low, high))
+    return head, [AuditEntry._make(r) for r in cursor]
 
 
 class TooManyEntries(Exception):

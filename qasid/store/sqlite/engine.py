@@ -1,60 +1,23 @@
-"""The SQLite engine: one writer thread that group-commits, one reader connection.
-
-Every write is a function of a connection, queued to the writer thread. The writer takes
-everything queued, runs the functions in order in one transaction, and commits the lot with
-one fsync (WAL, synchronous=FULL). If one function raises, the batch is run again with each
-function in its own SAVEPOINT, so a refused write does not undo its neighbours: a function may
-therefore run twice, and must touch nothing but the connection. A caller's future resolves only
-after the commit: an acknowledged write is durable.
-"""
+"""The SQLite engine: WAL, synchronous=FULL, the shared group-commit writer, one reader connection."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import queue
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from qasid.stats import DatabaseStats
+from qasid.store.groupcommit import Also, GroupCommit, with_also, with_then
 
-T = TypeVar("T")
+__all__ = ["Also", "Database", "MigrationError", "connect", "migrate", "with_also", "with_then"]
+
 log = logging.getLogger(__name__)
-
-MAX_BATCH = 512
-
-OnCommit = Callable[[Any], None]
-# A write to run inside another write's transaction (an audit entry beside the action it records),
-# so that both commit or neither does.
-Also = Callable[[sqlite3.Connection], object]
-_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop, OnCommit | None]
-
-
-def with_also(fn: Callable[[sqlite3.Connection], T], also: Sequence[Also],
-              when: Callable[[T], bool] = lambda result: True) -> Callable[[sqlite3.Connection], T]:
-    """`fn`, then each of `also` if `when(fn's result)`, as one write: they commit together or not at all."""
-    return with_then(fn, lambda result: also if when(result) else ())
-
-
-def with_then(fn: Callable[[sqlite3.Connection], T],
-              then: Callable[[T], Sequence[Also]]) -> Callable[[sqlite3.Connection], T]:
-    """`fn`, then the writes `then` derives from its result (an audit entry naming what was done), as one write."""
-
-    def txn(conn: sqlite3.Connection) -> T:
-        result = fn(conn)
-        for write in then(result):
-            write(conn)
-        return result
-
-    return txn
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -67,39 +30,28 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class Database:
+class Database(GroupCommit):
     """Owns the SQLite connections and the group-commit writer thread."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer_conn = connect(path)
-        migrate(self._writer_conn)
-        self.reader = connect(path)
-        self.reader.execute("PRAGMA query_only=ON")
-        self._counters: dict[tuple[str, str], int] = {}
-        self.stats = DatabaseStats()
-        self._data_version = self._writer_conn.execute("PRAGMA data_version").fetchone()[0]
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run_writer, name="qasid-writer", daemon=True)
-        self._thread.start()
+        writer = connect(path)
+        migrate(writer)
+        reader = connect(path)
+        reader.execute("PRAGMA query_only=ON")
+        self._data_version = writer.execute("PRAGMA data_version").fetchone()[0]
+        super().__init__(writer, reader)
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn` in the writer's next transaction; return once it is durably committed."""
-        return await self.submit(fn)
-
-    def submit(self, fn: Callable[[sqlite3.Connection], T], on_commit: OnCommit | None = None) -> asyncio.Future[T]:
-        """Queue `fn` now; the future resolves once it is durably committed.
-
-        Jobs commit in the order they were submitted, so a caller may queue a write that
-        builds on one not yet committed. `on_commit(result)` runs on the event loop after the
-        commit, in commit order, before any waiter resumes: what it publishes in memory is
-        never seen before the data is durable, nor after anyone could have read past it.
-        """
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, future, loop, on_commit))
-        return future
+    def _begin(self, conn: sqlite3.Connection) -> bool:
+        conn.execute("BEGIN IMMEDIATE")
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        # Another process (the operator CLI) committed since our last transaction: stream
+        # positions it took are read again, never handed out twice. Checked under the write
+        # lock, so nobody can commit between the check and our inserts.
+        moved = version != self._data_version
+        self._data_version = version
+        return bool(moved)
 
     def execute_now(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         """One statement, committed at once on a connection of its own: for startup, before any traffic."""
@@ -109,24 +61,16 @@ class Database:
         finally:
             conn.close()
 
-    def read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
-        """Rows of a read-only query on the reader connection (sees committed data only)."""
-        started = time.perf_counter()
-        rows = self.reader.execute(sql, params).fetchall()
-        self._count_read(started)
-        return rows
-
-    def read_one(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
-        """The first row of a query, or None."""
-        started = time.perf_counter()
-        row = self.reader.execute(sql, params).fetchone()
-        self._count_read(started)
-        return row
-
-    def _count_read(self, started: float) -> None:
-        stats = self.stats
-        stats.reads += 1
-        stats.read_seconds += time.perf_counter() - started
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection of its own, in one transaction: every query sees the same moment."""
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("BEGIN")
+            yield conn
+        finally:
+            conn.close()
 
     def schema_problem(self) -> str | None:
         """Why this database can't serve now (unreadable, or a schema this build doesn't know), or None.
@@ -148,127 +92,13 @@ class Database:
             return f"database schema version {applied} is {relation} this build's ({known})"
         return None
 
-    def next_id(self, conn: sqlite3.Connection, table: str, column: str) -> int:
-        """The next position of a stream kept in `table.column`; only the writer calls this."""
-        key = (table, column)
-        current = self._counters.get(key)
-        if current is None:
-            row = conn.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()
-            current = int(row[0])
-        current += 1
-        self._counters[key] = current
-        return current
-
-    def current_id(self, table: str, column: str) -> int:
-        """The highest committed position of a stream."""
-        row = self.reader.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()
-        return int(row[0])
-
-    def close(self) -> None:
-        """Finish queued writes, then close both connections."""
-        self._jobs.put(None)
-        self._thread.join(timeout=30)
-        self.reader.close()
-
-    def _run_writer(self) -> None:
-        conn = self._writer_conn
-        stop = False
-        while not stop:
-            first = self._jobs.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stop = True
-                    break
-                batch.append(job)
-            self._commit_batch(conn, batch)
-        conn.close()
-
-    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        started = time.perf_counter()
+    def checkpoint(self) -> None:
+        """Checkpoint and truncate the WAL on a connection of its own; blocking: run it off the event loop."""
+        conn = sqlite3.connect(self.path, timeout=10)
         try:
-            try:
-                outcomes = self._run_jobs(conn, batch, isolated=False)
-            except _JobRefused:
-                # Run the batch again, each job in its own savepoint, so the refused one fails
-                # alone. Jobs only touch the connection, so running one twice is harmless.
-                # Positions handed out by the rolled-back run are read again from the file.
-                self._counters.clear()
-                outcomes = self._run_jobs(conn, batch, isolated=True)
-        except Exception as e:
-            log.exception("commit failed; %d writes refused", len(batch))
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self._counters.clear()
-            outcomes = [(False, e)] * len(batch)
-        self.stats.commit_seconds.observe(time.perf_counter() - started)
-        self.stats.commit_batches.observe(len(batch))
-        settlements: dict[asyncio.AbstractEventLoop, list[_Settlement]] = {}
-        for (_, future, loop, on_commit), (ok, value) in zip(batch, outcomes, strict=True):
-            settlements.setdefault(loop, []).append((future, ok, value, on_commit))
-        # One wake-up of each event loop per commit, not one per write.
-        for loop, items in settlements.items():
-            loop.call_soon_threadsafe(_settle_all, items)
-
-    def _run_jobs(self, conn: sqlite3.Connection, batch: list[_Job], isolated: bool) -> list[tuple[bool, Any]]:
-        outcomes: list[tuple[bool, Any]] = []
-        conn.execute("BEGIN IMMEDIATE")
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._data_version:
-            # Another process (the operator CLI) committed since our last transaction: stream
-            # positions it took are read again, never handed out twice. Checked under the
-            # write lock, so nobody can commit between the check and our inserts.
-            self._data_version = version
-            self._counters.clear()
-        for fn, _, _, _ in batch:
-            if not isolated:
-                try:
-                    outcomes.append((True, fn(conn)))
-                except Exception:  # noqa: BLE001 - whatever it was, the job is retried alone
-                    conn.execute("ROLLBACK")
-                    raise _JobRefused from None
-                continue
-            conn.execute("SAVEPOINT job")
-            try:
-                outcomes.append((True, fn(conn)))
-                conn.execute("RELEASE job")
-            except Exception as e:  # noqa: BLE001 - the job's own failure; its neighbours still commit
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-                outcomes.append((False, e))
-        conn.execute("COMMIT")
-        return outcomes
-
-
-class _JobRefused(Exception):
-    """A job raised in a batch run without savepoints: the batch is run again, isolated."""
-
-
-_Settlement = tuple[asyncio.Future[Any], bool, Any, OnCommit | None]
-
-
-def _settle_all(items: list[_Settlement]) -> None:
-    # Every hook of the commit runs before any future resolves, so no waiter wakes to a
-    # half-published commit.
-    for _, ok, value, on_commit in items:
-        if ok and on_commit is not None:
-            try:
-                on_commit(value)
-            except Exception:
-                log.exception("after-commit hook failed")
-    for future, ok, value, _ in items:
-        if future.cancelled():
-            continue
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
 
 
 class MigrationError(Exception):

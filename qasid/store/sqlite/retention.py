@@ -70,9 +70,5 @@ class RetentionStore:
         await self.db.write(with_also(txn, also))
 
     def checkpoint_wal(self) -> None:
-        """Checkpoint and truncate the WAL on a connection of its own; blocking: run it off the event loop."""
-        conn = sqlite3.connect(self.db.path, timeout=10)
-        try:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
+        """Give back the space the write-ahead log took (SQLite's WAL file); blocking: run it off the event loop."""
+        self.db.checkpoint()

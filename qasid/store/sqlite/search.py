@@ -24,6 +24,11 @@ def searchable_text(pdu: dict[str, Any]) -> tuple[str, str] | None:
 
 
 
+def match_expression(terms: tuple[str, ...]) -> str:
+    """The FTS5 query for the terms: every term, each as a quoted prefix (no FTS5 syntax gets through)."""
+    return " ".join('"' + t.replace('"', '""') + '"*' for t in terms)
+
+
 class SearchHit(NamedTuple):
     """One indexed event that matches: its stream position and rank (higher is better)."""
 
@@ -37,9 +42,9 @@ class SearchStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def matches(self, match: str, room_ids: list[str], keys: list[str], *, by_rank: bool, limit: int,
+    def matches(self, terms: tuple[str, ...], room_ids: list[str], keys: list[str], *, by_rank: bool, limit: int,
                 before: int | None = None) -> list[SearchHit]:
-        """Up to `limit` events of these rooms whose indexed key matches the FTS5 expression, best or newest first."""
+        """Up to `limit` events of these rooms whose indexed key holds every term (as a word's prefix), best or newest first."""
         if not room_ids or not keys:
             return []
         order = "bm25(event_search), rowid DESC" if by_rank else "rowid DESC"
@@ -47,7 +52,7 @@ class SearchStore:
         rows = self.db.read(
             f"SELECT rowid, -bm25(event_search) FROM event_search WHERE event_search MATCH ?"
             f" AND room_id IN ({','.join('?' * len(room_ids))}) AND key IN ({','.join('?' * len(keys))}){below}"
-            f" ORDER BY {order} LIMIT ?", [match, *room_ids, *keys, *([before] if before is not None else []), limit])
+            f" ORDER BY {order} LIMIT ?", [match_expression(terms), *room_ids, *keys, *([before] if before is not None else []), limit])
         return [SearchHit(int(r[0]), float(r[1])) for r in rows]
 
     async def rewrite(self) -> None:

@@ -1,0 +1,110 @@
+"""A psycopg connection that the stores can use as they use sqlite3's.
+
+Rows are tuples that can also be indexed by column name (as sqlite3.Row), statements are said in
+PostgreSQL's dialect (`sql.translate`), Python booleans are stored as the integers SQLite keeps,
+and whole-number NUMERIC results (what `sum()` of a BIGINT gives) come back as ints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg import pq
+from psycopg.adapt import Dumper, Loader
+from psycopg.rows import RowMaker
+
+from qasid.store.postgres.sql import translate
+
+
+@lru_cache(maxsize=2048)
+def _row_class(names: tuple[str, ...]) -> type[tuple[Any, ...]]:
+    index = {name: i for i, name in enumerate(names)}
+
+    class Row(tuple[Any, ...]):
+        __slots__ = ()
+
+        def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+            if isinstance(key, str):
+                return tuple.__getitem__(self, index[key])
+            return tuple.__getitem__(self, key)
+
+        def keys(self) -> list[str]:
+            return list(names)
+
+    return Row
+
+
+def _rows(cursor: Any) -> RowMaker[Any]:
+    description = cursor.description
+    if description is None:
+        return tuple
+    return _row_class(tuple(column.name for column in description))
+
+
+class _BoolAsInt(Dumper):
+    oid = psycopg.postgres.types["int8"].oid
+
+    def dump(self, obj: bool) -> bytes:
+        return b"1" if obj else b"0"
+
+
+class _Numeric(Loader):
+    def load(self, data: Any) -> int | float:
+        value = Decimal(bytes(data).decode())
+        return int(value) if value == value.to_integral_value() else float(value)
+
+
+class _NoRows:
+    """The cursor of a statement PostgreSQL has no use for (a PRAGMA)."""
+
+    rowcount = 0
+
+    def fetchone(self) -> None:
+        return None
+
+    def fetchall(self) -> list[Any]:
+        return []
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    """A connection in autocommit (the engine says BEGIN and COMMIT itself), with the stores' types."""
+    raw = psycopg.connect(url, autocommit=True, row_factory=_rows)
+    raw.adapters.register_dumper(bool, _BoolAsInt)
+    raw.adapters.register_loader("numeric", _Numeric)
+    return raw
+
+
+class PgConnection:
+    """sqlite3.Connection's `execute`, `executemany`, `in_transaction` and `close` over psycopg."""
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        statement = translate(sql)
+        if statement is None:
+            return _NoRows()
+        # Always a tuple, even empty: psycopg then reads `%%` as `%`, as `translate` wrote it.
+        return self.raw.execute(statement, tuple(params))  # type: ignore[arg-type]
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> Any:
+        statement = translate(sql)
+        if statement is None:
+            return _NoRows()
+        cursor = self.raw.cursor()
+        cursor.executemany(statement, [tuple(p) for p in params])  # type: ignore[arg-type]
+        return cursor
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
+
+    def close(self) -> None:
+        self.raw.close()

@@ -1,0 +1,134 @@
+"""The PostgreSQL engine: the shared group-commit writer over psycopg, one reader connection.
+
+Several processes (workers, on several hosts) write to one database. Each batch takes the
+writers' advisory lock inside its transaction, so batches commit one after another across all of
+them: stream positions are handed out in commit order and never seen out of order, and a room's
+events are appended one at a time, as with SQLite's single writer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+
+import psycopg
+
+from qasid.store.groupcommit import GroupCommit
+from qasid.store.postgres import sql
+from qasid.store.postgres.connection import PgConnection, connect
+from qasid.store.sqlite.engine import Migration, MigrationError, MigrationPlan
+
+log = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock keys: one for writers, one for whoever applies migrations.
+WRITERS_LOCK = 0x71617369_64000001
+MIGRATION_LOCK = 0x71617369_64000002
+
+
+class PgDatabase(GroupCommit):
+    """Owns the PostgreSQL connections and the group-commit writer thread."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        writer = PgConnection(connect(url))
+        migrate(writer)
+        sql.PRIMARY_KEYS.update(primary_keys(writer))
+        reader = PgConnection(connect(url))
+        self._epoch = int(writer.execute("SELECT n FROM write_epoch").fetchone()[0])
+        super().__init__(writer, reader)
+
+    def _begin(self, conn: PgConnection) -> bool:
+        conn.execute("BEGIN")
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITERS_LOCK,))
+        epoch = int(conn.execute("UPDATE write_epoch SET n = n + 1 RETURNING n").fetchone()[0])
+        moved = epoch != self._epoch + 1
+        self._epoch = epoch
+        return moved
+
+    def execute_now(self, statement: str, params: tuple[Any, ...] = ()) -> None:
+        """One statement, committed at once on a connection of its own: for startup, before any traffic."""
+        with connect(self.url) as raw:
+            PgConnection(raw).execute(statement, params)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[PgConnection]:
+        """A read-only connection of its own, in one transaction: every query sees the same moment."""
+        conn = PgConnection(connect(self.url))
+        try:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield conn
+        finally:
+            conn.close()
+
+    def schema_problem(self) -> str | None:
+        """Why the database can't serve now (unreachable, or a schema this build doesn't know), or None."""
+        try:
+            with psycopg.connect(self.url, connect_timeout=2) as raw:
+                row = raw.execute("SELECT max(version) FROM schema_version").fetchone()
+        except psycopg.Error as e:
+            return f"database unreachable: {e}"
+        applied, known = int((row or [0])[0] or 0), newest_schema_version()
+        if applied != known:
+            relation = "newer than" if applied > known else "older than"
+            return f"database schema version {applied} is {relation} this build's ({known})"
+        return None
+
+    def checkpoint(self) -> None:
+        """Nothing to do: PostgreSQL recycles its own write-ahead log."""
+
+
+def primary_keys(conn: PgConnection) -> dict[str, tuple[str, ...]]:
+    """Each table's primary key columns, in order."""
+    rows = conn.execute(
+        "SELECT c.conrelid::regclass::text, array_agg(a.attname ORDER BY k.n) FROM pg_constraint c"
+        " CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)"
+        " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum"
+        " WHERE c.contype = 'p' AND c.connamespace = current_schema()::regnamespace GROUP BY 1").fetchall()
+    return {str(table): tuple(columns) for table, columns in rows}
+
+
+def migration_files() -> list[Migration]:
+    """PostgreSQL's own migration files, in version order."""
+    folder: Traversable = resources.files("qasid.store.postgres") / "migrations"
+    found = sorted((int(item.name.split("_", 1)[0]), item.name, item)
+                   for item in folder.iterdir() if item.name.endswith(".sql"))
+    return [Migration(version, name, script) for version, name, script in found]
+
+
+def newest_schema_version() -> int:
+    return max((m.version for m in migration_files()), default=0)
+
+
+def migrate(conn: PgConnection) -> MigrationPlan:
+    """Apply the migrations not yet applied, in one transaction, under a lock: workers starting at once
+    apply them once."""
+    conn.execute("BEGIN")
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        current = int(conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
+        files = migration_files()
+        newest = max((m.version for m in files), default=0)
+        if current > newest:
+            raise MigrationError(
+                f"the database is at schema version {current}, newer than this qasid knows ({newest}):"
+                " it was made by a newer qasid; run that version (or restore a backup made by this one)")
+        pending = tuple(m for m in files if m.version > current)
+        for migration in pending:
+            try:
+                conn.raw.execute(migration.script.read_text(encoding="utf-8"))  # several statements: no parameters
+            except psycopg.Error as e:
+                raise MigrationError(f"migration {migration.name} failed: {e}; nothing was applied") from e
+            conn.execute("INSERT INTO schema_version VALUES (?)", (migration.version,))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    for migration in pending:
+        log.info("applied migration %s", migration.name)
+    return MigrationPlan(current, newest, pending)
