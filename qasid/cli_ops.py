@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qasid.config import Settings
+from qasid.config import Settings, SettingsError
 from qasid.store.backup import create_backup, restore_archive, stores, verify_archive
 from qasid.store.datadir import PRIVATE_UMASK, prepare_data_dir
 from qasid.store.sqlite.engine import connect, migrate, plan_migrations
@@ -62,6 +62,11 @@ def cmd_backup(args: argparse.Namespace, settings_of: SettingsOf) -> int:
         print(f"archive intact: {_summary(manifest)}")
         return 0
     settings = settings_of(args)
+    if settings.database_url:
+        raise SettingsError(
+            "the database is PostgreSQL (database_url): back it up with PostgreSQL's own tools (pg_dump, or"
+            " a streaming replica and base backups), and the data folder (signing key, media) with the"
+            " file system's; `qasid admin backup` archives an embedded SQLite deployment")
     os.umask(PRIVATE_UMASK)
     manifest = create_backup(settings.data_dir, Path(args.dest).absolute(), stores()["sqlite"])
     print(f"backup written to {args.dest}: {_summary(manifest)}")
@@ -82,7 +87,9 @@ def cmd_restore(args: argparse.Namespace, settings_of: SettingsOf) -> int:
 def cmd_migrate(args: argparse.Namespace, settings_of: SettingsOf) -> int:
     """Apply pending migrations, or with --dry-run list them and change nothing."""
     settings = settings_of(args)
-    if args.dry_run:
+    if settings.database_url:
+        plan = _migrate_postgres(settings.database_url, args.dry_run)
+    elif args.dry_run:
         conn = sqlite3.connect(f"file:{settings.database_path}?mode=rw", uri=True)
         try:
             conn.execute("PRAGMA query_only=ON")
@@ -106,6 +113,17 @@ def cmd_migrate(args: argparse.Namespace, settings_of: SettingsOf) -> int:
     else:
         print(f"upgraded schema version {plan.current} to {plan.newest}: applied {names}")
     return 0
+
+
+def _migrate_postgres(url: str, dry_run: bool) -> Any:
+    from qasid.store.postgres import engine
+    from qasid.store.postgres.connection import PgConnection, connect as connect_pg
+
+    conn = PgConnection(connect_pg(url))
+    try:
+        return engine.plan_migrations(conn) if dry_run else engine.migrate(conn)
+    finally:
+        conn.close()
 
 
 def _summary(manifest: dict[str, Any]) -> str:

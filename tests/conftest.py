@@ -47,10 +47,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
-    if pg.ON_POSTGRES:
-        pg.drop_unused_schemas()
+    pg.drop_unused_schemas()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if pg.ON_POSTGRES:
-        pg.drop_unused_schemas(everything=True)
+    pg.drop_unused_schemas(everything=True)

@@ -40,6 +40,7 @@ class TestSchema:
         separator = "&" if "?" in DATABASE_URL else "?"
         self.url = f"{DATABASE_URL}{separator}options={quote(f'-csearch_path={self.name}')}"
         self.created = False
+        self._conn: Any = None
 
     def create(self) -> None:
         if self.created:
@@ -50,29 +51,38 @@ class TestSchema:
         _LIVE[self.name] = weakref.ref(self)
 
     def _connection(self) -> Any:
+        """One connection kept for the schema's queries (autocommit: each sees what is committed)."""
         import psycopg
 
-        return psycopg.connect(self.url, autocommit=True)
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.url, autocommit=True)
+        return self._conn
 
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._connection() as conn:
-            return [tuple(row) for row in conn.execute(sql.replace("?", "%s"), params).fetchall()]
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def query(self, sql: str, params: tuple[Any, ...] = (), seqscan: bool = True) -> list[tuple[Any, ...]]:
+        conn = self._connection()
+        conn.execute(f"SET enable_seqscan = {'on' if seqscan else 'off'}")
+        return [tuple(row) for row in conn.execute(sql.replace("?", "%s"), params).fetchall()]
 
     def dump(self) -> bytes:
         blob = b""
-        with self._connection() as conn:
-            tables = [r[0] for r in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (self.name,)).fetchall()]
-            for table in tables:
-                with conn.cursor().copy(f"COPY {self.name}.{table} TO STDOUT") as copy:
-                    for chunk in copy:
-                        blob += bytes(chunk)
+        conn = self._connection()
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (self.name,)).fetchall()]
+        for table in tables:
+            with conn.cursor().copy(f"COPY {self.name}.{table} TO STDOUT") as copy:
+                for chunk in copy:
+                    blob += bytes(chunk)
         return blob
 
 
 def drop_unused_schemas(everything: bool = False) -> None:
     """Drop the schemas of servers no test holds any more (all of them at the end of the session)."""
-    if not DATABASE_URL:
+    if not _LIVE:
         return
     gc.collect()  # a server object in a reference cycle is gone only once collected
     gone = [name for name, ref in _LIVE.items() if everything or ref() is None]
@@ -80,5 +90,7 @@ def drop_unused_schemas(everything: bool = False) -> None:
         return
     with admin_connection() as conn:
         for name in gone:
+            schema = _LIVE.pop(name)()
+            if schema is not None:
+                schema.close()
             conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-            del _LIVE[name]

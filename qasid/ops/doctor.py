@@ -1,8 +1,9 @@
 """`qasid doctor`: checks a configuration and its data folder and says what to fix. It changes nothing.
 
 Each check gives findings: `fix` (the server is unsafe or won't work: doctor exits 1), `warn` (worth
-a look) or `ok`. Nothing here opens the database: a doctor run as root must not leave root-owned
-WAL files behind that the server's own user could not open.
+a look) or `ok`. Nothing here opens an SQLite database: a doctor run as root must not leave root-owned
+WAL files behind that the server's own user could not open. A PostgreSQL database is asked for its
+schema version, over a connection of its own.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def examine(settings: Settings, config_file: Path | None) -> list[Finding]:
     if config_file is not None:
         findings += check_config_file(config_file)
     findings += check_data_folder(settings)
+    if settings.database_url:
+        findings += check_postgres(settings.database_url)
     findings += check_public_baseurl(settings)
     tls = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
            if re.fullmatch(r"tls_\w*(key|cert|chain|file|path)\w*", f.name)}
@@ -92,10 +95,11 @@ def check_data_folder(settings: Settings) -> list[Finding]:
     for path, what in ((folder, "data folder"), (settings.database_path, "database"),
                        (settings.signing_key_path, "signing key")):
         findings += _private(path, what, owner)
-    if not settings.database_path.is_file():
+    on_postgres = bool(settings.database_url)
+    if not on_postgres and not settings.database_path.is_file():
         findings.append(Finding(FIX, "database", f"{folder} holds no qasid.db: not a qasid data folder"
                                 " (or the server has never started on it)"))
-    if not settings.signing_key_path.exists() and settings.database_path.is_file():
+    if not settings.signing_key_path.exists() and (on_postgres or settings.database_path.is_file()):
         findings.append(Finding(WARN, "signing key", f"{settings.signing_key_path} is missing: the server"
                                 " makes a new one at its next start, and events it signed before no longer verify"))
     loose, foreign = [], []
@@ -119,6 +123,16 @@ def check_data_folder(settings: Settings) -> list[Finding]:
     if not any(f.severity == FIX and f.subject in (subject, "database", "signing key") for f in findings):
         findings.append(Finding(OK, subject, f"{folder}: private, owned by {_user(owner)}"))
     return findings
+
+
+def check_postgres(url: str) -> list[Finding]:
+    """The PostgreSQL database answers and its schema is this build's."""
+    from qasid.store.postgres.engine import PgDatabase
+
+    problem = PgDatabase.problem_at(url)
+    if problem is not None:
+        return [Finding(FIX, "database", f"PostgreSQL (database_url): {problem}")]
+    return [Finding(OK, "database", "PostgreSQL (database_url) answers; schema up to date")]
 
 
 def _private(path: Path, what: str, owner: int) -> list[Finding]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from typing import Any
 
@@ -17,8 +16,7 @@ TABLES = ("users", "officials", "units", "admin_roles", "enrollment_tokens", "re
 
 
 def _snapshot(gov: Gov) -> dict[str, list[Any]]:
-    with sqlite3.connect(gov.server.data_dir / "qasid.db") as conn:
-        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in TABLES}
+    return {t: gov.server.query(f"SELECT * FROM {t} ORDER BY 1") for t in TABLES}
 
 
 def test_bad_input_to_every_admin_route_is_refused_with_nothing_changed(gov: Gov) -> None:

@@ -148,6 +148,7 @@ def test_a_password_change_is_recorded_with_the_devices_it_signed_out(server: Se
     assert removed["seq"] > changed["seq"] and removed["source_ip"] == "127.0.0.1"
 
 
+@pytest.mark.sqlite_only  # edits the SQLite file as someone with the data folder would
 def test_verify_passes_then_names_an_edited_and_a_deleted_entry(server: ServerProcess) -> None:
     history(server)
     intact = verify(server)
@@ -182,6 +183,7 @@ def test_verify_passes_then_names_an_edited_and_a_deleted_entry(server: ServerPr
     assert sqlite3.connect(db).execute("SELECT count(*) FROM audit_log").fetchone()[0] == len(found) - 1
 
 
+@pytest.mark.sqlite_only  # edits the SQLite file as someone with the data folder would
 def test_deleting_the_tail_is_caught_and_a_rewritten_chain_fails_its_anchor(server: ServerProcess) -> None:
     history(server)
     head = verify(server).stdout.split("head: ")[1].split()[0]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import threading
 from typing import Any
 
@@ -24,13 +23,10 @@ LOGINS = 48
 
 
 def audit_rows(gov: Gov) -> list[dict[str, Any]]:
-    db = sqlite3.connect(f"file:{gov.server.data_dir / 'qasid.db'}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT action, actor_device, target, details FROM audit_log ORDER BY seq").fetchall()
-        devices = {(u, d) for u, d in db.execute("SELECT user_id, device_id FROM devices")}
-        locked = dict(db.execute("SELECT user_id, locked FROM users").fetchall())
-    finally:
-        db.close()
+    query = gov.server.query
+    rows = query("SELECT action, actor_device, target, details FROM audit_log ORDER BY seq")
+    devices = {(u, d) for u, d in query("SELECT user_id, device_id FROM devices")}
+    locked = dict(query("SELECT user_id, locked FROM users"))
     return [{"action": a, "device": d, "target": t, "details": json.loads(x), "devices": devices, "locked": locked}
             for a, d, t, x in rows]
 

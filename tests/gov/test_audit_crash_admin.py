@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import sqlite3
 import threading
 import time
 from collections import defaultdict
@@ -68,33 +67,30 @@ class Db:
 
 
 def read_db(gov: Gov, world: World) -> Db:
-    conn = sqlite3.connect(f"file:{gov.server.data_dir / 'qasid.db'}?mode=ro", uri=True)
-    try:
-        entries = [{"action": a, "target": t, "unit_id": u, "details": json.loads(d)} for a, t, u, d in conn.execute(
-            "SELECT action, target, unit_id, details FROM audit_log ORDER BY seq")]
-        leaves = set()
-        for user_id, room_id, pdu in conn.execute(
-                "SELECT e.state_key, e.room_id, e.pdu FROM events e WHERE e.type = 'm.room.member'"):
-            content = json.loads(pdu)["content"]
-            if content.get("membership") == "leave" and content.get("reason") == "offboarded":
-                leaves.add((user_id, room_id))
-        return Db(
-            entries=entries,
-            units={code: name for code, name in conn.execute("SELECT code, name FROM units")},
-            policies={u: json.loads(p) for u, p in conn.execute("SELECT unit_id, policy_json FROM unit_policies")},
-            users={u for (u,) in conn.execute("SELECT user_id FROM users")},
-            deactivated={u for (u,) in conn.execute("SELECT user_id FROM users WHERE deactivated = 1")},
-            locked={u: bool(x) for u, x in conn.execute("SELECT user_id, locked FROM users")},
-            devices={(u, d) for u, d in conn.execute("SELECT user_id, device_id FROM devices")},
-            leaves=leaves,
-            pending={u for (u,) in conn.execute("SELECT user_id FROM pending_offboardings")},
-            retention_events=conn.execute("SELECT count(*) FROM events WHERE room_id = ? AND type = 'm.room.encrypted'",
-                                          (world.retention_room,)).fetchone()[0],
-            tokens=conn.execute("SELECT count(*) FROM enrollment_tokens").fetchone()[0],
-            officials=dict(conn.execute("SELECT user_id, unit_id FROM officials").fetchall()),
-        )
-    finally:
-        conn.close()
+    query = gov.server.query
+    entries = [{"action": a, "target": t, "unit_id": u, "details": json.loads(d)} for a, t, u, d in query(
+        "SELECT action, target, unit_id, details FROM audit_log ORDER BY seq")]
+    leaves = set()
+    for user_id, room_id, pdu in query(
+            "SELECT e.state_key, e.room_id, e.pdu FROM events e WHERE e.type = 'm.room.member'"):
+        content = json.loads(pdu)["content"]
+        if content.get("membership") == "leave" and content.get("reason") == "offboarded":
+            leaves.add((user_id, room_id))
+    return Db(
+        entries=entries,
+        units={code: name for code, name in query("SELECT code, name FROM units")},
+        policies={u: json.loads(p) for u, p in query("SELECT unit_id, policy_json FROM unit_policies")},
+        users={u for (u,) in query("SELECT user_id FROM users")},
+        deactivated={u for (u,) in query("SELECT user_id FROM users WHERE deactivated = 1")},
+        locked={u: bool(x) for u, x in query("SELECT user_id, locked FROM users")},
+        devices={(u, d) for u, d in query("SELECT user_id, device_id FROM devices")},
+        leaves=leaves,
+        pending={u for (u,) in query("SELECT user_id FROM pending_offboardings")},
+        retention_events=query("SELECT count(*) FROM events WHERE room_id = ? AND type = 'm.room.encrypted'",
+                                 (world.retention_room,))[0][0],
+        tokens=query("SELECT count(*) FROM enrollment_tokens")[0][0],
+        officials=dict(query("SELECT user_id, unit_id FROM officials")),
+    )
 
 
 def setup(gov: Gov) -> World:

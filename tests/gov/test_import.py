@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from tests.gov.helpers import Gov
@@ -20,12 +19,9 @@ def test_bulk_import_of_1000_officials_then_rerun_changes_nothing(gov: Gov) -> N
     report = gov.ok("POST", "/officials/import", {"csv": csv_text})
     assert time.monotonic() - started < 60
     assert (len(report["created"]), len(report["skipped"]), len(report["refused"])) == (1000, 0, 0)
-    db = gov.server.data_dir / "qasid.db"
-
     def snapshot() -> list[tuple[object, ...]]:
-        with sqlite3.connect(db) as conn:
-            return conn.execute("SELECT o.user_id, o.unit_id, o.designation, u.displayname FROM officials o"
-                                " JOIN users u USING (user_id) ORDER BY o.user_id").fetchall()
+        return gov.server.query("SELECT o.user_id, o.unit_id, o.designation, u.displayname FROM officials o"
+                                " JOIN users u USING (user_id) ORDER BY o.user_id")
 
     first = snapshot()
     assert len(first) == 1000 and first[0][3] == "Officer 0, Esq."

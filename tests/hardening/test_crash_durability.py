@@ -10,7 +10,6 @@ Retrying the unanswered requests with their transaction IDs then completes each 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from collections import Counter
 from typing import Any
@@ -65,13 +64,9 @@ def test_sigkill_during_1000_concurrent_sends(server: ServerProcess) -> None:
         # exactly what was committed at the kill.
         some_acked.wait(120)
         server.kill()
-        db = sqlite3.connect(f"file:{server.data_dir / 'qasid.db'}?mode=ro", uri=True)
-        try:
-            for room_id in rooms:
-                at_kill[room_id] = [event_id for (event_id,) in db.execute(
-                    "SELECT event_id FROM events WHERE room_id = ? ORDER BY stream_ordering", (room_id,))]
-        finally:
-            db.close()
+        for room_id in rooms:
+            at_kill[room_id] = [event_id for (event_id,) in server.query(
+                "SELECT event_id FROM events WHERE room_id = ? ORDER BY stream_ordering", (room_id,))]
 
     killer = threading.Thread(target=kill_midway)
     killer.start()

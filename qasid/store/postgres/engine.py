@@ -66,8 +66,13 @@ class PgDatabase(GroupCommit):
 
     def schema_problem(self) -> str | None:
         """Why the database can't serve now (unreachable, or a schema this build doesn't know), or None."""
+        return self.problem_at(self.url)
+
+    @staticmethod
+    def problem_at(url: str) -> str | None:
+        """`schema_problem` of the database at `url`, on a connection of its own."""
         try:
-            with psycopg.connect(self.url, connect_timeout=2) as raw:
+            with psycopg.connect(url, connect_timeout=2) as raw:
                 row = raw.execute("SELECT max(version) FROM schema_version").fetchone()
         except psycopg.Error as e:
             return f"database unreachable: {e}"
@@ -103,6 +108,19 @@ def newest_schema_version() -> int:
     return max((m.version for m in migration_files()), default=0)
 
 
+def plan_migrations(conn: PgConnection) -> MigrationPlan:
+    """Where the database's schema is and what `migrate` would apply; reads only."""
+    exists = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()[0]
+    current = int(conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]) if exists else 0
+    files = migration_files()
+    newest = max((m.version for m in files), default=0)
+    if current > newest:
+        raise MigrationError(
+            f"the database is at schema version {current}, newer than this qasid knows ({newest}):"
+            " it was made by a newer qasid; run that version (or restore a backup made by this one)")
+    return MigrationPlan(current, newest, tuple(m for m in files if m.version > current))
+
+
 def migrate(conn: PgConnection) -> MigrationPlan:
     """Apply the migrations not yet applied, in one transaction, under a lock: workers starting at once
     apply them once."""
@@ -110,15 +128,8 @@ def migrate(conn: PgConnection) -> MigrationPlan:
     try:
         conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
-        current = int(conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
-        files = migration_files()
-        newest = max((m.version for m in files), default=0)
-        if current > newest:
-            raise MigrationError(
-                f"the database is at schema version {current}, newer than this qasid knows ({newest}):"
-                " it was made by a newer qasid; run that version (or restore a backup made by this one)")
-        pending = tuple(m for m in files if m.version > current)
-        for migration in pending:
+        plan = plan_migrations(conn)
+        for migration in plan.pending:
             try:
                 conn.raw.execute(migration.script.read_text(encoding="utf-8"))  # several statements: no parameters
             except psycopg.Error as e:
@@ -129,6 +140,6 @@ def migrate(conn: PgConnection) -> MigrationPlan:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    for migration in pending:
+    for migration in plan.pending:
         log.info("applied migration %s", migration.name)
-    return MigrationPlan(current, newest, pending)
+    return plan

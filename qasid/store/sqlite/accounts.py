@@ -248,11 +248,12 @@ class AccountStore:
     ) -> bool:
         """A new registration token (False if it exists); `also` runs in the same transaction when created."""
         def txn(conn: sqlite3.Connection) -> bool:
-            try:
-                conn.execute(
-                    "INSERT INTO registration_tokens (token_hash, uses_allowed, expiry_time, created_ts)"
-                    " VALUES (?, ?, ?, ?)", (token_hash, uses_allowed, expiry_time, now_ms))
-            except sqlite3.IntegrityError:
+            # OR IGNORE and a row count, not a caught IntegrityError: on PostgreSQL an error
+            # spoils the whole transaction, and with it the batch's other writes.
+            created = conn.execute(
+                "INSERT OR IGNORE INTO registration_tokens (token_hash, uses_allowed, expiry_time, created_ts)"
+                " VALUES (?, ?, ?, ?)", (token_hash, uses_allowed, expiry_time, now_ms))
+            if created.rowcount != 1:
                 return False
             for write in also:
                 write(conn)

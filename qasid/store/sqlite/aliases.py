@@ -24,11 +24,9 @@ class AliasStore:
     async def set_alias(self, alias: str, room_id: str, creator: str) -> bool:
         """Claim a local alias for a room; False when it is taken."""
         def txn(conn: sqlite3.Connection) -> bool:
-            try:
-                conn.execute("INSERT INTO room_aliases VALUES (?, ?, ?)", (alias, room_id, creator))
-            except sqlite3.IntegrityError:
-                return False
-            return True
+            claimed = conn.execute("INSERT OR IGNORE INTO room_aliases (room_alias, room_id, creator) VALUES (?, ?, ?)",
+                                   (alias, room_id, creator))
+            return bool(claimed.rowcount == 1)
 
         return await self.db.write(txn)
 

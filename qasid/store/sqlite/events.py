@@ -69,11 +69,11 @@ class EventStore:
                     "INSERT INTO rooms (room_id, room_version, creator, created_ts) VALUES (?, ?, ?, ?)",
                     (new_room.room_id, new_room.room_version, new_room.creator, now_ms))
                 if new_room.alias is not None:
-                    try:
-                        conn.execute("INSERT INTO room_aliases VALUES (?, ?, ?)",
-                                     (new_room.alias, new_room.room_id, new_room.creator))
-                    except sqlite3.IntegrityError:
-                        raise AliasTaken(new_room.alias) from None
+                    claimed = conn.execute(
+                        "INSERT OR IGNORE INTO room_aliases (room_alias, room_id, creator) VALUES (?, ?, ?)",
+                        (new_room.alias, new_room.room_id, new_room.creator))
+                    if claimed.rowcount != 1:
+                        raise AliasTaken(new_room.alias)
             return [self._insert(conn, e, now_ms) for e in events]
 
         try:
@@ -182,9 +182,9 @@ class EventStore:
     async def state_at(self, room_id: str, stream_ordering: int) -> list[EventRow]:
         """The room's state as it was just after `stream_ordering`."""
         rows = self.db.read(
-            f"SELECT {EVENT_COLUMNS}, max(stream_ordering) FROM events"
-            " WHERE room_id = ? AND state_key IS NOT NULL AND stream_ordering <= ?"
-            " GROUP BY type, state_key", (room_id, stream_ordering))
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_ordering IN (SELECT max(stream_ordering) FROM events"
+            " WHERE room_id = ? AND state_key IS NOT NULL AND stream_ordering <= ? GROUP BY type, state_key)",
+            (room_id, stream_ordering))
         return [row_of(r) for r in rows]
 
     async def members_at(self, room_id: str, stream_ordering: int, user_ids: list[str]) -> list[EventRow]:
@@ -197,8 +197,9 @@ class EventStore:
         for start in range(0, len(user_ids), 500):
             chunk = user_ids[start:start + 500]
             rows += [row_of(r) for r in self.db.read(
-                f"SELECT {EVENT_COLUMNS}, max(stream_ordering) FROM events WHERE room_id = ? AND type = 'm.room.member'"
-                f" AND state_key IN ({','.join('?' * len(chunk))}) AND stream_ordering <= ? GROUP BY state_key",
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_ordering IN (SELECT max(stream_ordering) FROM events"
+                f" WHERE room_id = ? AND type = 'm.room.member' AND state_key IN ({','.join('?' * len(chunk))})"
+                " AND stream_ordering <= ? GROUP BY state_key)",
                 (room_id, *chunk, stream_ordering))]
         return rows
 

@@ -79,13 +79,10 @@ class GovStore:
         """The new unit's ID, or None if the code is taken; `then(unit_id)` in the same transaction."""
 
         def txn(conn: sqlite3.Connection) -> int | None:
-            try:
-                cur = conn.execute(
-                    "INSERT INTO units (parent_id, code, name, created_ts) VALUES (?, ?, ?, ?)",
-                    (parent_id, code, name, now_ms))
-            except sqlite3.IntegrityError:
-                return None
-            return cur.lastrowid
+            row = conn.execute(
+                "INSERT OR IGNORE INTO units (parent_id, code, name, created_ts) VALUES (?, ?, ?, ?) RETURNING unit_id",
+                (parent_id, code, name, now_ms)).fetchone()
+            return None if row is None else int(row[0])
 
         return await self.db.write(with_then(txn, lambda unit_id: () if unit_id is None else then(unit_id)))
 

@@ -47,8 +47,9 @@ def insert_relation(
         conn.execute(
             "INSERT INTO threads (room_id, root_id, root_sender, latest_stream_ordering)"
             " SELECT ?, event_id, sender, ? FROM events WHERE event_id = ? AND room_id = ?"
-            " ON CONFLICT (room_id, root_id) DO UPDATE SET latest_stream_ordering ="
-            " max(latest_stream_ordering, excluded.latest_stream_ordering)",
+            " ON CONFLICT (room_id, root_id) DO UPDATE SET latest_stream_ordering = CASE"
+            " WHEN excluded.latest_stream_ordering > threads.latest_stream_ordering"
+            " THEN excluded.latest_stream_ordering ELSE threads.latest_stream_ordering END",
             (room_id, stream_ordering, parent, room_id))
 
 
@@ -161,6 +162,7 @@ class RelationStore:
             " max(r.stream_ordering) AS latest FROM event_relations r JOIN threads t"
             " ON t.room_id = r.room_id AND t.root_id = r.relates_to_id"
             " WHERE r.room_id = ? AND r.rel_type = 'm.thread' AND r.stream_ordering <= ?"
-            f" GROUP BY r.relates_to_id) WHERE latest < ?{having} ORDER BY latest DESC LIMIT ?",
+            f" GROUP BY r.relates_to_id, t.root_sender) AS latest_replies WHERE latest < ?{having}"
+            " ORDER BY latest DESC LIMIT ?",
             (room_id, upto, before, *([participant, participant] if participant else []), limit))
         return [ThreadRow(*r) for r in rows]

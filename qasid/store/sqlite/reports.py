@@ -47,12 +47,11 @@ class ReportStore:
         """Store the report and `audit(report_id)`, its audit entry, in one transaction; its report_id."""
 
         def txn(conn: sqlite3.Connection) -> int:
-            cur = conn.execute(
+            report_id = int(conn.execute(
                 "INSERT INTO reports (kind, reporter, reported_user, room_id, event_id, unit_id, reason, score,"
-                " created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING report_id",
                 (report.kind, report.reporter, report.reported_user, report.room_id, report.event_id,
-                 report.unit_id, report.reason, report.score, report.created_ts))
-            report_id = int(cur.lastrowid or 0)
+                 report.unit_id, report.reason, report.score, report.created_ts)).fetchone()[0])
             audit(report_id)(conn)
             return report_id
 
