@@ -225,6 +225,6 @@ async def requester(request: Request, *, allow_locked: bool = False) -> Any:
 
 
 async def until_disconnected(request: Request) -> None:
-    """Returns once the client has gone: a long-poll waits on it beside its own wake-up."""
+    """Returns once the client has gone: a parked long-poll's task waits here until woken (core/notifier.py)."""
     while (await request.receive())["type"] != "http.disconnect":
         pass
