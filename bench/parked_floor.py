@@ -21,6 +21,7 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.parked import memory_of, raise_fd_limit
 from bench.servers import BENCH_DIR, REPO, Server, free_port, trivial_command
@@ -91,7 +92,7 @@ def main() -> int:
     chosen = variants(args.http_server.split(","))
     if args.uvicorn_variants == "qasid":
         chosen = [v for v in chosen if v[0] != "uvicorn" or v[1:] == ("httptools", "uvloop")]
-    results = []
+    results: list[dict[str, Any]] = []
     for _ in range(args.runs):
         for http_server, http, loop in chosen:
             name = f"{http_server}-{http}-{loop}"
