@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-# Returns once the client of a waiting request has disconnected.
-UntilGone = Callable[[], Awaitable[Any]]
+# A waiting request's ASGI `receive`: it answers `http.disconnect` once the client has gone.
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+# Waits time out on this grid (never early, at most this late): one timer per slot, not per wait.
+TIMEOUT_SLOT_S = 0.05
 
 
 class Notifier:
@@ -23,6 +26,9 @@ class Notifier:
         # when a process holds 100,000 of them (an empty set is 216 bytes, a list 56).
         self._waiters: dict[str, list[_Wake]] = {}
         self._versions: dict[str, int] = defaultdict(int)
+        # Wake-ups by the timeout slot they end in. One that a change woke stays, spent, until its
+        # slot fires (~64 bytes): cheaper than a timer per wait, which a parked long-poll pays.
+        self._slots: dict[int, list[_Wake]] = {}
         # Set when the server begins to stop: long-polls answer with what they have, at once.
         self.closing = False
         # Long-polls waiting now, by kind ("sync", "sliding_sync"): a gauge for the metrics.
@@ -48,12 +54,12 @@ class Notifier:
                 wake(True)
 
     async def wait(
-        self, user_id: str, seen_version: int, timeout_s: float, until_gone: UntilGone | None = None,
+        self, user_id: str, seen_version: int, timeout_s: float, receive: Receive | None = None,
         kind: str = "sync",
     ) -> bool:
         """Wait for a change after `seen_version`; False on timeout.
 
-        `until_gone()` returns once the client has disconnected (an ASGI `receive()` loop): the
+        `receive` is the request's ASGI receive: once it says the client has disconnected, the
         wait ends with ClientGone. The request's own task waits on it, and a change, the timeout
         or the server stopping wakes that task by cancelling it out of that one await: a parked
         long-poll costs one task and no future, where a watcher task beside it cost ~2 KiB more.
@@ -67,10 +73,14 @@ class Notifier:
         assert task is not None
         wake = _Wake(task)
         self._waiters.setdefault(user_id, []).append(wake)
-        timer = loop.call_later(timeout_s, wake, False)
+        self._time_out_at(loop, loop.time() + timeout_s, wake)
         self.parked[kind] += 1
         try:
-            await (until_gone() if until_gone is not None else loop.create_future())
+            if receive is None:
+                unset: asyncio.Future[bool] = loop.create_future()
+                return await unset  # only a wake-up ends it
+            while (await receive())["type"] != "http.disconnect":  # the body, if it was not read
+                pass
             raise ClientGone()
         except asyncio.CancelledError:
             # Ours only if a wake-up set its reason, and nobody else cancelled the task too.
@@ -79,13 +89,25 @@ class Notifier:
             return wake.news
         finally:
             self.parked[kind] -= 1
-            timer.cancel()
+            wake.task = None  # spent: its timeout slot may still call it
             waiters = self._waiters.get(user_id)
             if waiters is not None:
                 if wake in waiters:
                     waiters.remove(wake)
                 if not waiters:
                     self._waiters.pop(user_id, None)
+
+    def _time_out_at(self, loop: asyncio.AbstractEventLoop, when: float, wake: _Wake) -> None:
+        slot = math.ceil(when / TIMEOUT_SLOT_S)
+        wakes = self._slots.get(slot)
+        if wakes is None:
+            wakes = self._slots[slot] = []
+            loop.call_at(slot * TIMEOUT_SLOT_S, self._time_out, slot)
+        wakes.append(wake)
+
+    def _time_out(self, slot: int) -> None:
+        for wake in self._slots.pop(slot, ()):
+            wake(False)
 
 
 class ClientGone(Exception):
@@ -98,10 +120,10 @@ class _Wake:
     __slots__ = ("news", "task")
 
     def __init__(self, task: asyncio.Task[Any]) -> None:
-        self.task = task
+        self.task: asyncio.Task[Any] | None = task  # None once the wait is over
         self.news: bool | None = None  # True: a change; False: the timeout, or the server stopping
 
     def __call__(self, news: bool) -> None:
-        if self.news is None:
+        if self.news is None and self.task is not None:
             self.news = news
             self.task.cancel()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-
 from qasid.api.asgi import Request, Response
-from qasid.api.http import json_body, json_response, query_int, requester, route, services, until_disconnected
+from qasid.api.http import json_body, json_response, query_int, requester, route, services
 from qasid.core.errors import MatrixError
 from qasid.core.notifier import ClientGone
 from qasid.core.sliding_sync import parse_request
@@ -41,6 +39,6 @@ async def sliding_sync(request: Request) -> Response:
     # A long-poll whose client has gone must not keep waiting.
     try:
         return json_response(await svc.sliding_sync(who.user_id, who.device_id, body,
-                                                    functools.partial(until_disconnected, request)))
+                                                    request.receive))
     except ClientGone:
         return Response(status_code=499)

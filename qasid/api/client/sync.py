@@ -12,7 +12,6 @@ from qasid.api.http import (
     requester,
     route,
     services,
-    until_disconnected,
 )
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, not_found
@@ -100,6 +99,6 @@ async def sync(request: Request) -> Response:
         return json_response(await svc.sync.sync(sync_request))
     # A long-poll whose client has gone must not keep waiting (and keep the server from stopping).
     try:
-        return json_response(await svc.sync.sync(sync_request, functools.partial(until_disconnected, request)))
+        return json_response(await svc.sync.sync(sync_request, request.receive))
     except ClientGone:
         return Response(status_code=499)

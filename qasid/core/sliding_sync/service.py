@@ -14,7 +14,7 @@ from typing import Any
 
 from qasid.core.clock import Clock
 from qasid.core.invite_blocking import invites_blocked
-from qasid.core.notifier import Notifier, UntilGone
+from qasid.core.notifier import Notifier, Receive
 from qasid.core.relations import RelationService
 from qasid.core.rooms import RoomService, RoomSnapshot
 from qasid.core.sliding_sync.connection import MAX_CONNECTIONS, Connections, ConnectionState, RoomSent
@@ -49,7 +49,7 @@ class SlidingSyncService:
         self._answered_at: dict[tuple[str, str, str], float] = {}
 
     async def sliding_sync(
-        self, user_id: str, device_id: str, request: SlidingSyncRequest, until_gone: UntilGone | None = None,
+        self, user_id: str, device_id: str, request: SlidingSyncRequest, receive: Receive | None = None,
     ) -> dict[str, Any]:
         """A connection's next response: at once on its first request or when anything is new,
         else after waiting up to `timeout` ms for something to be."""
@@ -64,7 +64,7 @@ class SlidingSyncService:
                     and base.built_at == (seen_version, shape):
                 # The client holds what was built for this very request, and nothing has been
                 # committed for this user since: the long-poll waits without reading anything.
-                await self.notifier.wait(user_id, seen_version, remaining, until_gone, kind="sliding_sync")
+                await self.notifier.wait(user_id, seen_version, remaining, receive, kind="sliding_sync")
                 continue
             if base is not None and remaining > 0:
                 await self._pace(connection.key, remaining)
@@ -82,7 +82,7 @@ class SlidingSyncService:
                 if request.txn_id is not None:
                     response["txn_id"] = request.txn_id
                 return response
-            await self.notifier.wait(user_id, seen_version, remaining, until_gone, kind="sliding_sync")
+            await self.notifier.wait(user_id, seen_version, remaining, receive, kind="sliding_sync")
 
     async def _pace(self, key: tuple[str, str, str], remaining: float) -> None:
         """Hold a long-poll until the connection's last answer is `sync_pace_ms` old, as /sync does:
