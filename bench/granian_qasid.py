@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bench.servers import Server
+from bench.servers import Server, require_granian
 
 
 def app() -> Any:
@@ -44,6 +44,7 @@ def app() -> Any:
 
 def on_granian(server: Server) -> Server:
     """The same qasid server (port, environment, data folder) served by granian instead of uvicorn."""
+    require_granian()
     server.command = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1",
                       "--port", str(server.port), "--http", "1", "--loop", "uvloop", "--no-ws",
                       "--log-level", "warning", "--backpressure", "1000000", "bench.granian_qasid:app"]
