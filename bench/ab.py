@@ -106,9 +106,14 @@ async def compare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return results
 
 
+def on(http_server: str) -> str:
+    """A side's HTTP server in its label, when it is not `qasid serve`'s own."""
+    return "" if http_server == "uvicorn" else f" on {http_server}"
+
+
 def table(args: argparse.Namespace, results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
-    a = f"A ({args.a}{' ' + ' '.join(args.env_a) if args.env_a else ''} on {args.http_server_a})"
-    b = f"B ({args.b}{' ' + ' '.join(args.env_b) if args.env_b else ''} on {args.http_server_b})"
+    a = f"A ({args.a}{' ' + ' '.join(args.env_a) if args.env_a else ''}{on(args.http_server_a)})"
+    b = f"B ({args.b}{' ' + ' '.join(args.env_b) if args.env_b else ''}{on(args.http_server_b)})"
     lines = [f"| phase | metric | {a} | {b} | B/A |", "| --- | --- | ---: | ---: | ---: |"]
     for name in args.phases:
         for metric, read in METRICS.items():
