@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.ab --a HEAD~1 --b .                       # a commit against the working tree
     .venv/bin/python -m bench.ab --a . --b . --env-b QASID_SYNC_PACE_MS=0 --phases send_8,offered_500
+    .venv/bin/python -m bench.ab --a . --b . --http-server-b granian   # qasid's app on another HTTP server
 
 What the side-by-side run does for qasid against Synapse, for a change to qasid: both servers run
 at once, each repetition runs every phase on both (the order alternating, so drifting machine
@@ -13,6 +14,8 @@ checked out into a temporary worktree, or `.` for the working tree. Only the sen
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -23,8 +26,9 @@ from typing import Any
 
 import uvloop
 
+from bench.granian_qasid import on_granian
 from bench.loadgen.run import LoadGenerator, RunConfig
-from bench.servers import BENCH_DIR, REPO, Server, qasid_server
+from bench.servers import BENCH_DIR, HTTP_SERVERS, REPO, Server, qasid_server
 
 METRICS = {  # name in the table -> how to read it from a phase's result
     "events/s": lambda r: r["events_per_s"],
@@ -73,10 +77,13 @@ async def compare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     gens: dict[str, LoadGenerator] = {}
     results: dict[str, dict[str, list[dict[str, Any]]]] = {"A": {}, "B": {}}
     try:
-        for label, rev, env in (("A", args.a, args.env_a), ("B", args.b, args.env_b)):
+        for label, rev, env, http_server in (("A", args.a, args.env_a, args.http_server_a),
+                                             ("B", args.b, args.env_b, args.http_server_b)):
             (work / label).mkdir(parents=True)
             server = qasid_server(work / label, repo=checkout(rev, work / f"tree-{label}"))
             server.env.update(env_pairs(env))
+            if http_server == "granian":
+                on_granian(server)
             server.start()
             sides[label] = server
             gens[label] = LoadGenerator(RunConfig(
@@ -99,9 +106,14 @@ async def compare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return results
 
 
+def on(http_server: str) -> str:
+    """A side's HTTP server in its label, when it is not `qasid serve`'s own."""
+    return "" if http_server == "uvicorn" else f" on {http_server}"
+
+
 def table(args: argparse.Namespace, results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
-    a = f"A ({args.a}{' ' + ' '.join(args.env_a) if args.env_a else ''})"
-    b = f"B ({args.b}{' ' + ' '.join(args.env_b) if args.env_b else ''})"
+    a = f"A ({args.a}{' ' + ' '.join(args.env_a) if args.env_a else ''}{on(args.http_server_a)})"
+    b = f"B ({args.b}{' ' + ' '.join(args.env_b) if args.env_b else ''}{on(args.http_server_b)})"
     lines = [f"| phase | metric | {a} | {b} | B/A |", "| --- | --- | ---: | ---: | ---: |"]
     for name in args.phases:
         for metric, read in METRICS.items():
@@ -126,11 +138,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=3, help="repetitions of every phase on each side (default 3)")
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per phase")
     p.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each phase")
+    for side in ("a", "b"):
+        p.add_argument(f"--http-server-{side}", choices=HTTP_SERVERS, default="uvicorn",
+                       help=f"side {side.upper()}'s HTTP server: `qasid serve` (uvicorn) or bench/granian_qasid.py")
+    p.add_argument("--out", type=Path, help="also write every raw run and the table to this JSON file")
     args = p.parse_args(argv)
     work = BENCH_DIR / "work" / f"ab-{time.strftime('%Y%m%dT%H%M%S')}"
     try:
         results = uvloop.run(compare(args, work))
         print(table(args, results))
+        if args.out:
+            args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                            "load_average": os.getloadavg(), "results": results,
+                                            "table": table(args, results)}, indent=1, default=str))
     finally:
         for label in ("A", "B"):
             if (work / f"tree-{label}").exists():

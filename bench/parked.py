@@ -43,9 +43,10 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
+from bench.granian_qasid import on_granian
 from bench.loadgen.matrix import PREFIX, Account, MatrixClient, new_session
-from bench.loadgen.measure import percentiles
-from bench.servers import BENCH_DIR, Server, qasid_server
+from bench.loadgen.measure import family, percentiles
+from bench.servers import BENCH_DIR, HTTP_SERVERS, Server, qasid_server
 
 PASSWORD = "parked-bench-password-1"
 SLIDING = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
@@ -65,22 +66,26 @@ def raise_fd_limit() -> int:
 # --- the server ----------------------------------------------------------------------------
 
 
-def start_server(work: Path, trace_frames: int) -> Server:
+def start_server(work: Path, trace_frames: int, http_server: str = "uvicorn") -> Server:
     server = qasid_server(work)
     server.env.update({"QASID_ARGON2_TIME_COST": "1", "QASID_ARGON2_MEMORY_KIB": "8",
                        "BENCH_PROBE_DIR": str(work)})
     trace = ["-X", f"tracemalloc={trace_frames}"] if trace_frames else []
     server.command = [sys.executable, *trace, "-m", "bench.parked_server", "serve"]
+    if http_server == "granian":
+        on_granian(server)  # no tracemalloc there: the worker is granian's child process
     server.start()
     return server
 
 
 def memory_of(pid: int) -> dict[str, int]:
-    """VmRSS and Pss of the server process, in KiB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    pss = next(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
+    """VmRSS and Pss of the server process and its descendants (granian's worker), in KiB."""
+    rss = pss = 0
+    for member in family(pid):
+        status = Path(f"/proc/{member}/status").read_text()
+        rss += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+        rollup = Path(f"/proc/{member}/smaps_rollup").read_text()
+        pss += next(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
     return {"rss_kib": rss, "pss_kib": pss}
 
 
@@ -217,10 +222,10 @@ async def initial_syncs(client: MatrixClient, accounts: list[Account], filter_js
 
 
 async def memory_phase(work: Path, counts: list[int], room_size: int, trace_frames: int,
-                       timeout_ms: int, sliding: bool = False) -> dict[str, Any]:
-    server = start_server(work, trace_frames)
+                       timeout_ms: int, sliding: bool = False, http_server: str = "uvicorn") -> dict[str, Any]:
+    server = start_server(work, trace_frames, http_server)
     result: dict[str, Any] = {"counts": counts, "room_size": room_size, "tracemalloc": trace_frames,
-                              "kind": "sliding_sync" if sliding else "sync"}
+                              "kind": "sliding_sync" if sliding else "sync", "http_server": http_server}
     pollers: list[Poller] = []
     try:
         async with new_session(64) as session:
@@ -269,8 +274,8 @@ def top_allocations(work: Path, count: int, lines: int = 30) -> list[str]:
     return out
 
 
-async def fanout_phase(work: Path, members: int, rounds: int, spy: bool) -> dict[str, Any]:
-    server = start_server(work, 0)
+async def fanout_phase(work: Path, members: int, rounds: int, spy: bool, http_server: str = "uvicorn") -> dict[str, Any]:
+    server = start_server(work, 0, http_server)
     pollers: list[Poller] = []
     try:
         async with new_session(64) as session:
@@ -332,11 +337,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         work = BENCH_DIR / "work" / f"{stamp}-parked-memory"
         work.mkdir(parents=True)
         results["memory"] = await memory_phase(work, args.counts, args.room_size, args.tracemalloc,
-                                                args.timeout_ms, args.sliding)
+                                                args.timeout_ms, args.sliding, args.http_server)
     if "fanout" in args.phases:
         work = BENCH_DIR / "work" / f"{stamp}-parked-fanout"
         work.mkdir(parents=True)
-        results["fanout"] = await fanout_phase(work, args.members, args.rounds, args.py_spy)
+        results["fanout"] = await fanout_phase(work, args.members, args.rounds, args.py_spy, args.http_server)
     return results
 
 
@@ -353,6 +358,8 @@ def main() -> int:
                              " machine ends before the first answer at its timeout")
     parser.add_argument("--sliding", action="store_true", help="memory phase: park sliding syncs (MSC4186)")
     parser.add_argument("--py-spy", action="store_true", help="profile the server over the fan-out rounds")
+    parser.add_argument("--http-server", choices=HTTP_SERVERS, default="uvicorn",
+                        help="serve qasid's app on uvicorn (`qasid serve`) or granian (bench/granian_qasid.py)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     import uvloop

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -115,12 +116,35 @@ def qasid_server(work_dir: Path, repo: Path = REPO) -> Server:
 # --- trivial ASGI ---------------------------------------------------------------------------
 
 
-def trivial_server(work_dir: Path) -> Server:
+HTTP_SERVERS = ("uvicorn", "granian")
+
+
+def trivial_command(port: int, http_server: str = "uvicorn") -> list[str]:
+    """bench/trivial_asgi.py on qasid's uvicorn (uvloop + httptools) or on granian (Rust, uvloop).
+
+    granian's backpressure (requests in flight per worker) defaults to 1,024: raised so that
+    thousands of parked long-polls all reach the app, as they do on uvicorn. `--http 1`: its
+    default (`auto`, sniffing for HTTP/2) costs ~15 KiB more per open connection.
+    """
+    if http_server == "granian":
+        require_granian()
+        return [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+                "--port", str(port), "--http", "1", "--loop", "uvloop", "--no-ws", "--log-level", "warning",
+                "--backpressure", "1000000", "bench.trivial_asgi:app"]
+    return [sys.executable, "-m", "uvicorn", "bench.trivial_asgi:app", "--host", "127.0.0.1",
+            "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+            "--log-level", "warning", "--no-server-header", "--no-date-header"]
+
+
+def require_granian() -> None:
+    """granian is measured, not a dependency of qasid: it goes into qasid's venv by hand."""
+    if importlib.util.find_spec("granian") is None:
+        raise SystemExit("granian is not installed in this venv: `.venv/bin/pip install granian` (bench only)")
+
+
+def trivial_server(work_dir: Path, http_server: str = "uvicorn") -> Server:
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "bench.trivial_asgi:app", "--host", "127.0.0.1",
-               "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-               "--log-level", "warning", "--no-server-header", "--no-date-header"]
-    return Server("trivial", command, work_dir, port)
+    return Server("trivial", trivial_command(port, http_server), work_dir, port)
 
 
 # --- Synapse --------------------------------------------------------------------------------

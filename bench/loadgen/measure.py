@@ -27,7 +27,7 @@ def percentiles(samples_s: list[float]) -> dict[str, float | None]:
             "max_ms": round(ordered[-1] * 1000, 3)}
 
 
-def _family(pid: int) -> list[int]:
+def family(pid: int) -> list[int]:
     """The process and its descendants (uvicorn workers, if any)."""
     pids, queue = [], [pid]
     while queue:
@@ -44,7 +44,7 @@ def _family(pid: int) -> list[int]:
 def rss_bytes(pid: int) -> int:
     """Resident set size of the process and its descendants."""
     total = 0
-    for p in _family(pid):
+    for p in family(pid):
         try:
             total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * _PAGE
         except (OSError, IndexError):
@@ -55,7 +55,7 @@ def rss_bytes(pid: int) -> int:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds consumed so far by the process and its descendants."""
     total = 0.0
-    for p in _family(pid):
+    for p in family(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / _TICK

@@ -222,9 +222,3 @@ async def requester(request: Request, *, allow_locked: bool = False) -> Any:
     return await services(request).accounts.authenticate(
         token, client_ip(request), allow_locked=allow_locked
     )
-
-
-async def until_disconnected(request: Request) -> None:
-    """Returns once the client has gone: a long-poll waits on it beside its own wake-up."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass

@@ -22,7 +22,7 @@ from qasid.core.filters import Filter
 from qasid.core.invite_blocking import invites_blocked
 from qasid.core.lazy_members import LazyMembers
 from qasid.core.membership import stripped_state
-from qasid.core.notifier import ClientGone, Notifier
+from qasid.core.notifier import Notifier, Receive
 from qasid.core.presence import PresenceService
 from qasid.core.push import PushService
 from qasid.core.relations import RelationService, Served
@@ -123,10 +123,10 @@ class SyncService:
             presence=streams.presence,
         )
 
-    async def sync(self, request: SyncRequest, gone: asyncio.Future[Any] | None = None) -> dict[str, Any]:
+    async def sync(self, request: SyncRequest, receive: Receive | None = None) -> dict[str, Any]:
         """Answer at once if anything is new (or this is an initial sync), else wait until something is.
 
-        `gone` resolves when the client disconnects: a wait then ends with ClientGone.
+        `receive` is the request's ASGI receive: a wait ends with ClientGone once the client has gone.
         """
         if request.since is not None:
             # The device has seen everything up to this token: its to-device messages can go.
@@ -141,10 +141,10 @@ class SyncService:
             if remaining > 0 and since is not None and not closing and self._issued.get(device) == (since, seen_version):
                 # The device holds the complete answer we built last, and nothing has been
                 # committed for this user since: the long-poll waits without reading anything.
-                await self.notifier.wait(request.user_id, seen_version, remaining, gone)
+                await self.notifier.wait(request.user_id, seen_version, remaining, receive)
                 continue
             if since is not None and remaining > 0:
-                await self._pace(device, remaining, gone)
+                await self._pace(device, remaining)
                 seen_version = self.notifier.version(request.user_id)
             response, has_news = await self._build(request)
             remaining = deadline - time.monotonic()
@@ -154,9 +154,9 @@ class SyncService:
                 if has_news:
                     self._answered_at[device] = time.monotonic()
                 return response
-            await self.notifier.wait(request.user_id, seen_version, remaining, gone)
+            await self.notifier.wait(request.user_id, seen_version, remaining, receive)
 
-    async def _pace(self, device: tuple[str, str], remaining: float, gone: asyncio.Future[Any] | None) -> None:
+    async def _pace(self, device: tuple[str, str], remaining: float) -> None:
         """Hold a long-poll until the device's last answer is `sync_pace_ms` old.
 
         A client re-polls the moment it is answered; on a busy server the next event is often
@@ -170,9 +170,8 @@ class SyncService:
         if pause <= 0:
             del self._answered_at[device]
             return
+        # A client gone meanwhile is found by the wait that follows (its receive() answers at once).
         await asyncio.sleep(min(pause, remaining))
-        if gone is not None and gone.done():
-            raise ClientGone()
 
     async def _build(self, request: SyncRequest) -> tuple[dict[str, Any], bool]:
         since = request.since

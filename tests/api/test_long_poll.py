@@ -7,11 +7,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from tests.api.e2ee_helpers import V3, Device, share_room
-from tests.server import ServerProcess
+from tests.server import ServerProcess, free_port
 
 
 def new_device(server: ServerProcess, username: str) -> Device:
@@ -127,3 +128,43 @@ def test_a_stop_answers_parked_long_polls_instead_of_cutting_them_off(server: Se
     assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
     assert answers[0].json()["next_batch"] and answers[1].json()["pos"]
     assert "CancelledError" not in server.log_path.read_text()
+
+
+def test_a_client_that_leaves_frees_its_parked_long_poll_at_once(tmp_path: Path) -> None:
+    """A phone that drops its connection mid-wait must not leave a request parked until the
+    timeout: 100,000 phones come and go, and each parked request holds memory."""
+    metrics_port = free_port()
+    server = ServerProcess(tmp_path / "data", env={"QASID_METRICS_BIND": f"127.0.0.1:{metrics_port}"})
+    server.start()
+    try:
+        alice = new_device(server, "alice")
+        since = alice.sync()["next_batch"]
+        sliding = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
+        body = b'{"lists":{"all":{"ranges":[[0,9]],"timeline_limit":1,"required_state":[]}}}'
+        pos = httpx.post(server.base_url + sliding, content=body, headers=alice.headers).json()["pos"]
+        requests = [
+            f"GET {V3}/sync?timeout=60000&since={quote(since)} HTTP/1.1\r\n",
+            f"POST {sliding}?timeout=60000&pos={quote(pos)} HTTP/1.1\r\nContent-Length: {len(body)}\r\n",
+        ]
+        connections = [socket.create_connection(("127.0.0.1", server.port)) for _ in requests]
+        for raw, head in zip(connections, requests, strict=True):
+            raw.sendall(f"{head}Host: qasid\r\nAuthorization: Bearer {alice.token}\r\n\r\n".encode()
+                        + (body if head.startswith("POST") else b""))
+        assert _parked_soon(metrics_port, lambda n: n == 2), "both long-polls should be parked"
+        for raw in connections:
+            raw.close()
+        assert _parked_soon(metrics_port, lambda n: n == 0), "a closed connection must free its long-poll"
+    finally:
+        server.stop()
+
+
+def _parked_soon(metrics_port: int, wanted: Any, within_s: float = 5.0) -> bool:
+    """Whether the number of parked long-polls (all kinds) satisfies `wanted` within `within_s`."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        if wanted(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                      if line.startswith("qasid_parked_long_polls{"))):
+            return True
+        time.sleep(0.05)
+    return False

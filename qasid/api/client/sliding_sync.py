@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from qasid.api.asgi import Request, Response
-from qasid.api.http import json_body, json_response, query_int, requester, route, services, until_disconnected
+from qasid.api.http import json_body, json_response, query_int, requester, route, services
 from qasid.core.errors import MatrixError
 from qasid.core.notifier import ClientGone
 from qasid.core.sliding_sync import parse_request
@@ -39,10 +37,8 @@ async def sliding_sync(request: Request) -> Response:
     if timeout_ms == 0 or pos is None:
         return json_response(await svc.sliding_sync(who.user_id, who.device_id, body))
     # A long-poll whose client has gone must not keep waiting.
-    gone = asyncio.ensure_future(until_disconnected(request))
     try:
-        return json_response(await svc.sliding_sync(who.user_id, who.device_id, body, gone))
+        return json_response(await svc.sliding_sync(who.user_id, who.device_id, body,
+                                                    request.receive))
     except ClientGone:
         return Response(status_code=499)
-    finally:
-        gone.cancel()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 
 from qasid.api.asgi import Request, Response
@@ -13,7 +12,6 @@ from qasid.api.http import (
     requester,
     route,
     services,
-    until_disconnected,
 )
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, not_found
@@ -100,10 +98,7 @@ async def sync(request: Request) -> Response:
     if sync_request.timeout_ms == 0:
         return json_response(await svc.sync.sync(sync_request))
     # A long-poll whose client has gone must not keep waiting (and keep the server from stopping).
-    gone = asyncio.ensure_future(until_disconnected(request))
     try:
-        return json_response(await svc.sync.sync(sync_request, gone))
+        return json_response(await svc.sync.sync(sync_request, request.receive))
     except ClientGone:
         return Response(status_code=499)
-    finally:
-        gone.cancel()

@@ -14,7 +14,7 @@ from typing import Any
 
 from qasid.core.clock import Clock
 from qasid.core.invite_blocking import invites_blocked
-from qasid.core.notifier import ClientGone, Notifier
+from qasid.core.notifier import Notifier, Receive
 from qasid.core.relations import RelationService
 from qasid.core.rooms import RoomService, RoomSnapshot
 from qasid.core.sliding_sync.connection import MAX_CONNECTIONS, Connections, ConnectionState, RoomSent
@@ -49,7 +49,7 @@ class SlidingSyncService:
         self._answered_at: dict[tuple[str, str, str], float] = {}
 
     async def sliding_sync(
-        self, user_id: str, device_id: str, request: SlidingSyncRequest, gone: asyncio.Future[Any] | None = None,
+        self, user_id: str, device_id: str, request: SlidingSyncRequest, receive: Receive | None = None,
     ) -> dict[str, Any]:
         """A connection's next response: at once on its first request or when anything is new,
         else after waiting up to `timeout` ms for something to be."""
@@ -64,10 +64,10 @@ class SlidingSyncService:
                     and base.built_at == (seen_version, shape):
                 # The client holds what was built for this very request, and nothing has been
                 # committed for this user since: the long-poll waits without reading anything.
-                await self.notifier.wait(user_id, seen_version, remaining, gone, kind="sliding_sync")
+                await self.notifier.wait(user_id, seen_version, remaining, receive, kind="sliding_sync")
                 continue
             if base is not None and remaining > 0:
-                await self._pace(connection.key, remaining, gone)
+                await self._pace(connection.key, remaining)
                 seen_version = self.notifier.version(user_id)
             response, state, news = await self._build(user_id, device_id, request, base)
             remaining = deadline - time.monotonic()
@@ -82,9 +82,9 @@ class SlidingSyncService:
                 if request.txn_id is not None:
                     response["txn_id"] = request.txn_id
                 return response
-            await self.notifier.wait(user_id, seen_version, remaining, gone, kind="sliding_sync")
+            await self.notifier.wait(user_id, seen_version, remaining, receive, kind="sliding_sync")
 
-    async def _pace(self, key: tuple[str, str, str], remaining: float, gone: asyncio.Future[Any] | None) -> None:
+    async def _pace(self, key: tuple[str, str, str], remaining: float) -> None:
         """Hold a long-poll until the connection's last answer is `sync_pace_ms` old, as /sync does:
         a phone re-polls at once, and the next event is often a few milliseconds behind."""
         answered_at = self._answered_at.get(key)
@@ -94,9 +94,7 @@ class SlidingSyncService:
         if pause <= 0:
             del self._answered_at[key]
             return
-        await asyncio.sleep(min(pause, remaining))
-        if gone is not None and gone.done():
-            raise ClientGone()
+        await asyncio.sleep(min(pause, remaining))  # a client gone meanwhile: the next wait finds it
 
     async def _build(
         self, user_id: str, device_id: str, request: SlidingSyncRequest, base: ConnectionState | None,
