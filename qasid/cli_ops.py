@@ -117,9 +117,9 @@ def cmd_migrate(args: argparse.Namespace, settings_of: SettingsOf) -> int:
 
 def _migrate_postgres(url: str, dry_run: bool) -> Any:
     from qasid.store.postgres import engine
-    from qasid.store.postgres.connection import PgConnection, connect as connect_pg
+    from qasid.store.postgres.connection import PgConnection
 
-    conn = PgConnection(connect_pg(url))
+    conn = PgConnection(url)
     try:
         return engine.plan_migrations(conn) if dry_run else engine.migrate(conn)
     finally:

@@ -174,8 +174,11 @@ class GroupCommit:
                 outcomes = self._run_jobs(conn, batch, isolated=True)
         except Exception as e:
             log.exception("commit failed; %d writes refused", len(batch))
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - a lost connection: the engine opens a new one at the next batch
+                log.exception("rollback failed")
             self._counters.clear()
             outcomes = [(False, e)] * len(batch)
         self.stats.commit_seconds.observe(time.perf_counter() - started)

@@ -84,8 +84,21 @@ def connect(url: str) -> psycopg.Connection[Any]:
 class PgConnection:
     """sqlite3.Connection's `execute`, `executemany`, `in_transaction` and `close` over psycopg."""
 
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
-        self.raw = raw
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.raw = connect(url)
+
+    @property
+    def lost(self) -> bool:
+        """The connection is closed or broken (the server restarted, the network failed over)."""
+        return bool(self.raw.closed or self.raw.broken)
+
+    def reconnect(self) -> None:
+        """A new connection in place of a lost one."""
+        try:
+            self.raw.close()
+        finally:
+            self.raw = connect(self.url)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         statement = translate(sql)
@@ -104,7 +117,7 @@ class PgConnection:
 
     @property
     def in_transaction(self) -> bool:
-        return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
+        return not self.lost and self.raw.info.transaction_status != pq.TransactionStatus.IDLE
 
     def close(self) -> None:
         self.raw.close()

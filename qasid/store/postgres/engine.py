@@ -9,7 +9,7 @@ events are appended one at a time, as with SQLite's single writer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -19,7 +19,7 @@ import psycopg
 
 from qasid.store.groupcommit import GroupCommit
 from qasid.store.postgres import sql
-from qasid.store.postgres.connection import PgConnection, connect
+from qasid.store.postgres.connection import PgConnection
 from qasid.store.sqlite.engine import Migration, MigrationError, MigrationPlan
 
 log = logging.getLogger(__name__)
@@ -34,14 +34,16 @@ class PgDatabase(GroupCommit):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        writer = PgConnection(connect(url))
+        writer = PgConnection(url)
         migrate(writer)
         sql.PRIMARY_KEYS.update(primary_keys(writer))
-        reader = PgConnection(connect(url))
+        reader = PgConnection(url)
         self._epoch = int(writer.execute("SELECT n FROM write_epoch").fetchone()[0])
         super().__init__(writer, reader)
 
     def _begin(self, conn: PgConnection) -> bool:
+        if conn.lost:
+            conn.reconnect()
         conn.execute("BEGIN")
         conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITERS_LOCK,))
         epoch = int(conn.execute("UPDATE write_epoch SET n = n + 1 RETURNING n").fetchone()[0])
@@ -49,15 +51,38 @@ class PgDatabase(GroupCommit):
         self._epoch = epoch
         return moved
 
+    def read(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        """As GroupCommit.read, once more on a new connection if PostgreSQL went away (a read can be repeated)."""
+        try:
+            return super().read(statement, params)
+        except psycopg.OperationalError:
+            if not self.reader.lost:
+                raise
+            self.reader.reconnect()
+            return super().read(statement, params)
+
+    def read_one(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        """As GroupCommit.read_one, once more on a new connection if PostgreSQL went away."""
+        try:
+            return super().read_one(statement, params)
+        except psycopg.OperationalError:
+            if not self.reader.lost:
+                raise
+            self.reader.reconnect()
+            return super().read_one(statement, params)
+
     def execute_now(self, statement: str, params: tuple[Any, ...] = ()) -> None:
         """One statement, committed at once on a connection of its own: for startup, before any traffic."""
-        with connect(self.url) as raw:
-            PgConnection(raw).execute(statement, params)
+        conn = PgConnection(self.url)
+        try:
+            conn.execute(statement, params)
+        finally:
+            conn.close()
 
     @contextmanager
     def snapshot(self) -> Iterator[PgConnection]:
         """A read-only connection of its own, in one transaction: every query sees the same moment."""
-        conn = PgConnection(connect(self.url))
+        conn = PgConnection(self.url)
         try:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield conn

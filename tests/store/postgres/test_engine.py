@@ -68,3 +68,22 @@ async def test_two_processes_writing_at_once_never_share_a_position(schema: pg.T
     finally:
         first.close()
         second.close()
+
+
+async def test_a_lost_connection_costs_one_batch_and_reads_carry_on(schema: pg.TestSchema) -> None:
+    """PostgreSQL restarted or failed over: the engine opens new connections rather than failing for good."""
+    db = PgDatabase(schema.url)
+    try:
+        await db.write(_append("@a:x", db))
+        with pg.admin_connection() as admin:
+            for pid in (db.reader.raw.info.backend_pid, db._writer_conn.raw.info.backend_pid):
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert db.read_one("SELECT count(*) FROM device_list_changes")[0] == 1
+        try:
+            await db.write(_append("@b:x", db))
+        except Exception:  # the batch in flight when the connection died may be refused; the next commits
+            pass
+        await db.write(_append("@c:x", db))
+        assert "@c:x" in {u for (u,) in schema.query("SELECT user_id FROM device_list_changes")}
+    finally:
+        db.close()
