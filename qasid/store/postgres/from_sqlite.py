@@ -33,11 +33,12 @@ NOT_COPIED = {
 }
 # PostgreSQL tables with no SQLite counterpart, left as its migrations made them.
 TARGET_ONLY = {"write_epoch", "schema_version", "sqlite_import", "sqlite_import_run"}
+# The run's own record in the target: which source it copies, and how far each table has come.
 _PROGRESS_SCHEMA = (
-    "CREATE TABLE sqlite_import_run (source_fingerprint TEXT NOT NULL, started_ts BIGINT NOT NULL,"
-    " finished_ts BIGINT)",
-    "CREATE TABLE sqlite_import (table_name TEXT PRIMARY KEY, last_rowid BIGINT NOT NULL,"
-    " copied BIGINT NOT NULL, done BIGINT NOT NULL)",
+    ("CREATE TABLE sqlite_import_run (source_fingerprint TEXT NOT NULL, started_ts BIGINT NOT NULL,"
+     " finished_ts BIGINT)"),
+    ("CREATE TABLE sqlite_import (table_name TEXT PRIMARY KEY, last_rowid BIGINT NOT NULL,"
+     " copied BIGINT NOT NULL, done BIGINT NOT NULL)"),
 )
 
 
@@ -164,8 +165,8 @@ def _plan(src: sqlite3.Connection, target: PgConnection) -> list[Table]:
             continue
         tables.append(Table(name, tuple(c[0] for c in wanted), tuple(c[1] for c in wanted), always))
     if problems:
-        raise MigrateDbError("this qasid does not know how to copy every table of the SQLite database: "
-                           + "; ".join(problems))
+        raise MigrateDbError("this qasid does not know how to copy every table of the SQLite database, so no row"
+                           " was copied: " + "; ".join(problems))
     return tables
 
 
@@ -209,8 +210,8 @@ def _claim_target(target: PgConnection, fingerprint: str) -> str:
                            " name an empty database (or schema)")
     recorded, finished = target.execute("SELECT source_fingerprint, finished_ts FROM sqlite_import_run").fetchone()
     if recorded != fingerprint:
-        raise MigrateDbError("the SQLite database changed since the earlier, unfinished run into this PostgreSQL"
-                           " database (was the server started?): empty the PostgreSQL database and run again")
+        raise MigrateDbError("the SQLite database changed since the earlier run into this PostgreSQL database"
+                           " (was the server started?): empty the PostgreSQL database and run again")
     return "done" if finished is not None else "resumed"
 
 
