@@ -39,6 +39,8 @@ def add_migrate_db_parser(admin_sub: Any, common: Callable[[argparse.ArgumentPar
 
 def cmd_migrate_db(args: argparse.Namespace, settings_of: SettingsOf, with_store: WithStore) -> int:
     """Copy, check the counts, then verify the audit chain on the copy."""
+    import psycopg
+
     from qasid.store.postgres.from_sqlite import MigrateDbError, import_sqlite
 
     settings = settings_of(args)
@@ -58,6 +60,9 @@ def cmd_migrate_db(args: argparse.Namespace, settings_of: SettingsOf, with_store
             result = import_sqlite(settings.database_path, args.to, chunk_rows=args.chunk_rows, progress=progress)
     except MigrateDbError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except psycopg.Error as e:
+        print(f"error: PostgreSQL at --to: {str(e).strip()}", file=sys.stderr)
         return 1
     if result.already_done:
         print("this PostgreSQL database already holds a finished copy of this SQLite database: nothing to do")

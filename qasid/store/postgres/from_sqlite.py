@@ -227,6 +227,8 @@ def _in_dependency_order(target: PgConnection, tables: list[Table]) -> list[Tabl
     by_name = {t.name: t for t in tables}
     while needs:
         ready = sorted(name for name, parents in needs.items() if not parents & needs.keys())
+        if not ready:
+            raise MigrateDbError(f"the foreign keys between tables {sorted(needs)} form a cycle: no order copies them")
         for name in ready:
             ordered.append(by_name[name])
             del needs[name]
