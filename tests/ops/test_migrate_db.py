@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,13 @@ pytestmark = pytest.mark.skipif(
 PASSWORD = "a long enough passphrase"
 V3 = "/_matrix/client/v3"
 BACKUP = "m.megolm_backup.v1.curve25519-aes-sha2"
+
+
+@pytest.fixture(autouse=True)
+def _drop_schemas() -> Iterator[None]:
+    """The schemas these tests make are dropped after each, on whichever backend the suite runs."""
+    yield
+    pg.drop_unused_schemas()
 
 
 def _sqlite_server(data_dir: Path) -> ServerProcess:
