@@ -68,10 +68,16 @@ SERVING_LOCK = "serving.lock"
 def hold_serving_lock(data_dir: Path) -> None:
     """Mark the folder as served for as long as this process lives (a shared lock: workers may share it).
 
-    The descriptor is never closed: the kernel drops the lock when the process ends, however it ends.
+    Refused while `qasid admin migrate-db` copies the folder's database. The descriptor is never
+    closed: the kernel drops the lock when the process ends, however it ends.
     """
     fd = os.open(data_dir / SERVING_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_SH)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DataDirBusy(f"`qasid admin migrate-db` is copying data folder {data_dir}: start the server"
+                          " once it has finished") from None
 
 
 @contextmanager

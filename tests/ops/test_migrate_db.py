@@ -11,6 +11,7 @@ messages; search, the key backup, the organisation and the audit chain came alon
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sqlite3
 import subprocess
@@ -86,11 +87,16 @@ async def _populate(server: ServerProcess, alice: NioUser, bob: NioUser) -> dict
                      "session_data": {"ciphertext": "c", "ephemeral": "e", "mac": "m"}}
         stored = await http.put(f"/room_keys/keys/{room_id}/session1", params={"version": version}, json=backed_up)
         assert stored.status_code == 200, stored.text
+        picture = os.urandom(20_000)
+        uploaded = await http.post(server.base_url + "/_matrix/media/v3/upload", content=picture,
+                                   headers={"Content-Type": "application/octet-stream"})
+        assert uploaded.status_code == 200, uploaded.text
     server.cli("unit", "create", "--code", "MOF", "--name", "Ministry of Finance")
     server.cli("unit", "create", "--code", "MOF-B", "--name", "Budget", "--parent", "MOF")
     server.cli("official", "create", "--unit", "MOF-B", "--username", "carol", "--designation", "Director",
                "--password", PASSWORD)
-    return {"room_id": room_id, "plain": plain, "version": version, "backed_up": backed_up}
+    return {"room_id": room_id, "plain": plain, "version": version, "backed_up": backed_up, "picture": picture,
+            "media_id": uploaded.json()["content_uri"].rsplit("/", 1)[1]}
 
 
 async def _refused_while_serving(server: ServerProcess, alice: NioUser, room_id: str) -> None:
@@ -194,6 +200,8 @@ async def _check_carried_over(server: ServerProcess, alice: NioUser, facts: dict
         assert found.json()["search_categories"]["room_events"]["count"] == 1
         key = await http.get(f"/room_keys/keys/{facts['room_id']}/session1", params={"version": facts["version"]})
         assert key.status_code == 200 and key.json() == facts["backed_up"], key.text
+        media = await http.get(f"{server.base_url}/_matrix/client/v1/media/download/{server.server_name}/{facts['media_id']}")
+        assert media.status_code == 200 and media.content == facts["picture"]  # the row moved, the file stayed
 
 
 def test_refusals_name_the_reason_and_copy_nothing(tmp_path: Path) -> None:
@@ -222,6 +230,13 @@ def test_refusals_name_the_reason_and_copy_nothing(tmp_path: Path) -> None:
     unknown = run(_schema())
     assert unknown.returncode == 1 and "future_feature has no PostgreSQL counterpart" in unknown.stderr, unknown.stderr
     change("DROP TABLE future_feature")
+
+    writer = sqlite3.connect(database, isolation_level=None)  # another process writing (an admin command)
+    writer.execute("BEGIN IMMEDIATE")
+    busy = run(_schema())
+    writer.execute("ROLLBACK")
+    writer.close()
+    assert busy.returncode == 1 and "the SQLite database is being written" in busy.stderr, busy.stderr
 
     copied = _schema()
     assert run(copied).returncode == 0
