@@ -69,6 +69,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log_config = configure_logging(settings)
     tls = _tls_context(settings)
     app = create_app(settings)
+    from qasid.store.datadir import hold_serving_lock
+
+    hold_serving_lock(settings.data_dir)  # `qasid admin migrate-db` refuses while it is held
     # Once the data folder and settings are known good (a refusal is then the only line printed),
     # before the first connection is accepted.
     raise_open_files_limit()
@@ -271,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     from qasid.cli_directives import add_directive_parsers
 
     add_directive_parsers(admin_sub, _common, _settings)
+    from qasid.cli_migrate_db import add_migrate_db_parser
+
+    add_migrate_db_parser(admin_sub, _common, _settings, _with_store)
     from qasid.cli_ops import add_ops_parsers as add_data_ops_parsers
     from qasid.ops.cli import add_ops_parsers
 

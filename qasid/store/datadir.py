@@ -8,9 +8,12 @@ left readable by an earlier version, a permissive umask or a hand-made `mkdir` i
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger("qasid")
@@ -57,3 +60,39 @@ def _tighten(path: Path, fixed: list[Path], unfixable: list[Path]) -> None:
         unfixable.append(path)
         return
     fixed.append(path)
+
+
+SERVING_LOCK = "serving.lock"
+
+
+def hold_serving_lock(data_dir: Path) -> None:
+    """Mark the folder as served for as long as this process lives (a shared lock: workers may share it).
+
+    Refused while `qasid admin migrate-db` copies the folder's database. The descriptor is never
+    closed: the kernel drops the lock when the process ends, however it ends.
+    """
+    fd = os.open(data_dir / SERVING_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DataDirBusy(f"`qasid admin migrate-db` is copying data folder {data_dir}: start the server"
+                          " once it has finished") from None
+
+
+@contextmanager
+def no_server_running(data_dir: Path) -> Iterator[None]:
+    """Hold the folder against any server starting, or refuse at once if one is serving it."""
+    fd = os.open(data_dir / SERVING_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DataDirBusy(f"a qasid server is running on data folder {data_dir}: stop it first") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+class DataDirBusy(OSError):
+    """A server holds the data folder."""
