@@ -17,6 +17,7 @@ from qasid.api.asgi import ClientDisconnect, Handler, Request, Response, Route
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, missing_param, too_large
 from qasid.core.uia import UiaOperation
+from qasid.store.groupcommit import UnstorableText
 
 if TYPE_CHECKING:
     from qasid.core.services import Services
@@ -61,6 +62,8 @@ def route(method: str, *paths: str) -> Callable[[Handler], Handler]:
                 return await fn(request)
             except MatrixError as e:
                 return error_response(e)
+            except UnstorableText as e:
+                return error_response(MatrixError(400, "M_INVALID_PARAM", str(e)))
             except ClientDisconnect:
                 return Response(status_code=499)  # nobody is left to read it
             except Exception:

@@ -63,6 +63,11 @@ def with_then(fn: Callable[[Any], T], then: Callable[[T], Sequence[Also]]) -> Ca
     return txn
 
 
+class UnstorableText(ValueError):
+    """Text the database cannot keep: PostgreSQL's text holds no U+0000 (SQLite's does). Requests
+    that would store it are refused with 400 rather than failing inside the database."""
+
+
 class GroupCommit:
     """The group-commit writer thread over a writer connection, and reads on a reader connection.
 
@@ -70,6 +75,8 @@ class GroupCommit:
     returns whether another process may have written since this one's last commit (stream
     positions handed out from memory are then read again).
     """
+
+    dialect = ""  # "sqlite" or "postgresql": for the rare statement only one of them has
 
     def __init__(self, writer: Any, reader: Any) -> None:
         self._writer_conn = writer

@@ -24,6 +24,7 @@ from qasid.api.console.i18n import choose
 from qasid.api.console.render import render
 from qasid.api.http import ROUTES, client_ip, read_body, services
 from qasid.core.errors import MatrixError
+from qasid.store.groupcommit import UnstorableText
 from qasid.gov.console import IDLE_TIMEOUT_MS, ConsoleSession
 from qasid.gov.government import Government
 from qasid.gov.scope import AdminScope
@@ -119,6 +120,8 @@ async def _serve(request: Request, fn: ConsoleHandler, method: str, public: bool
         return await fn(request, page)
     except MatrixError as e:
         return page.render("error.html", status=e.status, status_code=e.status, message=e.message)
+    except UnstorableText as e:
+        return page.render("error.html", status=400, status_code=400, message=str(e))
     except ClientDisconnect:
         raise
     except Exception:

@@ -14,7 +14,3 @@ class PostgresStore(Store):
         db = PgDatabase(url)
         super().__init__(db)
         self.search = PgSearchStore(db)  # type: ignore[assignment]
-
-    @property
-    def kind(self) -> str:
-        return "postgresql"

@@ -17,6 +17,7 @@ from psycopg import pq
 from psycopg.adapt import Dumper, Loader
 from psycopg.rows import RowMaker
 
+from qasid.store.groupcommit import UnstorableText
 from qasid.store.postgres.sql import translate
 
 
@@ -73,6 +74,11 @@ class _NoRows:
         return iter(())
 
 
+def has_nul(params: Sequence[Any]) -> bool:
+    """Whether a text parameter holds U+0000, which PostgreSQL's text can't."""
+    return any(type(p) is str and "\x00" in p for p in params)
+
+
 def connect(url: str) -> psycopg.Connection[Any]:
     """A connection in autocommit (the engine says BEGIN and COMMIT itself), with the stores' types."""
     raw = psycopg.connect(url, autocommit=True, row_factory=_rows)
@@ -83,6 +89,8 @@ def connect(url: str) -> psycopg.Connection[Any]:
 
 class PgConnection:
     """sqlite3.Connection's `execute`, `executemany`, `in_transaction` and `close` over psycopg."""
+
+    holds_nul = False  # PostgreSQL's text can't hold U+0000
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -101,6 +109,10 @@ class PgConnection:
             self.raw = connect(self.url)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if has_nul(params):
+            if sql.lstrip()[:6].upper() == "SELECT":
+                return _NoRows()  # a lookup by text with U+0000 finds nothing: no stored text holds it
+            raise UnstorableText("Text containing U+0000 can't be stored")
         statement = translate(sql)
         if statement is None:
             return _NoRows()

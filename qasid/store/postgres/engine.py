@@ -19,7 +19,7 @@ import psycopg
 
 from qasid.store.groupcommit import GroupCommit
 from qasid.store.postgres import sql
-from qasid.store.postgres.connection import PgConnection
+from qasid.store.postgres.connection import PgConnection, has_nul
 from qasid.store.sqlite.engine import Migration, MigrationError, MigrationPlan
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ MIGRATION_LOCK = 0x71617369_64000002
 
 class PgDatabase(GroupCommit):
     """Owns the PostgreSQL connections and the group-commit writer thread."""
+
+    dialect = "postgresql"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -52,7 +54,12 @@ class PgDatabase(GroupCommit):
         return moved
 
     def read(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
-        """As GroupCommit.read, once more on a new connection if PostgreSQL went away (a read can be repeated)."""
+        """As GroupCommit.read, once more on a new connection if PostgreSQL went away (a read can be repeated).
+
+        A lookup by text holding U+0000 finds nothing: no stored text can hold it.
+        """
+        if has_nul(params):
+            return []
         try:
             return super().read(statement, params)
         except psycopg.OperationalError:
@@ -62,7 +69,9 @@ class PgDatabase(GroupCommit):
             return super().read(statement, params)
 
     def read_one(self, statement: str, params: Sequence[Any] = ()) -> Any:
-        """As GroupCommit.read_one, once more on a new connection if PostgreSQL went away."""
+        """As GroupCommit.read_one, once more on a new connection if PostgreSQL went away; None for text with U+0000."""
+        if has_nul(params):
+            return None
         try:
             return super().read_one(statement, params)
         except psycopg.OperationalError:

@@ -55,7 +55,7 @@ class Store:
     @property
     def kind(self) -> str:
         """The database behind the store: "sqlite" or "postgresql"."""
-        return "sqlite"
+        return str(self.db.dialect)
 
     def claim_server_name(self, server_name: str) -> str:
         """The server name this database belongs to; a database that has none yet records `server_name`."""

@@ -33,6 +33,8 @@ def connect(path: Path) -> sqlite3.Connection:
 class Database(GroupCommit):
     """Owns the SQLite connections and the group-commit writer thread."""
 
+    dialect = "sqlite"
+
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
