@@ -94,6 +94,9 @@ class PushDelivery:
         # Pusher -> the newest notification its gateway took that is still in the queue: sent
         # already, deleted by the next flush (a crash before it sends those again, never loses any).
         self._taken: dict[int, int] = {}
+        # Pusher -> the newest notification its gateway took, until the delete of it has committed:
+        # a read of the queue meanwhile still finds those rows, and must not send them twice.
+        self._sent: dict[int, int] = {}
         self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -125,7 +128,7 @@ class PushDelivery:
         try:
             while True:
                 self._dirty.discard(pusher_id)
-                queued = await self.store.push.queued(pusher_id, BATCH, self._taken.get(pusher_id, 0))
+                queued = await self.store.push.queued(pusher_id, BATCH, self._sent.get(pusher_id, 0))
                 if not queued:
                     if pusher_id in self._dirty:
                         continue
@@ -169,8 +172,9 @@ class PushDelivery:
                 log.info("push gateway rejected a pushkey of %s; its pusher is removed", pusher.app_id)
                 await self.pushers.remove_rejected(pusher, [pusher.pushkey])
                 self._taken.pop(pusher_id, None)
+                self._sent.pop(pusher_id, None)
                 return False
-            self._taken[pusher_id] = item.stream_ordering
+            self._taken[pusher_id] = self._sent[pusher_id] = item.stream_ordering
             if self._flusher is None:
                 self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
         return True
@@ -196,6 +200,9 @@ class PushDelivery:
             for pusher_id, upto in taken.items():  # kept for the next flush
                 self._taken[pusher_id] = max(upto, self._taken.get(pusher_id, 0))
             raise
+        for pusher_id, upto in taken.items():
+            if self._sent.get(pusher_id) == upto:  # gone from the queue, and nothing sent since
+                del self._sent[pusher_id]
 
     async def _live_pusher(self, pusher_id: int) -> PusherRow | None:
         """The pusher, unless it was removed or its device signed out (then it goes too)."""

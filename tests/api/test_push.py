@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +225,22 @@ def test_nothing_queued_is_lost_while_the_gateway_is_down_even_across_a_restart(
     time.sleep(1)
     assert gateway.event_ids() == sent
     assert [n["counts"]["unread"] for n in received] == [5] * 5  # counted when sent
+
+
+def test_a_burst_reaches_the_gateway_once_per_event(push_server: ServerProcess, gateway: PushGateway) -> None:
+    senders = [User(push_server, f"sender{n}") for n in range(8)]
+    bob = User(push_server, "bob")
+    rooms = [room_of(sender, bob) for sender in senders]
+    assert bob.set_pusher(gateway.url).json() == {}
+
+    def burst(n: int) -> list[str]:
+        return [senders[n].send(rooms[n], f"m{i}", f"b{i}") for i in range(60)]
+
+    with ThreadPoolExecutor(len(senders)) as pool:
+        sent = [event_id for ids in pool.map(burst, range(len(senders))) for event_id in ids]
+    gateway.wait_for(len(sent), timeout=30)
+    time.sleep(1)
+    # Sent while the ones before were still leaving the queue: none of them twice.
+    twice = [event_id for event_id, times in Counter(gateway.event_ids()).items() if times > 1]
+    assert twice == []
+    assert sorted(gateway.event_ids()) == sorted(sent)
