@@ -183,12 +183,13 @@ class PusherService:
             await self.store.push.delete_pushers(pusher_ids)
             self._forget(pusher_ids)
 
-    async def remove_rejected(self, pusher: PusherRow, rejected: list[str]) -> None:
-        """A gateway rejected pushkeys: remove the pushers of this app with those keys."""
+    async def remove_rejected(self, pusher: PusherRow, rejected: list[str]) -> list[int]:
+        """A gateway rejected pushkeys: remove the pushers of this app with those keys (returned)."""
         await self.ensure_loaded()
         doomed = [row.pusher_id for rows in (self._by_user or {}).values() for row in rows
                   if row.app_id == pusher.app_id and row.pushkey in rejected]
         await self.remove(doomed)
+        return doomed
 
     async def device_gone(self, pusher: PusherRow) -> bool:
         """Whether the device that set this pusher has signed out (its pusher then goes too)."""
