@@ -4,8 +4,9 @@ The gateways' HTTP is done by a child process (`qasid.core.push_process`) on ano
 that pushes cost the event loop almost nothing: after a commit that queued notifications the
 server writes one line naming the pushers; the child reads the queue, sends, and reports what
 the gateways took, which this side deletes in one write and acknowledges. The child is started
-with the server, stopped with it, and started again if it dies; the queue is in the database,
-so nothing is lost meanwhile (what was sent but not yet deleted is sent again).
+with the server (or with the first notification queued, on a server without pushers), stopped
+with it, and started again if it dies; the queue is in the database, so nothing is lost
+meanwhile (what was sent but not yet deleted is sent again).
 """
 
 from __future__ import annotations
@@ -45,11 +46,16 @@ class PushDelivery:
         self._wake_scheduled = False
 
     async def start(self) -> None:
-        """Start the push process (it resumes whatever was queued before the last stop or crash)."""
+        """Start the push process if there is any pusher (it resumes what was queued before the last
+        stop or crash); otherwise it starts with the first notification queued."""
         self._stopping = False
-        ready = asyncio.get_running_loop().create_future()
-        self._supervisor = asyncio.get_running_loop().create_task(self._supervise(ready))
-        await ready
+        await self.pushers.ensure_loaded()
+        if self.pushers.any_pusher():
+            self._run()
+
+    def _run(self) -> None:
+        if self._supervisor is None and not self._stopping:
+            self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
     def wake(self, pushers: dict[int, str]) -> None:
         """New notifications are queued for these pushers ({pusher: its user}), after their commit.
@@ -57,6 +63,7 @@ class PushDelivery:
         The wakes of one turn of the event loop go to the child in one line. Without a child
         (it is being restarted) nothing is lost: a new child reads the whole queue first.
         """
+        self._run()
         self._woken.update(pushers)
         if not self._wake_scheduled:
             self._wake_scheduled = True
@@ -96,18 +103,15 @@ class PushDelivery:
             if not supervisor.cancelled():
                 raise
 
-    async def _supervise(self, ready: asyncio.Future[None]) -> None:
+    async def _supervise(self) -> None:
         """Run the child until the server stops, starting it again (with backoff) when it dies."""
         delay_ms = 0
         while not self._stopping:
             started = time.monotonic()
             try:
-                await self._run_child(ready)
+                await self._run_child()
             except Exception:
                 log.exception("the push process could not be run")
-            finally:
-                if not ready.done():
-                    ready.set_result(None)
             if self._stopping:
                 return
             delay_ms = FIRST_RESTART_MS if time.monotonic() - started > HEALTHY_AFTER_S \
@@ -116,14 +120,12 @@ class PushDelivery:
                       self._child.returncode if self._child else None, delay_ms)
             await asyncio.sleep(delay_ms / 1000)
 
-    async def _run_child(self, ready: asyncio.Future[None]) -> None:
+    async def _run_child(self) -> None:
         child = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "qasid.core.push_process", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, limit=MAX_LINE_BYTES)
         self._child = child
         self._tell(settings_message(self.settings))
-        if not ready.done():
-            ready.set_result(None)
         assert child.stdout is not None
         try:
             while line := await child.stdout.readline():

@@ -96,6 +96,10 @@ class PusherService:
                 by_user.setdefault(row.user_id, []).append(row)
             self._by_user = by_user
 
+    def any_pusher(self) -> bool:
+        """Whether any user has a pusher (after `ensure_loaded`)."""
+        return bool(self._by_user)
+
     def pusher_ids(self, user_id: str) -> tuple[int, ...]:
         """The user's pushers (after `ensure_loaded`)."""
         return tuple(row.pusher_id for row in (self._by_user or {}).get(user_id, ()))
