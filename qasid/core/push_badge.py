@@ -44,11 +44,12 @@ class Badges:
     def count(self, user_id: str, fresh: bool = False) -> int:
         """The user's badge now; `fresh` counts it all again (a retry, long after the last wake)."""
         versions = self._versions.get(user_id)
-        upto = self.reads.position()
         kept = self._kept.get(user_id)
-        if not fresh and kept is not None and kept.versions == versions and kept.upto <= upto:
-            total, exact = kept.total + self.reads.notifications_between(user_id, kept.upto, upto), True
+        if not fresh and kept is not None and kept.versions == versions:
+            upto, since = self.reads.notifications_since(user_id, kept.upto)
+            total, exact = kept.total + since, True
         else:
+            upto = self.reads.position()
             total, exact = self.reads.unread_upto(user_id, upto)
         if exact and versions is not None:
             if len(self._kept) >= MAX_KEPT_BADGES:

@@ -220,9 +220,11 @@ class PushSender:
         """The pusher, unless it was removed or its device signed out (then it goes too)."""
         if pusher_id in self._removing:
             return None
-        pusher = self.reads.pusher(pusher_id)
-        if pusher is not None and pusher.device_id is not None \
-                and not self.reads.device_exists(pusher.user_id, pusher.device_id):
+        found = self.reads.pusher(pusher_id)
+        if found is None:
+            return None
+        pusher, device_exists = found
+        if not device_exists:
             self._remove(pusher_id, {"gone": pusher_id})
             return None
         return pusher
@@ -233,9 +235,8 @@ class PushSender:
             log.warning("pusher %s names a gateway the operator no longer allows: not sent", pusher.pusher_id)
             return Outcome.DROP
         payload = notification_payload(pusher, item, badge, self._event_fields(pusher, item))
-        timeout_s = self.settings.push_gateway_timeout_ms / 1000
-        try:
-            status, body = await asyncio.wait_for(self._post(url, jsonutil.dumps(payload), timeout_s), timeout_s)
+        try:  # the client's own timeout bounds the whole exchange
+            status, body = await self._post(url, jsonutil.dumps(payload), self.settings.push_gateway_timeout_ms / 1000)
         except Exception as e:  # noqa: BLE001 - any failure to talk to the gateway means: later
             log.info("push gateway unreachable for pusher %s (%s); will retry", pusher.pusher_id, type(e).__name__)
             return Outcome.RETRY

@@ -47,28 +47,28 @@ class PushReads:
         """Pushers with anything queued (delivery resumes for these at start)."""
         return [r[0] for r in self._read("SELECT DISTINCT pusher_id FROM push_queue")]
 
-    def pusher(self, pusher_id: int) -> PusherRow | None:
-        """One pusher as stored now, or None once removed."""
-        rows = self._read(f"SELECT {PUSHER_COLUMNS} FROM pushers WHERE pusher_id = ?", (pusher_id,))
-        return pusher_of(rows[0]) if rows else None
-
-    def device_exists(self, user_id: str, device_id: str) -> bool:
-        """Whether the user still has this device (a pusher whose device signed out goes too)."""
-        return bool(self._read("SELECT 1 FROM devices WHERE user_id = ? AND device_id = ?", (user_id, device_id)))
+    def pusher(self, pusher_id: int) -> tuple[PusherRow, bool] | None:
+        """One pusher as stored now, and whether the device that set it still exists (a pusher
+        whose device signed out goes too); None once removed."""
+        rows = self._read(
+            f"SELECT {PUSHER_COLUMNS}, device_id IS NULL OR EXISTS (SELECT 1 FROM devices d"
+            " WHERE d.user_id = pushers.user_id AND d.device_id = pushers.device_id)"
+            " FROM pushers WHERE pusher_id = ?", (pusher_id,))
+        return (pusher_of(rows[0]), bool(rows[0][-1])) if rows else None
 
     def position(self) -> int:
         """The end of the committed event stream."""
         rows = self._read("SELECT max(stream_ordering) FROM events")
         return int(rows[0][0] or 0)
 
-    def notifications_between(self, user_id: str, after: int, upto: int) -> int:
-        """How many of the user's notifications are in (after, upto], in every room."""
-        if after >= upto:
-            return 0
+    def notifications_since(self, user_id: str, after: int) -> tuple[int, int]:
+        """The end of the committed event stream, and how many of the user's notifications
+        (in every room) are after `after` and up to it."""
         rows = self._read(
-            "SELECT count(*) FROM event_push_actions WHERE user_id = ? AND stream_ordering > ? AND stream_ordering <= ?",
-            (user_id, after, upto))
-        return int(rows[0][0])
+            "SELECT upto, (SELECT count(*) FROM event_push_actions WHERE user_id = ? AND stream_ordering > ?"
+            " AND stream_ordering <= upto) FROM (SELECT coalesce(max(stream_ordering), 0) AS upto FROM events)",
+            (user_id, after))
+        return int(rows[0][0]), int(rows[0][1])
 
     def unread_upto(self, user_id: str, upto: int) -> tuple[int, bool]:
         """The user's unread notifications in every room, up to `upto`; and whether that count is
