@@ -12,6 +12,7 @@ When its stdin ends (the server stops, or died), it stops: what is still queued 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,10 @@ async def run() -> None:
 
 
 def main() -> None:
+    # Its life follows its stdin: a Ctrl-C or a service manager's SIGTERM to the whole group
+    # reaches the server too, which then stops this process once it has reported what was sent.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     uvloop.run(run())
 
 
