@@ -13,6 +13,8 @@ In one invocation, on loopback:
   Synapse. `--delivery-only --servers qasid` runs this phase alone.
 - `push_cost`: qasid alone, 8 senders in a closed loop, with and without an HTTP pusher for every
   receiver (a loopback gateway that answers at once), events/s of each; alternated per repetition.
+  CPU per event split into the server's own process, its children (the push process) and this
+  process (senders and gateway).
 Results go to bench/results/<UTC time>-sliding.json; the table is printed.
 """
 
@@ -203,6 +205,10 @@ async def push_cost(work: Path, reps: int, duration: float) -> dict[str, Any]:
     servers["with"].env["QASID_PUSH_GATEWAY_ALLOWLIST"] = gateway
     rates: dict[str, list[float]] = {"without": [], "with": []}
     cpu_per_event: dict[str, list[float]] = {"without": [], "with": []}
+    # Where the CPU of an event goes: the server's own process, its children (the push process),
+    # and this process (the senders, and the gateway, which a deployment runs elsewhere).
+    split: dict[str, dict[str, list[float]]] = {name: {"server_process": [], "children": [], "load_generator": []}
+                                                for name in ("without", "with")}
     try:
         async with new_session() as session:
             triples = {}
@@ -220,10 +226,16 @@ async def push_cost(work: Path, reps: int, duration: float) -> dict[str, Any]:
             for rep in range(reps):
                 for name in (("without", "with") if rep % 2 == 0 else ("with", "without")):
                     client = MatrixClient(session, servers[name].base_url)
-                    cpu0 = cpu_seconds(servers[name].pid)
+                    pid = servers[name].pid
+                    cpu0, own0, here0 = cpu_seconds(pid), cpu_seconds(pid, descendants=False), time.process_time()
                     rate = await closed_loop_rate(client, triples[name], f"{name}{rep}.", duration)
                     await asyncio.sleep(2)  # delivery of what was queued counts too
-                    cpu_per_event[name].append((cpu_seconds(servers[name].pid) - cpu0) / (rate * duration))
+                    events = rate * duration
+                    cpu, own = cpu_seconds(pid) - cpu0, cpu_seconds(pid, descendants=False) - own0
+                    cpu_per_event[name].append(cpu / events)
+                    split[name]["server_process"].append(own / events)
+                    split[name]["children"].append((cpu - own) / events)
+                    split[name]["load_generator"].append((time.process_time() - here0) / events)
                     rates[name].append(rate)
     finally:
         for server in servers.values():
@@ -234,7 +246,9 @@ async def push_cost(work: Path, reps: int, duration: float) -> dict[str, Any]:
     return {"events_per_s_without": round(without, 1), "events_per_s_with": round(with_push, 1),
             "ratio": round(with_push / without, 3), "runs": rates,
             "cpu_ms_per_event_without": round(cpu_without * 1000, 3), "cpu_ms_per_event_with": round(cpu_with * 1000, 3),
-            "cpu_ratio": round(cpu_with / cpu_without, 3), "gateway_requests": gateway_hits[0]}
+            "cpu_ratio": round(cpu_with / cpu_without, 3), "gateway_requests": gateway_hits[0],
+            "cpu_ms_per_event_split": {name: {part: round(statistics.median(values) * 1000, 3)
+                                              for part, values in parts.items()} for name, parts in split.items()}}
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:

@@ -52,10 +52,10 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds consumed so far by the process and its descendants."""
+def cpu_seconds(pid: int, descendants: bool = True) -> float:
+    """User + system CPU seconds consumed so far by the process and (unless told not to) its descendants."""
     total = 0.0
-    for p in family(pid):
+    for p in family(pid) if descendants else [pid]:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / _TICK

@@ -24,17 +24,7 @@ from qasid.store.sqlite.userdata import GLOBAL
 
 PUSH_RULES = "m.push_rules"
 MAX_NOTIFICATIONS_LIMIT = 100
-MAX_KEPT_BADGES = 10_000
 StateKey = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class _Badge:
-    """A user's badge as counted up to a stream position, and the versions it depended on."""
-
-    total: int
-    upto: int
-    versions: tuple[int, int]  # (receipts stored, member events published) when counted
 
 
 @dataclass(frozen=True)
@@ -67,9 +57,8 @@ class PushService:
         self.store = store
         self.pushers = pushers
         self._rulesets: dict[str, push_eval.CompiledRuleset] = {}
-        self._badges: dict[str, _Badge] = {}
-        # Called after the commit of events that queued pushes: wakes their delivery.
-        self.on_queued: Callable[[Iterable[int]], None] = lambda pusher_ids: None
+        # Called after the commit of events that queued pushes, with {pusher: its user}: wakes their delivery.
+        self.on_queued: Callable[[dict[int, str]], None] = lambda pushers: None
 
     # --- the append path ------------------------------------------------------------------
 
@@ -129,9 +118,9 @@ class PushService:
 
     def committed(self, rows: Iterable[PushRow]) -> None:
         """After the commit: start delivering what was queued for pushers."""
-        pusher_ids = {pusher_id for row in rows for pusher_id in row.pusher_ids}
-        if pusher_ids:
-            self.on_queued(pusher_ids)
+        pushers = {pusher_id: row.user_id for row in rows for pusher_id in row.pusher_ids}
+        if pushers:
+            self.on_queued(pushers)
 
     # --- counts ---------------------------------------------------------------------------
 
@@ -148,35 +137,6 @@ class PushService:
             notifications += n
             highlights += h
         return UnreadCounts(notifications, highlights, threads)
-
-    async def badge(self, user_id: str) -> int:
-        """Unread notifications across all the user's rooms (a push's `counts.unread`).
-
-        Counting every unread notification is a scan as long as the backlog, once per push. So
-        the count is kept with the stream position it was made at, and while the user has stored
-        no receipt and no member event of theirs came, only the notifications since are added
-        (they are all unread: newer than any receipt the count saw).
-        """
-        versions = (self.store.userdata.receipt_version(user_id), self.store.events.membership_version(user_id))
-        upto = self.store.events.max_stream_ordering()
-        kept = self._badges.get(user_id)
-        if kept is not None and kept.versions == versions and kept.upto <= upto:
-            total = kept.total + await self.store.push.notifications_between(user_id, kept.upto, upto)
-            exact = True
-        else:
-            total, exact = 0, True
-            for room_id in await self.store.push.unread_rooms(user_id):
-                receipts = await self.store.push.receipt_positions(room_id, user_id)
-                exact = exact and all(position <= upto for position in receipts.values())
-                for _, notifications, _ in await self.store.push.unread_by_thread(room_id, user_id, receipts, upto):
-                    total += notifications
-        if exact:
-            if len(self._badges) >= MAX_KEPT_BADGES:
-                self._badges.clear()
-            self._badges[user_id] = _Badge(total, upto, versions)
-        else:
-            self._badges.pop(user_id, None)
-        return total
 
     # --- GET /notifications ---------------------------------------------------------------
 

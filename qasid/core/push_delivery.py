@@ -1,249 +1,157 @@
-"""Delivery of queued notifications to push gateways, off the request path.
+"""Delivery of queued notifications, from the server's side: it runs the push process and serves it.
 
-Each pusher with something queued has one task that sends its notifications in order, one
-at a time, and deletes each from the queue once the gateway has answered 200. A gateway that
-is down, slow or answering 5xx/429 is retried with exponential backoff (capped by
-`push_retry_max_ms`); the queue is in SQLite, so a restart resumes where it stopped. A
-pushkey the gateway lists in `rejected` loses its pusher. Nothing is sent to a URL outside
-the operator's allowlist, checked again before every send; redirects are never followed.
+The gateways' HTTP is done by a child process (`qasid.core.push_process`) on another core, so
+that pushes cost the event loop almost nothing: after a commit that queued notifications the
+server writes one line naming the pushers; the child reads the queue, sends, and reports what
+the gateways took, which this side deletes in one write and acknowledges. The child is started
+with the server (or with the first notification queued, on a server without pushers), stopped
+with it, and started again if it dies; the queue is in the database, so nothing is lost
+meanwhile (what was sent but not yet deleted is sent again).
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
-from typing import TYPE_CHECKING, Any
+import sys
+import time
+from typing import Any
 
 from qasid.config import Settings
-from qasid.core import jsonutil, push_eval
-from qasid.core.push import PushService
-from qasid.core.pushers import PusherService, gateway_allowed
+from qasid.core import jsonutil
+from qasid.core.push_process import MAX_LINE_BYTES, settings_message
+from qasid.core.pushers import PusherService
 from qasid.store.sqlite import Store
-from qasid.store.sqlite.push import PusherRow, QueuedPush
-
-if TYPE_CHECKING:
-    import aiohttp
 
 log = logging.getLogger("qasid.push")
 
-BATCH = 50
-# What the gateways took leaves the queue in one write per this many ms, for every pusher at once.
-DEQUEUE_EVERY_MS = 50
-FIRST_RETRY_MS = 1_000
-MAX_RESPONSE_BYTES = 65_536
-
-
-class Outcome(enum.Enum):
-    SENT = "sent"  # the gateway took it
-    RETRY = "retry"  # the gateway is unreachable or failing: try again later
-    DROP = "drop"  # the gateway refused this one for good, or may no longer be contacted
-    REJECTED = "rejected"  # the gateway says the pushkey is dead: the pusher goes
-
-
-def notification_payload(
-    pusher: PusherRow, item: QueuedPush, badge: int, event: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """The Push Gateway API's /notify body; with `event` None, the `event_id_only` form.
-
-    `event_id_only` carries no content, sender or tweaks (a highlight says who was mentioned).
-    """
-    tweaks = push_eval.tweaks(item.actions)
-    # Without the event the phone must wake to fetch it; an encrypted one it must decrypt to judge.
-    high = event is None or bool(tweaks.get("highlight") or tweaks.get("sound")) or event["type"] == "m.room.encrypted"
-    device: dict[str, Any] = {
-        "app_id": pusher.app_id, "pushkey": pusher.pushkey, "pushkey_ts": pusher.pushkey_ts // 1000,
-        "data": {k: v for k, v in pusher.data.items() if k != "url"},
-    }
-    notification: dict[str, Any] = {
-        "event_id": item.event_id, "room_id": item.room_id, "counts": {"unread": badge},
-        "prio": "high" if high else "low", "devices": [device],
-    }
-    if event is not None:
-        device["tweaks"] = tweaks
-        notification.update(event)
-    return {"notification": notification}
-
-
-def _classify(status: int, body: bytes, pushkey: str) -> Outcome:
-    if status == 200:
-        try:
-            answer = jsonutil.loads_stored(body) if body else {}
-        except ValueError:
-            answer = {}
-        rejected = answer.get("rejected") if isinstance(answer, dict) else None
-        if isinstance(rejected, list) and pushkey in rejected:
-            return Outcome.REJECTED
-        return Outcome.SENT
-    if status == 429 or status >= 500:
-        return Outcome.RETRY
-    return Outcome.DROP
+FIRST_RESTART_MS = 500
+MAX_RESTART_MS = 30_000
+# A child that lived this long died of something new: its next restart is quick again.
+HEALTHY_AFTER_S = 60
+STOP_TIMEOUT_S = 10
 
 
 class PushDelivery:
-    """One sending task per pusher with queued notifications."""
+    """Runs the push process, wakes it after commits, and carries out what it reports."""
 
-    def __init__(self, settings: Settings, store: Store, pushers: PusherService, push: PushService) -> None:
+    def __init__(self, settings: Settings, store: Store, pushers: PusherService) -> None:
         self.settings = settings
         self.store = store
         self.pushers = pushers
-        self.push = push
-        self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._dirty: set[int] = set()
-        self._client: aiohttp.ClientSession | None = None
-        # Pusher -> the newest notification its gateway took that is still in the queue: sent
-        # already, deleted by the next flush (a crash before it sends those again, never loses any).
-        self._taken: dict[int, int] = {}
-        self._flusher: asyncio.Task[None] | None = None
+        self._child: asyncio.subprocess.Process | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._woken: dict[int, str] = {}
+        self._wake_scheduled = False
 
     async def start(self) -> None:
-        """Resume delivery of whatever was queued before the last stop (or crash)."""
-        self.wake(await self.store.push.pushers_with_queue())
+        """Start the push process if there is any pusher (it resumes what was queued before the last
+        stop or crash); otherwise it starts with the first notification queued."""
+        self._stopping = False
+        await self.pushers.ensure_loaded()
+        if self.pushers.any_pusher():
+            self._run()
 
-    def wake(self, pusher_ids: Any) -> None:
-        """New notifications are queued for these pushers (called after their commit)."""
-        for pusher_id in pusher_ids:
-            self._dirty.add(pusher_id)
-            if pusher_id not in self._tasks:
-                self._tasks[pusher_id] = asyncio.get_running_loop().create_task(self._drain(pusher_id))
+    def _run(self) -> None:
+        if self._supervisor is None and not self._stopping:
+            self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+
+    def wake(self, pushers: dict[int, str]) -> None:
+        """New notifications are queued for these pushers ({pusher: its user}), after their commit.
+
+        The wakes of one turn of the event loop go to the child in one line. Without a child
+        (it is being restarted) nothing is lost: a new child reads the whole queue first.
+        """
+        self._run()
+        self._woken.update(pushers)
+        if not self._wake_scheduled:
+            self._wake_scheduled = True
+            asyncio.get_running_loop().call_soon(self._send_wakes)
+
+    def _send_wakes(self) -> None:
+        self._wake_scheduled = False
+        woken, self._woken = self._woken, {}
+        versions = {user_id: (self.store.userdata.receipt_version(user_id),
+                              self.store.events.membership_version(user_id)) for user_id in set(woken.values())}
+        self._tell({"wake": [[pusher_id, user_id, *versions[user_id]] for pusher_id, user_id in woken.items()]})
+
+    def _tell(self, message: dict[str, Any]) -> None:
+        child = self._child
+        if child is not None and child.stdin is not None and not child.stdin.is_closing():
+            child.stdin.write(jsonutil.dumps(message) + b"\n")
 
     async def stop(self) -> None:
-        """Stop sending; what is still queued stays queued for the next start."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        await self._flush()
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-
-    async def _drain(self, pusher_id: int) -> None:
-        try:
-            while True:
-                self._dirty.discard(pusher_id)
-                queued = await self.store.push.queued(pusher_id, BATCH, self._taken.get(pusher_id, 0))
-                if not queued:
-                    if pusher_id in self._dirty:
-                        continue
-                    return
-                if not await self._deliver_all(pusher_id, queued):
-                    return
-                if len(queued) < BATCH and pusher_id not in self._dirty:
-                    # The read saw everything committed before it, and anything committed since
-                    # has marked the pusher dirty (the wake follows the commit): nothing is left.
-                    return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("push delivery for pusher %s stopped; it resumes on the next notification", pusher_id)
-        finally:
-            self._tasks.pop(pusher_id, None)
-
-    async def _deliver_all(self, pusher_id: int, queued: list[QueuedPush]) -> bool:
-        """Send each in order, retrying until taken; False once the pusher is gone.
-
-        The pusher, its device and the badge are read once per batch; what the gateway took
-        leaves the queue with the next flush, for every pusher in one write (and before each
-        wait for a retry): a crash in between sends those again, never loses them.
-        """
-        pusher = await self._live_pusher(pusher_id)
-        if pusher is None:
-            return False
-        badge = await self.push.badge(pusher.user_id)
-        delay_ms = 0
-        for item in queued:
-            while (outcome := await self._send(pusher, item, badge)) is Outcome.RETRY:
-                await self._flush()
-                delay_ms = min(max(delay_ms * 2, FIRST_RETRY_MS), self.settings.push_retry_max_ms)
-                await asyncio.sleep(delay_ms / 1000)
-                pusher = await self._live_pusher(pusher_id)
-                if pusher is None:
-                    return False
-                badge = await self.push.badge(pusher.user_id)  # counted when sent, not when queued
-            delay_ms = 0
-            if outcome is Outcome.REJECTED:
-                log.info("push gateway rejected a pushkey of %s; its pusher is removed", pusher.app_id)
-                await self.pushers.remove_rejected(pusher, [pusher.pushkey])
-                self._taken.pop(pusher_id, None)
-                return False
-            self._taken[pusher_id] = item.stream_ordering
-            if self._flusher is None:
-                self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
-        return True
-
-    async def _flush_soon(self) -> None:
-        try:
-            await asyncio.sleep(DEQUEUE_EVERY_MS / 1000)
-        finally:
-            self._flusher = None
-        try:
-            await self._flush()
-        except Exception:
-            log.exception("sent notifications could not leave the push queue; the next flush tries again")
-
-    async def _flush(self) -> None:
-        """Delete what the gateways took from the queue, in one write."""
-        if not self._taken:
+        """Stop the push process; what it reported before exiting is deleted from the queue first."""
+        self._stopping = True
+        supervisor, self._supervisor = self._supervisor, None
+        child = self._child
+        if supervisor is None:
             return
-        taken, self._taken = self._taken, {}
+        if child is None or child.returncode is not None:
+            supervisor.cancel()  # waiting to start a child again: nothing to wait for
+        elif child.stdin is not None:
+            child.stdin.close()
         try:
-            await self.store.push.dequeue_upto(taken)
-        except BaseException:
-            for pusher_id, upto in taken.items():  # kept for the next flush
-                self._taken[pusher_id] = max(upto, self._taken.get(pusher_id, 0))
-            raise
+            await asyncio.wait_for(asyncio.shield(supervisor), STOP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("the push process did not stop within %s s; killed", STOP_TIMEOUT_S)
+            if child is not None and child.returncode is None:
+                child.kill()
+            await asyncio.gather(supervisor, return_exceptions=True)
+        except asyncio.CancelledError:
+            if not supervisor.cancelled():
+                raise
 
-    async def _live_pusher(self, pusher_id: int) -> PusherRow | None:
-        """The pusher, unless it was removed or its device signed out (then it goes too)."""
-        pusher = await self.pushers.get(pusher_id)
-        if pusher is not None and await self.pushers.device_gone(pusher):
-            await self.pushers.remove([pusher_id])
-            return None
-        return pusher
+    async def _supervise(self) -> None:
+        """Run the child until the server stops, starting it again (with backoff) when it dies."""
+        delay_ms = 0
+        while not self._stopping:
+            started = time.monotonic()
+            try:
+                await self._run_child()
+            except Exception:
+                log.exception("the push process could not be run")
+            if self._stopping:
+                return
+            delay_ms = FIRST_RESTART_MS if time.monotonic() - started > HEALTHY_AFTER_S \
+                else min(max(delay_ms * 2, FIRST_RESTART_MS), MAX_RESTART_MS)
+            log.error("the push process exited (code %s); starting it again in %s ms",
+                      self._child.returncode if self._child else None, delay_ms)
+            await asyncio.sleep(delay_ms / 1000)
 
-    async def _send(self, pusher: PusherRow, item: QueuedPush, badge: int) -> Outcome:
-        url = pusher.data.get("url")
-        if not isinstance(url, str) or not gateway_allowed(url, self.settings.push_gateway_allowlist):
-            log.warning("pusher %s names a gateway the operator no longer allows: not sent", pusher.pusher_id)
-            return Outcome.DROP
-        payload = notification_payload(pusher, item, badge, await self._event_fields(pusher, item))
-        timeout_s = self.settings.push_gateway_timeout_ms / 1000
+    async def _run_child(self) -> None:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "qasid.core.push_process", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, limit=MAX_LINE_BYTES)
+        self._child = child
+        self._tell(settings_message(self.settings))
+        assert child.stdout is not None
         try:
-            status, body = await asyncio.wait_for(self._post(url, jsonutil.dumps(payload), timeout_s), timeout_s)
-        except Exception as e:  # noqa: BLE001 - any failure to talk to the gateway means: later
-            log.info("push gateway unreachable for pusher %s (%s); will retry", pusher.pusher_id, type(e).__name__)
-            return Outcome.RETRY
-        outcome = _classify(status, body, pusher.pushkey)
-        if outcome is Outcome.DROP:
-            log.warning("push gateway answered %s for pusher %s: notification dropped", status, pusher.pusher_id)
-        return outcome
+            while line := await child.stdout.readline():
+                await self._handle(jsonutil.loads_stored(line))
+        finally:
+            if child.stdin is not None:
+                child.stdin.close()
+            await child.wait()
 
-    async def _post(self, url: str, body: bytes, timeout_s: float) -> tuple[int, bytes]:
-        if self._client is None:
-            import aiohttp  # only a server with pushers pays for the HTTP client
-
-            # No proxy from the environment, no cookies kept: only the allowlisted gateway is reached.
-            self._client = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=timeout_s), trust_env=False,
-                cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
-        async with self._client.post(url, data=body, headers={"content-type": "application/json"},
-                                     allow_redirects=False) as response:
-            return response.status, await response.content.read(MAX_RESPONSE_BYTES)
-
-    async def _event_fields(self, pusher: PusherRow, item: QueuedPush) -> dict[str, Any] | None:
-        """What the operator lets leave the server besides IDs: None means `event_id_only`."""
-        if not self.settings.push_include_content or pusher.data.get("format") == "event_id_only":
-            return None
-        event = await self.store.events.get_event(item.event_id)
-        if event is None:
-            return None
-        fields: dict[str, Any] = {"type": event.pdu["type"], "sender": event.pdu["sender"],
-                                  "content": event.pdu.get("content", {})}
-        if event.pdu["type"] == "m.room.member":
-            fields["user_is_target"] = event.pdu.get("state_key") == pusher.user_id
-            fields["membership"] = event.pdu.get("content", {}).get("membership")
-        return fields
+    async def _handle(self, message: dict[str, Any]) -> None:
+        """Carry out one report of the child, and acknowledge it."""
+        if "taken" in message:
+            taken = {int(pusher_id): int(upto) for pusher_id, upto in message["taken"]}
+            try:
+                await self.store.push.dequeue_upto(taken)
+            except Exception:
+                # Still queued: the child's next report for these pushers covers them.
+                log.exception("sent notifications could not leave the push queue")
+                return
+            self._tell({"dequeued": list(taken.items())})
+        elif "rejected" in message:
+            pusher = await self.pushers.get(int(message["rejected"]))
+            removed = await self.pushers.remove_rejected(pusher, [pusher.pushkey]) if pusher else []
+            self._tell({"removed": [int(message["rejected"]), *removed]})
+        elif "gone" in message:
+            pusher = await self.pushers.get(int(message["gone"]))
+            if pusher is not None and await self.pushers.device_gone(pusher):
+                await self.pushers.remove([pusher.pusher_id])
+            self._tell({"removed": [int(message["gone"])]})

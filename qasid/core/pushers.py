@@ -96,6 +96,10 @@ class PusherService:
                 by_user.setdefault(row.user_id, []).append(row)
             self._by_user = by_user
 
+    def any_pusher(self) -> bool:
+        """Whether any user has a pusher (after `ensure_loaded`)."""
+        return bool(self._by_user)
+
     def pusher_ids(self, user_id: str) -> tuple[int, ...]:
         """The user's pushers (after `ensure_loaded`)."""
         return tuple(row.pusher_id for row in (self._by_user or {}).get(user_id, ()))
@@ -183,12 +187,13 @@ class PusherService:
             await self.store.push.delete_pushers(pusher_ids)
             self._forget(pusher_ids)
 
-    async def remove_rejected(self, pusher: PusherRow, rejected: list[str]) -> None:
-        """A gateway rejected pushkeys: remove the pushers of this app with those keys."""
+    async def remove_rejected(self, pusher: PusherRow, rejected: list[str]) -> list[int]:
+        """A gateway rejected pushkeys: remove the pushers of this app with those keys (returned)."""
         await self.ensure_loaded()
         doomed = [row.pusher_id for rows in (self._by_user or {}).values() for row in rows
                   if row.app_id == pusher.app_id and row.pushkey in rejected]
         await self.remove(doomed)
+        return doomed
 
     async def device_gone(self, pusher: PusherRow) -> bool:
         """Whether the device that set this pusher has signed out (its pusher then goes too)."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +227,51 @@ def test_nothing_queued_is_lost_while_the_gateway_is_down_even_across_a_restart(
     time.sleep(1)
     assert gateway.event_ids() == sent
     assert [n["counts"]["unread"] for n in received] == [5] * 5  # counted when sent
+
+
+def test_a_burst_reaches_the_gateway_once_per_event(push_server: ServerProcess, gateway: PushGateway) -> None:
+    senders = [User(push_server, f"sender{n}") for n in range(8)]
+    bob = User(push_server, "bob")
+    rooms = [room_of(sender, bob) for sender in senders]
+    assert bob.set_pusher(gateway.url).json() == {}
+
+    def burst(n: int) -> list[str]:
+        return [senders[n].send(rooms[n], f"m{i}", f"b{i}") for i in range(60)]
+
+    with ThreadPoolExecutor(len(senders)) as pool:
+        sent = [event_id for ids in pool.map(burst, range(len(senders))) for event_id in ids]
+    gateway.wait_for(len(sent), timeout=30)
+    time.sleep(1)
+    # Sent while the ones before were still leaving the queue: none of them twice.
+    twice = [event_id for event_id, times in Counter(gateway.event_ids()).items() if times > 1]
+    assert twice == []
+    assert sorted(gateway.event_ids()) == sorted(sent)
+
+
+def children_of(pid: int) -> list[int]:
+    """The process's children (Linux: listed per thread under /proc)."""
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(child) for task in tasks.iterdir() for child in (task / "children").read_text().split()]
+
+
+def test_the_push_process_is_started_again_when_it_dies(push_server: ServerProcess, gateway: PushGateway) -> None:
+    if not Path(f"/proc/{os.getpid()}/task").is_dir():
+        pytest.skip("finding the push process needs Linux's /proc")
+    alice, bob = User(push_server, "alice"), User(push_server, "bob")
+    room = room_of(alice, bob)
+    assert bob.set_pusher(gateway.url).json() == {}
+    first = alice.send(room, "one", "t1")
+    gateway.wait_for(1)
+    time.sleep(0.5)  # reported as taken and deleted (a kill before that sends it again)
+    assert push_server.proc is not None
+    [child] = children_of(push_server.proc.pid)
+    os.kill(child, signal.SIGKILL)
+    # Queued while no push process runs: the next one finds it in the queue.
+    second = alice.send(room, "two", "t2")
+    received = gateway.wait_for(2, timeout=20)
+    assert [n["event_id"] for n in received] == [first, second]
+    [restarted] = children_of(push_server.proc.pid)
+    assert restarted != child
+    # And it is stopped with the server.
+    push_server.stop()
+    assert not Path(f"/proc/{restarted}").exists() or "zombie" in Path(f"/proc/{restarted}/status").read_text()

@@ -214,7 +214,7 @@ def test_thread_of(content: dict[str, Any], thread: str) -> None:
 
 
 def test_event_id_only_payload_carries_no_content_sender_or_tweaks() -> None:
-    from qasid.core.push_delivery import notification_payload
+    from qasid.core.push_sender import notification_payload
 
     pusher = PusherRow(1, ALICE, "DEV", "http", "org.example.app", "key1", "App", "Phone", None, "en",
                        {"url": "https://push.example/_matrix/push/v1/notify", "format": "event_id_only"}, 1_700_000_000_000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -61,12 +62,54 @@ class PusherRow:
     pushkey_ts: int
 
 
-_PUSHER_COLUMNS = ("pusher_id, user_id, device_id, kind, app_id, pushkey, app_display_name,"
+PUSHER_COLUMNS = ("pusher_id, user_id, device_id, kind, app_id, pushkey, app_display_name,"
                    " device_display_name, profile_tag, lang, data, pushkey_ts")
 
 
-def _pusher(r: Any) -> PusherRow:
+def pusher_of(r: Any) -> PusherRow:
     return PusherRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], jsonutil.loads_stored(r[10]), r[11])
+
+
+Read = Callable[[str, tuple[Any, ...] | list[Any]], list[Any]]  # a connection's rows for (sql, params)
+
+
+def receipt_positions(read: Read, room_id: str, user_id: str) -> dict[str, int]:
+    """{thread_id: stream position} up to which the user has read the room ('' = every thread).
+
+    The user's own latest membership event counts as an unthreaded receipt: nothing from
+    before they joined (their invite included) is unread once they are in the room.
+    """
+    rows = read(
+        "SELECT r.thread_id, max(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id"
+        f" WHERE r.room_id = ? AND r.user_id = ? AND r.receipt_type IN {READ_RECEIPTS} GROUP BY r.thread_id"
+        " UNION ALL SELECT '', stream_ordering FROM room_memberships WHERE room_id = ? AND user_id = ?",
+        (room_id, user_id, room_id, user_id))
+    positions: dict[str, int] = {}
+    for thread_id, position in rows:
+        positions[thread_id] = max(positions.get(thread_id, 0), int(position))
+    return positions
+
+
+def unread_by_thread(
+    read: Read, room_id: str, user_id: str, receipts: dict[str, int], upto: int | None = None,
+) -> list[tuple[str, int, int]]:
+    """(thread_id, notifications, highlights) after the receipts that cover each thread (and
+    up to `upto`, when given)."""
+    unthreaded = receipts.get("", 0)
+    threaded = [(thread, max(pos, unthreaded)) for thread, pos in receipts.items() if thread and pos > unthreaded]
+    params: list[Any] = [user_id, room_id, unthreaded]
+    bound = ""
+    if threaded:
+        cases = " ".join("WHEN ? THEN ?" for _ in threaded)
+        bound = f" AND stream_ordering > CASE thread_id {cases} ELSE 0 END"
+        params += [value for pair in threaded for value in pair]
+    if upto is not None:
+        bound += " AND stream_ordering <= ?"
+        params.append(upto)
+    rows = read(
+        "SELECT thread_id, count(*), coalesce(sum(highlight), 0) FROM event_push_actions"
+        f" WHERE user_id = ? AND room_id = ? AND stream_ordering > ?{bound} GROUP BY thread_id", params)
+    return [(r[0], int(r[1]), int(r[2])) for r in rows]
 
 
 def insert_push_rows(
@@ -96,55 +139,14 @@ class PushStore:
     # --- counts and notifications ---------------------------------------------------------
 
     async def receipt_positions(self, room_id: str, user_id: str) -> dict[str, int]:
-        """{thread_id: stream position} up to which the user has read the room ('' = every thread).
-
-        The user's own latest membership event counts as an unthreaded receipt: nothing from
-        before they joined (their invite included) is unread once they are in the room.
-        """
-        rows = self.db.read(
-            "SELECT r.thread_id, max(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id"
-            f" WHERE r.room_id = ? AND r.user_id = ? AND r.receipt_type IN {READ_RECEIPTS} GROUP BY r.thread_id"
-            " UNION ALL SELECT '', stream_ordering FROM room_memberships WHERE room_id = ? AND user_id = ?",
-            (room_id, user_id, room_id, user_id))
-        positions: dict[str, int] = {}
-        for thread_id, position in rows:
-            positions[thread_id] = max(positions.get(thread_id, 0), int(position))
-        return positions
+        """{thread_id: stream position} up to which the user has read the room ('' = every thread)."""
+        return receipt_positions(self.db.read, room_id, user_id)
 
     async def unread_by_thread(
         self, room_id: str, user_id: str, receipts: dict[str, int], upto: int | None = None,
     ) -> list[tuple[str, int, int]]:
-        """(thread_id, notifications, highlights) after the receipts that cover each thread (and
-        up to `upto`, when given)."""
-        unthreaded = receipts.get("", 0)
-        threaded = [(thread, max(pos, unthreaded)) for thread, pos in receipts.items() if thread and pos > unthreaded]
-        params: list[Any] = [user_id, room_id, unthreaded]
-        bound = ""
-        if threaded:
-            cases = " ".join("WHEN ? THEN ?" for _ in threaded)
-            bound = f" AND stream_ordering > CASE thread_id {cases} ELSE 0 END"
-            params += [value for pair in threaded for value in pair]
-        if upto is not None:
-            bound += " AND stream_ordering <= ?"
-            params.append(upto)
-        rows = self.db.read(
-            "SELECT thread_id, count(*), coalesce(sum(highlight), 0) FROM event_push_actions"
-            f" WHERE user_id = ? AND room_id = ? AND stream_ordering > ?{bound} GROUP BY thread_id", params)
-        return [(r[0], int(r[1]), int(r[2])) for r in rows]
-
-    async def notifications_between(self, user_id: str, after: int, upto: int) -> int:
-        """How many of the user's notifications are in (after, upto], in every room."""
-        if after >= upto:
-            return 0
-        row = self.db.read_one(
-            "SELECT count(*) FROM event_push_actions WHERE user_id = ? AND stream_ordering > ? AND stream_ordering <= ?",
-            (user_id, after, upto))
-        return int(row[0]) if row else 0
-
-    async def unread_rooms(self, user_id: str) -> list[str]:
-        """Rooms where the user has any push action at all (the candidates for a badge count)."""
-        rows = self.db.read("SELECT DISTINCT room_id FROM event_push_actions WHERE user_id = ?", (user_id,))
-        return [r[0] for r in rows]
+        """(thread_id, notifications, highlights) after the receipts that cover each thread."""
+        return unread_by_thread(self.db.read, room_id, user_id, receipts, upto)
 
     async def notifications(
         self, user_id: str, before: int | None, limit: int, only_highlight: bool,
@@ -162,7 +164,7 @@ class PushStore:
 
     async def all_pushers(self) -> list[PusherRow]:
         """Every pusher on the server (a few per user): kept in memory by the append path."""
-        return [_pusher(r) for r in self.db.read(f"SELECT {_PUSHER_COLUMNS} FROM pushers ORDER BY pusher_id")]
+        return [pusher_of(r) for r in self.db.read(f"SELECT {PUSHER_COLUMNS} FROM pushers ORDER BY pusher_id")]
 
     async def set_pusher(self, pusher: PusherRow, append: bool) -> tuple[PusherRow, list[int]]:
         """Create or update (by user, app_id, pushkey); returns it and the pushers it displaced.
@@ -187,9 +189,9 @@ class PushStore:
                 (pusher.user_id, pusher.device_id, pusher.kind, pusher.app_id, pusher.pushkey,
                  pusher.app_display_name, pusher.device_display_name, pusher.profile_tag, pusher.lang,
                  jsonutil.dumps(pusher.data), pusher.pushkey_ts))
-            row = conn.execute(f"SELECT {_PUSHER_COLUMNS} FROM pushers WHERE user_id = ? AND app_id = ?"
+            row = conn.execute(f"SELECT {PUSHER_COLUMNS} FROM pushers WHERE user_id = ? AND app_id = ?"
                                " AND pushkey = ?", (pusher.user_id, pusher.app_id, pusher.pushkey)).fetchone()
-            return _pusher(row), removed
+            return pusher_of(row), removed
 
         return await self.db.write(txn)
 
@@ -203,17 +205,6 @@ class PushStore:
         return {r[0] for r in self.db.read("SELECT device_id FROM devices WHERE user_id = ?", (user_id,))}
 
     # --- the delivery queue ---------------------------------------------------------------
-
-    async def queued(self, pusher_id: int, limit: int, after: int = 0) -> list[QueuedPush]:
-        """The oldest notifications queued for a pusher (past `after`: those up to it were sent)."""
-        rows = self.db.read(
-            "SELECT pusher_id, stream_ordering, room_id, event_id, actions FROM push_queue WHERE pusher_id = ?"
-            " AND stream_ordering > ? ORDER BY stream_ordering LIMIT ?", (pusher_id, after, limit))
-        return [QueuedPush(r[0], r[1], r[2], r[3], jsonutil.loads_stored(r[4])) for r in rows]
-
-    async def pushers_with_queue(self) -> list[int]:
-        """Pushers with anything queued (delivery resumes for these at start)."""
-        return [r[0] for r in self.db.read("SELECT DISTINCT pusher_id FROM push_queue")]
 
     async def dequeue_upto(self, taken: dict[int, int]) -> None:
         """The gateways took each pusher's notifications up to these, in order: they leave the queue."""
