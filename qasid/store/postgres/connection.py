@@ -90,8 +90,6 @@ def connect(url: str) -> psycopg.Connection[Any]:
 class PgConnection:
     """sqlite3.Connection's `execute`, `executemany`, `in_transaction` and `close` over psycopg."""
 
-    holds_nul = False  # PostgreSQL's text can't hold U+0000
-
     def __init__(self, url: str) -> None:
         self.url = url
         self.raw = connect(url)

@@ -147,23 +147,12 @@ def append_entry(
     head = conn.execute("SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
     seq, prev_hash = int(head[0]) + 1, str(head[1])
     unit = entry.unit_id if entry.unit_id is not None else _unit_of(conn, entry.official)
-    text = _storable if getattr(conn, "holds_nul", True) else _without_nul
-    fields: HashedFields = (seq, now_ms(), text(entry.actor), text(entry.actor_device), entry.action,
-                            text(entry.target), text(entry.source_ip), unit, entry.details, prev_hash)
+    fields: HashedFields = (seq, now_ms(), entry.actor, entry.actor_device, entry.action,
+                            entry.target, entry.source_ip, unit, entry.details, prev_hash)
     digest = entry_hash(fields)
     conn.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", (*fields, digest))
     conn.execute("UPDATE audit_head SET seq = ?, entry_hash = ? WHERE id = 1", (seq, digest))
     return seq
-
-
-def _storable(value: str | None) -> str | None:
-    return value
-
-
-def _without_nul(value: str | None) -> str | None:
-    # What an attacker typed is recorded even where the database's text can't hold U+0000
-    # (PostgreSQL): U+FFFD stands in its place, and the hash covers what is stored.
-    return None if value is None else value.replace("\x00", "\ufffd")
 
 
 def read_chain(conn: Any, check: Callable[[tuple[int, str] | None, Iterator[AuditEntry]], T]) -> T:

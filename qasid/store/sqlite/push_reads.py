@@ -72,7 +72,7 @@ class PushReads:
         (in every room) are after `after` and up to it."""
         rows = self._read(
             "SELECT upto, (SELECT count(*) FROM event_push_actions WHERE user_id = ? AND stream_ordering > ?"
-            " AND stream_ordering <= upto) FROM (SELECT coalesce(max(stream_ordering), 0) AS upto FROM events)",
+            " AND stream_ordering <= upto) FROM (SELECT coalesce(max(stream_ordering), 0) AS upto FROM events) AS newest",
             (user_id, after))
         return int(rows[0][0]), int(rows[0][1])
 
