@@ -40,7 +40,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if pg.ON_POSTGRES:
         # Deselected, not skipped: on PostgreSQL they have nothing to test (CI fails a skip).
-        kept = [item for item in items if item.get_closest_marker("sqlite_only") is None]
+        # Everything under tests/store/sqlite is about the SQLite file and its migrations.
+        kept = [item for item in items if item.get_closest_marker("sqlite_only") is None
+                and "store/sqlite" not in item.path.as_posix()]
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
 

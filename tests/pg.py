@@ -11,6 +11,8 @@ import gc
 import os
 import uuid
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -63,9 +65,20 @@ class TestSchema:
             self._conn.close()
             self._conn = None
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Queries inside see one moment: a commit in flight when a server was killed lands before or after all of them."""
+        conn = self._connection()
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+
     def query(self, sql: str, params: tuple[Any, ...] = (), seqscan: bool = True) -> list[tuple[Any, ...]]:
         conn = self._connection()
-        conn.execute(f"SET enable_seqscan = {'on' if seqscan else 'off'}")
+        conn.execute(f"SET LOCAL enable_seqscan = {'on' if seqscan else 'off'}" if conn.info.transaction_status
+                     else f"SET enable_seqscan = {'on' if seqscan else 'off'}")
         return [tuple(row) for row in conn.execute(sql.replace("?", "%s"), params).fetchall()]
 
     def dump(self) -> bytes:
@@ -74,7 +87,8 @@ class TestSchema:
         tables = [r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (self.name,)).fetchall()]
         for table in tables:
-            with conn.cursor().copy(f"COPY {self.name}.{table} TO STDOUT") as copy:
+            # Binary: every value as its bytes (a hash in a bytea column is its 32 bytes, not hex).
+            with conn.cursor().copy(f"COPY {self.name}.{table} TO STDOUT (FORMAT binary)") as copy:
                 for chunk in copy:
                     blob += bytes(chunk)
         return blob

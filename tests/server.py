@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -157,6 +159,16 @@ class ServerProcess:
         finally:
             db.close()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """`query` calls inside see one moment of the database (SQLite's file is still once its server is killed;
+        PostgreSQL may yet finish a commit the killed server had sent)."""
+        if self.database is None:
+            yield
+        else:
+            with self.database.snapshot():
+                yield
+
     def query_plan(self, sql: str, params: tuple[Any, ...] = ()) -> str:
         """How the database would run a query, as text: an index it would use is named in it.
 
@@ -175,7 +187,7 @@ class ServerProcess:
 
     def dump_database(self) -> bytes:
         """Every byte the database holds: the SQLite files (main database, WAL, shared memory), or
-        every PostgreSQL table's rows as COPY writes them."""
+        every PostgreSQL table's rows as binary COPY writes them."""
         if self.database is not None:
             return self.database.dump()
         blob = b""

@@ -24,9 +24,10 @@ LOGINS = 48
 
 def audit_rows(gov: Gov) -> list[dict[str, Any]]:
     query = gov.server.query
-    rows = query("SELECT action, actor_device, target, details FROM audit_log ORDER BY seq")
-    devices = {(u, d) for u, d in query("SELECT user_id, device_id FROM devices")}
-    locked = dict(query("SELECT user_id, locked FROM users"))
+    with gov.server.snapshot():
+        rows = query("SELECT action, actor_device, target, details FROM audit_log ORDER BY seq")
+        devices = {(u, d) for u, d in query("SELECT user_id, device_id FROM devices")}
+        locked = dict(query("SELECT user_id, locked FROM users"))
     return [{"action": a, "device": d, "target": t, "details": json.loads(x), "devices": devices, "locked": locked}
             for a, d, t, x in rows]
 

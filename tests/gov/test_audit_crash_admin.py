@@ -67,6 +67,11 @@ class Db:
 
 
 def read_db(gov: Gov, world: World) -> Db:
+    with gov.server.snapshot():
+        return _read_db(gov, world)
+
+
+def _read_db(gov: Gov, world: World) -> Db:
     query = gov.server.query
     entries = [{"action": a, "target": t, "unit_id": u, "details": json.loads(d)} for a, t, u, d in query(
         "SELECT action, target, unit_id, details FROM audit_log ORDER BY seq")]

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.gov.helpers import Gov
 from tests.server import ServerProcess
@@ -39,12 +40,8 @@ def assert_not_stored(server: ServerProcess, *tokens: str) -> None:
     blob = server.dump_database()  # the main file, its WAL and shared memory, byte by byte
     for token in tokens:
         assert token.encode() not in blob, f"{token} is in the database files"
-    db = sqlite3.connect(f"file:{server.data_dir / 'qasid.db'}?mode=ro", uri=True)
-    try:
-        stored = {row[0] for row in db.execute("SELECT token_hash FROM registration_tokens")}
-        bound = {row[0] for row in db.execute("SELECT token_hash FROM enrollment_tokens")}
-    finally:
-        db.close()
+    stored = {bytes(row[0]) for row in server.query("SELECT token_hash FROM registration_tokens")}
+    bound = {bytes(row[0]) for row in server.query("SELECT token_hash FROM enrollment_tokens")}
     assert {sha256(t) for t in tokens} <= stored
     assert all(isinstance(h, bytes) and len(h) == 32 for h in stored | bound)
 
@@ -132,6 +129,7 @@ def _legacy_database(data_dir: Path, registration: str, enrollment: str, *more: 
                    check=True, timeout=60)
 
 
+@pytest.mark.sqlite_only  # upgrades an SQLite file from before the hashes
 def test_an_existing_database_is_upgraded_to_hashed_tokens(tmp_path: Path) -> None:
     registration, enrollment = "legacy-registration-Qm9yZWFz", "legacy-enrollment-VGlja2V0MQ"
     # Enough tokens to fill pages that nothing reuses: their plaintext must be wiped, not left free.

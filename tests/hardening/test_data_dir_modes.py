@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.hardening.client import new_user
 from tests.server import ServerProcess
@@ -55,6 +56,7 @@ def upload(server: ServerProcess, access_token: str, content: bytes) -> str:
     return str(response.json()["content_uri"])
 
 
+@pytest.mark.sqlite_only  # the SQLite file's modes, beside the folder's
 def test_folder_and_files_are_private_after_start_and_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -90,6 +92,7 @@ def test_folder_and_files_are_private_after_start_and_restart(tmp_path: Path) ->
         server.stop()
 
 
+@pytest.mark.sqlite_only  # the SQLite file's modes, beside the folder's
 def test_admin_commands_leave_nothing_readable(tmp_path: Path) -> None:
     # Run with the loosest umask an operator's root shell could have: what they create stays private.
     for command in (("token", "create"), ("unit", "create", "--code", "MOF", "--name", "Finance")):

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.server import ServerProcess
 
@@ -17,6 +18,7 @@ def test_health_and_ready_answer(server: ServerProcess) -> None:
     assert ready.status_code == 200 and ready.json() == {"status": "ready"}
 
 
+@pytest.mark.sqlite_only  # acts on the SQLite file
 def test_not_ready_while_the_database_file_is_gone(server: ServerProcess) -> None:
     # Root ignores file modes, so the file is moved away rather than made unreadable: the open
     # connections go on working, which is why readiness must open the file afresh.
@@ -34,6 +36,7 @@ def test_not_ready_while_the_database_file_is_gone(server: ServerProcess) -> Non
     assert httpx.get(server.base_url + "/_qasid/ready").status_code == 200
 
 
+@pytest.mark.sqlite_only  # acts on the SQLite file
 def test_not_ready_when_the_schema_is_ahead_of_this_build(server: ServerProcess) -> None:
     _set_schema_version(server.data_dir / "qasid.db", 9999)
     ready = httpx.get(server.base_url + "/_qasid/ready")
