@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from qasid.config import Settings
@@ -49,6 +50,8 @@ class UserDataService:
         self.directory = RoomDirectory(settings, store, rooms)
         self.ignored = IgnoredUsers(store)
         self.typing = TypingState(lambda room_id: self.notifier.notify(self.rooms.joined_members(room_id)))
+        # With several workers: tells the others who started or stopped typing (held in memory).
+        self.typing_relay: Callable[[str, str, bool, int | None], None] | None = None
 
     # --- stream positions (read by sync) ---------------------------------------------------
 
@@ -266,6 +269,8 @@ class UserDataService:
         if not await self.rooms.is_joined(room_id, user_id):
             raise forbidden("You are not joined to this room")
         self.typing.set_typing(room_id, user_id, typing, timeout_ms)
+        if self.typing_relay is not None:
+            self.typing_relay(room_id, user_id, typing, timeout_ms)
 
     def typing_since(self, room_ids: list[str], after: int) -> dict[str, dict[str, Any]]:
         """{room_id: m.typing event} for the rooms whose typing changed after `after`."""

@@ -71,6 +71,10 @@ class GroupCommit:
     positions handed out from memory are then read again).
     """
 
+    # True when other processes write to the same database (PostgreSQL workers): what memory
+    # holds of it may be stale, so an append re-checks the room's newest event in its transaction.
+    shared = False
+
     def __init__(self, writer: Any, reader: Any) -> None:
         self._writer_conn = writer
         self.reader = reader

@@ -32,6 +32,8 @@ MIGRATION_LOCK = 0x71617369_64000002
 class PgDatabase(GroupCommit):
     """Owns the PostgreSQL connections and the group-commit writer thread."""
 
+    shared = True
+
     def __init__(self, url: str) -> None:
         self.url = url
         writer = PgConnection(connect(url))

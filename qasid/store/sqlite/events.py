@@ -25,6 +25,11 @@ class AliasTaken(Exception):
     """The alias was claimed by another room first."""
 
 
+class RoomMoved(Exception):
+    """Another process appended to the room since this one built the event on its newest event:
+    the event names the wrong prev_events and depth, so it is refused, to be built again."""
+
+
 class EventStore:
     """Typed persistence for rooms and events."""
 
@@ -48,6 +53,9 @@ class EventStore:
         self._memberships: dict[str, list[tuple[str, str, int, bool]]] = {}
         # Each user's newest member event published since start.
         self._member_events: dict[str, int] = {}
+        # Told of events other processes committed, once they are applied here: (room_id,
+        # member user or None, membership) each; the room service drops what it holds of them.
+        self.on_committed_elsewhere: Callable[[list[tuple[str, str | None, str | None]]], None] | None = None
 
     async def room_version(self, room_id: str) -> str | None:
         row = self.db.read_one("SELECT room_version FROM rooms WHERE room_id = ?", (room_id,))
@@ -98,16 +106,14 @@ class EventStore:
     ) -> Callable[[list[int]], None]:
         def publish(orderings: list[int]) -> None:
             self.db.stats.events_persisted += len(orderings)
+            if orderings and orderings[0] > self._position + 1:
+                # Another process committed in between: apply its events first, so that nothing
+                # up to the end published here is missing from memory.
+                self.catch_up(orderings[0] - 1)
             for event, stream_ordering in zip(events, orderings, strict=True):
-                room_id = event.pdu["room_id"]
-                self._room_latest[room_id] = stream_ordering
+                pdu = event.pdu
                 self.redacted_since_rewrite |= event.redacts is not None
-                if event.pdu["type"] == "m.room.member":
-                    self._room_member_latest[room_id] = stream_ordering
-                    self._memberships.pop(event.pdu["state_key"], None)
-                    self._member_events[event.pdu["state_key"]] = stream_ordering
-                if event.pdu["type"] in BUMP_TYPES and room_id in self._room_bump:
-                    self._room_bump[room_id] = max(self._room_bump[room_id], stream_ordering)
+                self._apply(pdu["room_id"], pdu["type"], pdu.get("state_key"), stream_ordering)
             if orderings:
                 self._position = max(self._position, orderings[-1])
             if after_commit is not None:
@@ -115,8 +121,41 @@ class EventStore:
 
         return publish
 
+    def _apply(self, room_id: str, event_type: str, state_key: str | None, stream_ordering: int) -> None:
+        """Move what memory holds past one committed event."""
+        self._room_latest[room_id] = stream_ordering
+        if event_type == "m.room.member" and state_key is not None:
+            self._room_member_latest[room_id] = stream_ordering
+            self._memberships.pop(state_key, None)
+            self._member_events[state_key] = stream_ordering
+        if event_type in BUMP_TYPES and room_id in self._room_bump:
+            self._room_bump[room_id] = max(self._room_bump[room_id], stream_ordering)
+
+    def catch_up(self, upto: int | None = None) -> int:
+        """Apply the events other processes committed after this one's end of the stream (up to
+        `upto`); returns how many. The room service is told which rooms and memberships moved."""
+        rows = self.db.read(
+            "SELECT stream_ordering, room_id, type, state_key, redacted_by,"
+            " CASE WHEN type = 'm.room.member' THEN pdu END FROM events WHERE stream_ordering > ?"
+            " AND stream_ordering <= ? ORDER BY stream_ordering",
+            (self._position, upto if upto is not None else 2**62))
+        changes: list[tuple[str, str | None, str | None]] = []
+        for stream_ordering, room_id, event_type, state_key, redacted_by, member_pdu in rows:
+            self._apply(room_id, event_type, state_key, stream_ordering)
+            self.redacted_since_rewrite |= event_type == "m.room.redaction" or redacted_by is not None
+            membership = jsonutil.loads_stored(member_pdu)["content"].get("membership") if member_pdu else None
+            changes.append((room_id, state_key if member_pdu else None, membership))
+            self._position = max(self._position, stream_ordering)
+        if upto is not None:
+            self._position = max(self._position, upto)
+        if changes and self.on_committed_elsewhere is not None:
+            self.on_committed_elsewhere(changes)
+        return len(changes)
+
     def _insert(self, conn: sqlite3.Connection, e: NewEvent, now_ms: int) -> int:
         pdu = e.pdu
+        if self.db.shared:
+            _check_still_newest(conn, pdu)
         stream_ordering = self.db.next_id(conn, "events", "stream_ordering")
         state_key = pdu.get("state_key")
         conn.execute(
@@ -181,10 +220,11 @@ class EventStore:
 
     async def state_at(self, room_id: str, stream_ordering: int) -> list[EventRow]:
         """The room's state as it was just after `stream_ordering`."""
+        # The newest event of each (type, state_key), in SQL that both dialects speak.
         rows = self.db.read(
-            f"SELECT {EVENT_COLUMNS}, max(stream_ordering) FROM events"
-            " WHERE room_id = ? AND state_key IS NOT NULL AND stream_ordering <= ?"
-            " GROUP BY type, state_key", (room_id, stream_ordering))
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_ordering IN (SELECT max(stream_ordering) FROM events"
+            " WHERE room_id = ? AND state_key IS NOT NULL AND stream_ordering <= ? GROUP BY type, state_key)",
+            (room_id, stream_ordering))
         return [row_of(r) for r in rows]
 
     async def members_at(self, room_id: str, stream_ordering: int, user_ids: list[str]) -> list[EventRow]:
@@ -197,8 +237,9 @@ class EventStore:
         for start in range(0, len(user_ids), 500):
             chunk = user_ids[start:start + 500]
             rows += [row_of(r) for r in self.db.read(
-                f"SELECT {EVENT_COLUMNS}, max(stream_ordering) FROM events WHERE room_id = ? AND type = 'm.room.member'"
-                f" AND state_key IN ({','.join('?' * len(chunk))}) AND stream_ordering <= ? GROUP BY state_key",
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_ordering IN (SELECT max(stream_ordering) FROM events"
+                f" WHERE room_id = ? AND type = 'm.room.member' AND state_key IN ({','.join('?' * len(chunk))})"
+                " AND stream_ordering <= ? GROUP BY state_key)",
                 (room_id, *chunk, stream_ordering))]
         return rows
 
@@ -380,3 +421,17 @@ class EventStore:
         return self.db.read_one(
             "SELECT 1 FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? LIMIT 1",
             (room_id, after, upto)) is not None
+
+
+def _check_still_newest(conn: Any, pdu: dict[str, Any]) -> None:
+    """Refuse an event whose prev_events is not the room's newest event any more.
+
+    Run under the writers' lock, so it sees every committed event of every process and the
+    ones queued before it in this batch: per-room order and depth hold across workers.
+    """
+    row = conn.execute("SELECT event_id FROM events WHERE room_id = ? ORDER BY stream_ordering DESC LIMIT 1",
+                       (pdu["room_id"],)).fetchone()
+    newest = row[0] if row else None
+    prev = pdu.get("prev_events") or [None]
+    if prev[0] != newest:
+        raise RoomMoved(pdu["room_id"])
