@@ -165,8 +165,8 @@ class UserDataStore:
                 "INSERT INTO presence (user_id, presence, status_msg, last_active_ts, stream_id)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET presence = excluded.presence,"
                 " status_msg = excluded.status_msg, last_active_ts = excluded.last_active_ts,"
-                " stream_id = CASE WHEN ? THEN excluded.stream_id ELSE presence.stream_id END",
-                (user_id, presence, status_msg, now_ms, position if announce else 0, announce))
+                " stream_id = CASE WHEN ? = 1 THEN excluded.stream_id ELSE presence.stream_id END",
+                (user_id, presence, status_msg, now_ms, position if announce else 0, int(announce)))
 
         await self.db.write(txn)
 
