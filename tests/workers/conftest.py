@@ -35,3 +35,13 @@ def workers(tmp_path: Path) -> Iterator[list[ServerProcess]]:
     if schema.created:
         with pg.admin_connection() as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema.name} CASCADE")
+
+
+@pytest.fixture
+def workers_schema() -> Iterator[pg.TestSchema]:
+    """An empty schema of its own, dropped afterwards."""
+    schema = _schema()
+    yield schema
+    if schema.created:
+        with pg.admin_connection() as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema.name} CASCADE")
