@@ -58,6 +58,7 @@ class WorkerBus:
         self._typing: list[tuple[str, str, bool, int | None]] = []
         self._pushers: set[int] = set()
         self._timers = False
+        self._forget: dict[str, set[str]] = {}
         self._flush_queued = False
         # Set while applying another worker's message: what it causes here is not relayed back.
         self._applying = False
@@ -73,6 +74,8 @@ class WorkerBus:
         s.userdata.typing_relay = self._relay_typing
         s.calls.relay = self._relay_timers
         s.push.on_queued = self._relay_pushers
+        s.userdata.forget_relay = self._relay_forget
+        s.pushers.relay = lambda: self._relay_forget("pushers", "")
         s.store.events.catch_up()
         await self._try_lead()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
@@ -104,6 +107,10 @@ class WorkerBus:
 
     def _relay_timers(self) -> None:
         self._timers = True
+        self._queue_flush()
+
+    def _relay_forget(self, kind: str, key: str) -> None:
+        self._forget.setdefault(kind, set()).add(key)
         self._queue_flush()
 
     def _relay_pushers(self, pusher_ids: Iterable[int]) -> None:
@@ -141,8 +148,10 @@ class WorkerBus:
             head["push"] = sorted(self._pushers)
         if self._timers:
             head["timers"] = True
+        if self._forget:
+            head["forget"] = {kind: sorted(keys) for kind, keys in self._forget.items()}
         users = sorted(self._wake)
-        self._wake, self._typing, self._pushers, self._timers = set(), [], set(), False
+        self._wake, self._typing, self._pushers, self._timers, self._forget = set(), [], set(), False, {}
         if len(head) == 1 and not users:
             return []
         payloads: list[str] = []
@@ -172,6 +181,7 @@ class WorkerBus:
         self._applying = True
         try:
             s.store.events.catch_up()
+            self._forget_here(message.get("forget", {}))
             for room_id, user_id, typing, timeout_ms in message.get("typing", ()):
                 s.userdata.typing.set_typing(room_id, user_id, typing, timeout_ms)
             if self.is_leader and message.get("push"):
@@ -183,6 +193,18 @@ class WorkerBus:
             log.exception("could not apply another worker's message")
         finally:
             self._applying = False
+
+    def _forget_here(self, forget: dict[str, list[str]]) -> None:
+        """Drop what this worker cached of data another worker changed."""
+        s = self.services
+        for user_id in forget.get("ignored", ()):
+            s.userdata.ignored.forget(user_id)
+        for user_id in forget.get("rules", ()):
+            s.push.rules_changed(user_id)
+        for user_id in forget.get("receipts", ()):
+            s.store.userdata.receipt_stored_elsewhere(user_id)
+        if "pushers" in forget:
+            s.pushers.changed_elsewhere()
 
     async def _sweep(self) -> None:
         while True:

@@ -17,6 +17,8 @@ import time
 from types import FrameType
 
 from qasid.config import Settings, SettingsError
+from qasid.core.signing import load_or_create_signing_key
+from qasid.store.datadir import prepare_data_dir
 
 # A worker that dies sooner than this after its start is started again only after a pause, so a
 # worker that can't start (a bad setting, the database down) doesn't spin.
@@ -36,6 +38,9 @@ def check_workers(settings: Settings, workers: int) -> None:
 
 def supervise(settings: Settings, workers: int, worker_args: list[str]) -> int:
     """Run `workers` workers (`qasid <worker_args> --socket-fd FD`) until SIGTERM or SIGINT."""
+    # The data folder and signing key made once, here: workers starting at once would race to.
+    prepare_data_dir(settings.data_dir)
+    load_or_create_signing_key(settings.signing_key_path)
     listener = socket.create_server((settings.bind_host, settings.bind_port), backlog=4096)
     listener.set_inheritable(True)
     fd = listener.fileno()

@@ -53,6 +53,10 @@ class UserDataStore:
         # receipts (a push's badge) is still right while this has not moved.
         self._receipt_writes: dict[str, int] = {}
 
+    def receipt_stored_elsewhere(self, user_id: str) -> None:
+        """Another worker stored a receipt of the user: what was derived from their receipts is stale."""
+        self._receipt_writes[user_id] = self._receipt_writes.get(user_id, 0) + 1
+
     def receipt_version(self, user_id: str) -> int:
         """Moves after every receipt the user stores."""
         return self._receipt_writes.get(user_id, 0)
