@@ -59,6 +59,7 @@ class WorkerBus:
         self._pushers: set[int] = set()
         self._timers = False
         self._forget: dict[str, set[str]] = {}
+        self._uia: dict[str, dict[str, Any] | None] = {}
         self._flush_queued = False
         # Set while applying another worker's message: what it causes here is not relayed back.
         self._applying = False
@@ -76,6 +77,7 @@ class WorkerBus:
         s.push.on_queued = self._relay_pushers
         s.userdata.forget_relay = self._relay_forget
         s.pushers.relay = lambda: self._relay_forget("pushers", "")
+        s.accounts.uia.relay = self._relay_uia
         s.store.events.catch_up()
         await self._try_lead()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
@@ -111,6 +113,10 @@ class WorkerBus:
 
     def _relay_forget(self, kind: str, key: str) -> None:
         self._forget.setdefault(kind, set()).add(key)
+        self._queue_flush()
+
+    def _relay_uia(self, session_id: str, copy: dict[str, Any] | None) -> None:
+        self._uia[session_id] = copy
         self._queue_flush()
 
     def _relay_pushers(self, pusher_ids: Iterable[int]) -> None:
@@ -150,6 +156,9 @@ class WorkerBus:
             head["timers"] = True
         if self._forget:
             head["forget"] = {kind: sorted(keys) for kind, keys in self._forget.items()}
+        if self._uia:
+            head["uia"] = self._uia
+            self._uia = {}
         users = sorted(self._wake)
         self._wake, self._typing, self._pushers, self._timers, self._forget = set(), [], set(), False, {}
         if len(head) == 1 and not users:
@@ -182,6 +191,8 @@ class WorkerBus:
         try:
             s.store.events.catch_up()
             self._forget_here(message.get("forget", {}))
+            for session_id, copy in message.get("uia", {}).items():
+                s.accounts.uia.arrived(session_id, copy)
             for room_id, user_id, typing, timeout_ms in message.get("typing", ()):
                 s.userdata.typing.set_typing(room_id, user_id, typing, timeout_ms)
             if self.is_leader and message.get("push"):

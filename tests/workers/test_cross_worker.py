@@ -92,3 +92,20 @@ def test_a_cli_revocation_bites_every_worker_on_the_next_request(workers: list[S
         r = httpx.get(server.base_url + "/_matrix/client/v3/account/whoami", headers=_auth(bob))
         assert r.status_code == 401, (server.base_url, r.text)
         assert r.json()["errcode"] == "M_UNKNOWN_TOKEN"
+
+
+def test_a_registration_flow_may_move_between_workers(workers: list[ServerProcess]) -> None:
+    a, b = workers
+    token = a.create_token()
+    body = {"username": "carol", "password": "correct horse battery"}
+    first = httpx.post(a.base_url + "/_matrix/client/v3/register", json=body)
+    session = first.json()["session"]
+    second = httpx.post(b.base_url + "/_matrix/client/v3/register", json={
+        **body, "auth": {"type": "m.login.registration_token", "token": token, "session": session}})
+    assert second.status_code == 401 and second.json()["completed"] == ["m.login.registration_token"], second.text
+    done = httpx.post(a.base_url + "/_matrix/client/v3/register",
+                      json={**body, "auth": {"type": "m.login.dummy", "session": session}})
+    assert done.status_code == 200, done.text
+    again = httpx.post(b.base_url + "/_matrix/client/v3/register",
+                       json={**body, "auth": {"type": "m.login.dummy", "session": session}})
+    assert again.status_code == 400 and again.json()["errcode"] in ("M_UNKNOWN", "M_USER_IN_USE"), again.text
