@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 # NOTIFY refuses payloads of 8000 bytes or more.
 MAX_PAYLOAD_BYTES = 7900
 RECONNECT_SECONDS = 1.0
-# The writers' advisory lock's neighbour: held (per session) by the worker that runs the background jobs.
-LEADER_LOCK = 0x71617369_64000003
+# Held (per session) by the worker that runs the background jobs; one per schema, so servers
+# sharing one PostgreSQL in separate schemas each have their own leader.
+LEADER_LOCK_SQL = "SELECT pg_try_advisory_lock(hashtextextended('qasid leader ' || current_schema(), 0))"
 
 
 class PgChannel:
@@ -77,7 +78,7 @@ class PgChannel:
         try:
             if self._leader is None or self._leader.closed:
                 self._leader = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-                row = await (await self._leader.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,))).fetchone()
+                row = await (await self._leader.execute(LEADER_LOCK_SQL)).fetchone()
                 if not (row and row[0]):
                     await self._leader.close()
                     self._leader = None
