@@ -91,13 +91,14 @@ def load_routes() -> None:
                 raise
 
 
-def worker_bus(settings: Settings, services: Services, lead: Callable[[], Awaitable[None]]) -> WorkerBus | None:
+def worker_bus(settings: Settings, services: Services, lead: Callable[[], Awaitable[None]],
+               unlead: Callable[[], Awaitable[None]]) -> WorkerBus | None:
     """The channel to the other workers of the same PostgreSQL database (None with SQLite: one process)."""
     if not settings.database_url:
         return None
     from qasid.store.postgres.channel import MAX_PAYLOAD_BYTES, PgChannel
 
-    return WorkerBus(PgChannel(settings.database_url), services, MAX_PAYLOAD_BYTES, lead)
+    return WorkerBus(PgChannel(settings.database_url), services, MAX_PAYLOAD_BYTES, lead, unlead)
 
 
 def create_app(settings: Settings, policy: Policy | None = None) -> Any:
@@ -118,9 +119,14 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
         await services.push_delivery.start()
         services.calls.start()
 
+    async def stop_background_jobs() -> None:
+        await services.calls.stop()
+        await services.push_delivery.stop()
+        await gov.maintenance.stop()
+
     # On PostgreSQL other workers may share the database: they tell each other of their commits,
     # and one of them at a time runs the background jobs.
-    bus = worker_bus(settings, services, start_background_jobs)
+    bus = worker_bus(settings, services, start_background_jobs, stop_background_jobs)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
@@ -133,9 +139,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
         yield
         if bus is not None:
             await bus.stop()
-        await services.calls.stop()
-        await services.push_delivery.stop()
-        await gov.maintenance.stop()
+        await stop_background_jobs()
         gov.directory.close()
         services.close()
 

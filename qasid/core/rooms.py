@@ -32,7 +32,7 @@ from qasid.core.ratelimit import RateLimiter
 from qasid.core.relation_rules import THREAD, relation_of, thread_start_problem
 from qasid.store.sqlite import Store
 from qasid.store.sqlite.event_rows import NewEvent, NewRoom
-from qasid.store.sqlite.events import RoomMoved
+from qasid.store.sqlite.room_order import RoomMoved
 
 if TYPE_CHECKING:
     from qasid.core.push import PushService

@@ -47,13 +47,14 @@ class WorkerBus:
     """Relays this worker's wake-ups to the others and applies theirs here."""
 
     def __init__(self, channel: Channel, services: Services, max_payload: int,
-                 lead: Callable[[], Awaitable[None]]) -> None:
+                 lead: Callable[[], Awaitable[None]], unlead: Callable[[], Awaitable[None]]) -> None:
         self.channel = channel
         self.services = services
         self.worker_id = secrets.token_hex(6)
         self.max_payload = max_payload
         self.is_leader = False
         self._lead = lead
+        self._unlead = unlead
         self._wake: set[str] = set()
         self._typing: list[tuple[str, str, bool, int | None]] = []
         self._pushers: set[int] = set()
@@ -78,15 +79,22 @@ class WorkerBus:
         s.userdata.forget_relay = self._relay_forget
         s.pushers.relay = lambda: self._relay_forget("pushers", "")
         s.accounts.uia.relay = self._relay_uia
+        s.store.events.relay_forgotten = lambda user_id: self._relay_forget("memberships", user_id)
         s.store.events.catch_up()
         await self._try_lead()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
     async def _try_lead(self) -> None:
-        if not self.is_leader and await self.channel.try_lead():
+        held = await self.channel.try_lead()
+        if held and not self.is_leader:
             self.is_leader = True
             log.info("this worker runs the background jobs")
             await self._lead()
+        elif self.is_leader and not held:
+            # The lock's session was lost: another worker may hold it now, so these jobs stop here.
+            self.is_leader = False
+            log.warning("this worker lost the leader's lock; its background jobs stop")
+            await self._unlead()
 
     async def stop(self) -> None:
         if self._sweeper is not None:
@@ -214,6 +222,8 @@ class WorkerBus:
             s.push.rules_changed(user_id)
         for user_id in forget.get("receipts", ()):
             s.store.userdata.receipt_stored_elsewhere(user_id)
+        for user_id in forget.get("memberships", ()):
+            s.store.events.forgotten_elsewhere(user_id)
         if "pushers" in forget:
             s.pushers.changed_elsewhere()
 

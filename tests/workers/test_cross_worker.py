@@ -109,3 +109,17 @@ def test_a_registration_flow_may_move_between_workers(workers: list[ServerProces
     again = httpx.post(b.base_url + "/_matrix/client/v3/register",
                        json={**body, "auth": {"type": "m.login.dummy", "session": session}})
     assert again.status_code == 400 and again.json()["errcode"] in ("M_UNKNOWN", "M_USER_IN_USE"), again.text
+
+
+def test_typing_on_one_worker_reaches_a_sync_on_the_other(workers: list[ServerProcess]) -> None:
+    a, b = workers
+    alice, bob = a.register("alice"), b.register("bob")
+    room = _room_with(a, alice, b, bob)
+    since = httpx.get(b.base_url + "/_matrix/client/v3/sync", headers=_auth(bob), params=QUIET).json()["next_batch"]
+    typing = httpx.put(f"{a.base_url}/_matrix/client/v3/rooms/{room}/typing/{alice['user_id']}",
+                       headers=_auth(alice), json={"typing": True, "timeout": 30000})
+    assert typing.status_code == 200, typing.text
+    later = httpx.get(b.base_url + "/_matrix/client/v3/sync", headers=_auth(bob), timeout=30,
+                      params={"since": since, "timeout": "10000", **QUIET}).json()
+    ephemeral = later["rooms"]["join"][room]["ephemeral"]["events"]
+    assert {"type": "m.typing", "content": {"user_ids": [alice["user_id"]]}} in ephemeral

@@ -12,6 +12,7 @@ from qasid.store.sqlite.engine import Also, Database, with_also
 from qasid.store.sqlite.event_rows import EventRow, NewEvent, NewRoom, row_of
 from qasid.store.sqlite.push import insert_push_rows
 from qasid.store.sqlite.relations import forget_relations, insert_relation
+from qasid.store.sqlite.room_order import check_still_newest
 from qasid.store.sqlite.search import searchable_text
 
 # Events that count as activity for ordering a room list (MSC4186's bump_stamp).
@@ -23,11 +24,6 @@ EVENT_COLUMNS = "stream_ordering, event_id, pdu, unsigned, txn_device_id, txn_id
 
 class AliasTaken(Exception):
     """The alias was claimed by another room first."""
-
-
-class RoomMoved(Exception):
-    """Another process appended to the room since this one built the event on its newest event:
-    the event names the wrong prev_events and depth, so it is refused, to be built again."""
 
 
 class EventStore:
@@ -56,6 +52,8 @@ class EventStore:
         # Told of events other processes committed, once they are applied here: (room_id,
         # member user or None, membership) each; the room service drops what it holds of them.
         self.on_committed_elsewhere: Callable[[list[tuple[str, str | None, str | None]]], None] | None = None
+        # With several workers: tells the others that a user forgot a room (not an event).
+        self.relay_forgotten: Callable[[str], None] | None = None
 
     async def room_version(self, room_id: str) -> str | None:
         row = self.db.read_one("SELECT room_version FROM rooms WHERE room_id = ?", (room_id,))
@@ -155,7 +153,7 @@ class EventStore:
     def _insert(self, conn: sqlite3.Connection, e: NewEvent, now_ms: int) -> int:
         pdu = e.pdu
         if self.db.shared:
-            _check_still_newest(conn, pdu)
+            check_still_newest(conn, pdu)
         stream_ordering = self.db.next_id(conn, "events", "stream_ordering")
         state_key = pdu.get("state_key")
         conn.execute(
@@ -342,6 +340,12 @@ class EventStore:
                 "UPDATE room_memberships SET forgotten = 1 WHERE room_id = ? AND user_id = ?", (room_id, user_id)))
         finally:
             self._memberships.pop(user_id, None)  # a read while the write was queued saw it unforgotten
+            if self.relay_forgotten is not None:
+                self.relay_forgotten(user_id)
+
+    def forgotten_elsewhere(self, user_id: str) -> None:
+        """The user forgot a room through another worker: read their memberships again."""
+        self._memberships.pop(user_id, None)
 
     async def room_events(
         self, room_id: str, after: int, upto: int, limit: int, descending: bool
@@ -422,16 +426,3 @@ class EventStore:
             "SELECT 1 FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? LIMIT 1",
             (room_id, after, upto)) is not None
 
-
-def _check_still_newest(conn: Any, pdu: dict[str, Any]) -> None:
-    """Refuse an event whose prev_events is not the room's newest event any more.
-
-    Run under the writers' lock, so it sees every committed event of every process and the
-    ones queued before it in this batch: per-room order and depth hold across workers.
-    """
-    row = conn.execute("SELECT event_id FROM events WHERE room_id = ? ORDER BY stream_ordering DESC LIMIT 1",
-                       (pdu["room_id"],)).fetchone()
-    newest = row[0] if row else None
-    prev = pdu.get("prev_events") or [None]
-    if prev[0] != newest:
-        raise RoomMoved(pdu["room_id"])
