@@ -419,6 +419,8 @@ class RoomService:
     async def _reload(self, room_ids: set[str]) -> None:
         for room_id in room_ids:
             async with self._locks[room_id]:
+                # As in an append: not before this worker's own queued events of the room have landed.
+                await asyncio.gather(*self._in_flight.get(room_id, ()), return_exceptions=True)
                 old = self._rooms.pop(room_id, None)
                 try:
                     await self.snapshot(room_id)
