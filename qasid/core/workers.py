@@ -4,7 +4,9 @@ Workers share the database; what each holds in memory of it goes stale when anot
 the event stream's end, each room's newest event and bump stamp, membership caches and room
 snapshots, who is typing (memory only), the delayed-event timer and the push queue's senders.
 After its commits a worker publishes one small message per event-loop turn: whom to wake, who
-started or stopped typing, that the push queue or the delayed-event schedule changed. Every other
+started or stopped typing, that the push queue or the delayed-event schedule changed, whose
+cached ignore list, push rules, receipts, memberships or pushers changed, and the UIA sessions
+begun, moved on or finished (held in memory, copied to every worker). Every other
 worker first applies the events committed since its own end of the stream (EventStore.catch_up,
 which also refreshes the room service), then acts on the message. Access tokens are read from
 the database on every request, so a revocation bites everywhere with no message at all.
@@ -155,33 +157,28 @@ class WorkerBus:
             log.warning("could not tell the other workers of a commit", exc_info=True)
 
     def _payloads(self) -> list[str]:
-        head: dict[str, Any] = {"from": self.worker_id}
-        if self._typing:
-            head["typing"] = self._typing
-        if self._pushers:
-            head["push"] = sorted(self._pushers)
-        if self._timers:
-            head["timers"] = True
-        if self._forget:
-            head["forget"] = {kind: sorted(keys) for kind, keys in self._forget.items()}
-        if self._uia:
-            head["uia"] = self._uia
-            self._uia = {}
-        users = sorted(self._wake)
-        self._wake, self._typing, self._pushers, self._timers, self._forget = set(), [], set(), False, {}
-        if len(head) == 1 and not users:
-            return []
+        """What was relayed this turn, as messages each under the channel's size limit."""
+        items: list[tuple[str, Any, Any]] = [("typing", t, None) for t in self._typing]
+        items += [("push", pusher_id, None) for pusher_id in sorted(self._pushers)]
+        items += [("timers", True, None)] if self._timers else []
+        items += [("forget", kind, key) for kind, keys in self._forget.items() for key in sorted(keys)]
+        items += [("uia", session_id, copy) for session_id, copy in self._uia.items()]
+        items += [("wake", user_id, None) for user_id in sorted(self._wake)]
+        self._wake, self._typing, self._pushers, self._timers = set(), [], set(), False
+        self._forget, self._uia = {}, {}
         payloads: list[str] = []
-        chunk: list[str] = []
-        size = len(json.dumps(head)) + 16
-        for user_id in users:
-            if chunk and size + len(user_id) + 4 > self.max_payload:
-                payloads.append(json.dumps({**head, "wake": chunk}))
-                head, chunk = {"from": self.worker_id}, []
-                size = len(json.dumps(head)) + 16
-            chunk.append(user_id)
-            size += len(user_id) + 4
-        payloads.append(json.dumps({**head, "wake": chunk}))
+        message: dict[str, Any] = {"from": self.worker_id}
+        size = len(json.dumps(message))
+        for field, key, value in items:
+            cost = len(json.dumps([key, value])) + len(field) + 8
+            if len(message) > 1 and size + cost > self.max_payload:
+                payloads.append(json.dumps(message))
+                message = {"from": self.worker_id}
+                size = len(json.dumps(message))
+            _add(message, field, key, value)
+            size += cost
+        if len(message) > 1:
+            payloads.append(json.dumps(message))
         return payloads
 
     # --- receiving -------------------------------------------------------------------------
@@ -237,3 +234,15 @@ class WorkerBus:
                 await self._try_lead()
             except Exception:
                 log.exception("worker sweep failed; trying again")
+
+
+def _add(message: dict[str, Any], field: str, key: Any, value: Any) -> None:
+    """One relayed item into a message, in the shape the receiver reads."""
+    if field == "timers":
+        message["timers"] = True
+    elif field == "forget":
+        message.setdefault("forget", {}).setdefault(key, []).append(value)
+    elif field == "uia":
+        message.setdefault("uia", {})[key] = value
+    else:
+        message.setdefault(field, []).append(key)
