@@ -398,7 +398,10 @@ class RoomService:
 
         Until a snapshot is read again, the old one still answers who is in the room; an append
         built on it is refused in its transaction and built again (RoomMoved)."""
-        stale = {room_id for room_id, _, _ in changes if room_id in self._rooms}
+        # Rooms held here, and rooms someone joined or was invited to: every room with a member
+        # is held in memory (see `warm`), wherever it was created.
+        stale = {room_id for room_id, _, membership in changes
+                 if room_id in self._rooms or membership in ("join", "invite")}
         if stale:
             asyncio.get_running_loop().create_task(self._reload(stale))
         for room_id, member, membership in changes:

@@ -114,7 +114,9 @@ def test_a_registration_flow_may_move_between_workers(workers: list[ServerProces
 def test_typing_on_one_worker_reaches_a_sync_on_the_other(workers: list[ServerProcess]) -> None:
     a, b = workers
     alice, bob = a.register("alice"), b.register("bob")
-    room = _room_with(a, alice, b, bob)
+    # Made and joined through worker A only: worker B learns of the room from A's commits.
+    room = _room_with(a, alice, a, bob)
+    time.sleep(0.5)
     since = httpx.get(b.base_url + "/_matrix/client/v3/sync", headers=_auth(bob), params=QUIET).json()["next_batch"]
     typing = httpx.put(f"{a.base_url}/_matrix/client/v3/rooms/{room}/typing/{alice['user_id']}",
                        headers=_auth(alice), json={"typing": True, "timeout": 30000})
