@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from qasid.api.http import ROUTES
@@ -14,6 +14,7 @@ from qasid.api.router import QasidApp
 from qasid.config import Settings
 from qasid.core.policy import Policy
 from qasid.core.services import Services, build_services
+from qasid.core.workers import WorkerBus
 from qasid.gov.government import Government
 from qasid.stats import RequestStats
 
@@ -90,6 +91,16 @@ def load_routes() -> None:
                 raise
 
 
+def worker_bus(settings: Settings, services: Services, lead: Callable[[], Awaitable[None]],
+               unlead: Callable[[], Awaitable[None]]) -> WorkerBus | None:
+    """The channel to the other workers of the same PostgreSQL database (None with SQLite: one process)."""
+    if not settings.database_url:
+        return None
+    from qasid.store.postgres.channel import MAX_PAYLOAD_BYTES, PgChannel
+
+    return WorkerBus(PgChannel(settings.database_url), services, MAX_PAYLOAD_BYTES, lead, unlead)
+
+
 def create_app(settings: Settings, policy: Policy | None = None) -> Any:
     """The ASGI application of one server process."""
     load_routes()
@@ -103,17 +114,32 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Any:
     if policy is None:
         services.install_policy(gov.policy)
 
+    async def start_background_jobs() -> None:
+        gov.maintenance.start()
+        await services.push_delivery.start()
+        services.calls.start()
+
+    async def stop_background_jobs() -> None:
+        await services.calls.stop()
+        await services.push_delivery.stop()
+        await gov.maintenance.stop()
+
+    # On PostgreSQL other workers may share the database: they tell each other of their commits,
+    # and one of them at a time runs the background jobs.
+    bus = worker_bus(settings, services, start_background_jobs, stop_background_jobs)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
         # Membership and current state are served from memory: load them before the first request.
         await services.rooms.warm()
-        gov.maintenance.start()
-        await services.push_delivery.start()
-        services.calls.start()
+        if bus is None:
+            await start_background_jobs()
+        else:
+            await bus.start()
         yield
-        await services.calls.stop()
-        await services.push_delivery.stop()
-        await gov.maintenance.stop()
+        if bus is not None:
+            await bus.stop()
+        await stop_background_jobs()
         gov.directory.close()
         services.close()
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ctypes
 import dataclasses
+import socket
 import sys
 import time
 from pathlib import Path
@@ -65,6 +66,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from qasid.ops.limits import raise_open_files_limit
 
     settings = _settings(args)
+    if args.workers is not None:
+        from qasid.ops.supervisor import check_workers, supervise
+
+        check_workers(settings, args.workers)
+        if args.workers > 1:
+            return supervise(settings, args.workers, _worker_args(args))
     _return_large_buffers_to_the_os()
     log_config = configure_logging(settings)
     tls = _tls_context(settings)
@@ -75,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Once the data folder and settings are known good (a refusal is then the only line printed),
     # before the first connection is accepted.
     raise_open_files_limit()
-    if settings.metrics_bind:
+    if settings.metrics_bind and args.worker_index == 0:  # one metrics listener per host: the first worker's
         from qasid.metrics import serve_metrics
 
         serve_metrics(settings.metrics_bind, app)
@@ -100,8 +107,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
             super().handle_exit(sig, frame)
             app.begin_shutdown()  # parked long-polls answer now, instead of holding the stop
 
-    Server(config).run()
+    # A worker of `--workers N` serves the supervisor's socket (its family read from the descriptor).
+    sockets = [socket.socket(fileno=args.socket_fd)] if args.socket_fd is not None else None
+    Server(config).run(sockets=sockets)
     return 0
+
+
+def _worker_args(args: argparse.Namespace) -> list[str]:
+    """The command line of one worker: this `serve`, less --workers."""
+    given = [("--config", args.config), ("--data-dir", args.data_dir), ("--server-name", args.server_name),
+             ("--host", args.host), ("--port", args.port)]
+    config = ["--config", args.config] if args.config else []
+    return [*config, "serve", *(str(v) for flag, value in given[1:] if value is not None for v in (flag, value))]
 
 
 def _tls_context(settings: Settings) -> Any:
@@ -235,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8008)")
+    serve.add_argument("--workers", type=int,
+                       help="run N worker processes on one socket, restarting any that dies (needs database_url)")
+    # Set by the supervisor for its workers: the inherited listening socket, and which worker this is.
+    serve.add_argument("--socket-fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     admin = sub.add_parser("admin", help="operator commands (safe while the server runs)")

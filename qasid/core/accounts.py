@@ -145,7 +145,7 @@ class AccountService:
             user_id = make_user_id(username.lower(), self.settings.server_name)
             if await self.store.get_user(user_id) is not None:
                 raise MatrixError(400, "M_USER_IN_USE", "User ID already taken")
-        session = self.uia.get_or_create(auth.get("session") if auth else None, "register")
+        session = await self.uia.get_or_create(auth.get("session") if auth else None, "register")
         if auth is None or "type" not in auth:
             raise UiaChallenge(REGISTRATION_FLOWS, session)
         self.ratelimiter.check("register", ip)
@@ -164,6 +164,7 @@ class AccountService:
         else:
             raise UiaChallenge(REGISTRATION_FLOWS, session,
                                MatrixError(401, "M_UNRECOGNIZED", f"Unsupported stage {stage}"))
+        self.uia.changed(session)
         if not next_flow_complete(REGISTRATION_FLOWS, session.completed):
             raise UiaChallenge(REGISTRATION_FLOWS, session)
         # All stages done: the account is created, and the token consumed, in one transaction.
@@ -369,7 +370,7 @@ class AccountService:
         if auth is not None and not isinstance(auth, dict):
             raise MatrixError(400, "M_BAD_JSON", "auth must be an object")
         session_id = auth.get("session") if auth else None
-        session = self.uia.get_or_create(session_id if isinstance(session_id, str) else None,
+        session = await self.uia.get_or_create(session_id if isinstance(session_id, str) else None,
                                          operation.bound_to(requester.user_id))
         if not auth or auth.get("type") != "m.login.password":
             raise UiaChallenge(PASSWORD_FLOWS, session)

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from qasid.config import Settings
@@ -52,6 +53,8 @@ class CallService:
         self.clock = clock
         self.rooms = rooms
         self._wake = asyncio.Event()
+        # With several workers: tells the one that runs the timer that the schedule changed.
+        self.relay: Callable[[], None] | None = None
         self._background = BackgroundLoop(self._loop)
 
     # --- OpenID -----------------------------------------------------------------------------
@@ -99,7 +102,7 @@ class CallService:
             error = limit_exceeded(max(0, earliest - now))
             error.message = "The maximum number of delayed events has been reached"
             raise error
-        self._wake.set()
+        self._timers_changed()
         return delay_id
 
     async def scheduled(self, user_id: str) -> list[dict[str, Any]]:
@@ -126,7 +129,7 @@ class CallService:
         else:
             # A refused send leaves the event scheduled: the cause may pass before its time comes.
             await self._send(row, keep_on_error=True)
-        self._wake.set()
+        self._timers_changed()
 
     async def _send(self, row: DelayedEventRow, keep_on_error: bool) -> None:
         txn = Txn(row.user_id, row.device_id, f"delayed/{row.delay_id}", row.delay_id)
@@ -157,6 +160,15 @@ class CallService:
         return len(due)
 
     # --- the timer --------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Look at the schedule again now: it changed (here, or through another worker)."""
+        self._wake.set()
+
+    def _timers_changed(self) -> None:
+        self._wake.set()
+        if self.relay is not None:
+            self.relay()
 
     def start(self) -> None:
         """Begin sending delayed events in the running loop (pending ones from before a restart too)."""

@@ -43,6 +43,10 @@ class IgnoredUsers:
             self._cache[user_id] = cached
         return cached
 
+    def forget(self, user_id: str) -> None:
+        """The list changed through another worker: read it again on next use."""
+        self._cache.pop(user_id, None)
+
     def changed(self, user_id: str, content: dict[str, Any]) -> None:
         """The list was just stored: later reads see it at once."""
         self._cache[user_id] = ignored_in(content)

@@ -33,6 +33,8 @@ class Notifier:
         self.closing = False
         # Long-polls waiting now, by kind ("sync", "sliding_sync"): a gauge for the metrics.
         self.parked: dict[str, int] = {"sync": 0, "sliding_sync": 0}
+        # With several workers: tells the others whom to wake (their own long-polls of these users).
+        self.relay: Callable[[Iterable[str]], None] | None = None
 
     def close(self) -> None:
         """End every wait now and every later one at once: the server is stopping."""
@@ -46,7 +48,18 @@ class Notifier:
         return self._versions[user_id]
 
     def notify(self, user_ids: Iterable[str]) -> None:
-        """Wake every sync waiting for any of these users."""
+        """Wake every sync waiting for any of these users, on every worker."""
+        if self.relay is not None:
+            user_ids = list(user_ids)
+            self.relay(user_ids)
+        self.wake(user_ids)
+
+    def wake_everyone(self) -> None:
+        """Wake every waiting sync: something changed that this process can't attribute."""
+        self.wake(list(self._waiters))
+
+    def wake(self, user_ids: Iterable[str]) -> None:
+        """Wake this process's syncs waiting for any of these users."""
         for user_id in user_ids:
             self._versions[user_id] += 1
             waiters = self._waiters.pop(user_id, None)

@@ -6,6 +6,7 @@ for any other URL is refused when set, and checked again before every send.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -87,6 +88,8 @@ class PusherService:
         self.store = store
         self.clock = clock
         self._by_user: dict[str, list[PusherRow]] | None = None
+        # With several workers: tells the others that the pushers changed.
+        self.relay: Callable[[], None] | None = None
 
     async def ensure_loaded(self) -> None:
         """Read every pusher once; afterwards memory follows every change."""
@@ -147,6 +150,7 @@ class PusherService:
         stored, displaced = await self.store.push.set_pusher(row, append)
         self._forget(displaced)
         self._forget([stored.pusher_id])
+        self._changed()
         assert self._by_user is not None
         self._by_user.setdefault(user_id, []).append(stored)
 
@@ -186,6 +190,7 @@ class PusherService:
         if pusher_ids:
             await self.store.push.delete_pushers(pusher_ids)
             self._forget(pusher_ids)
+            self._changed()
 
     async def remove_rejected(self, pusher: PusherRow, rejected: list[str]) -> list[int]:
         """A gateway rejected pushkeys: remove the pushers of this app with those keys (returned)."""
@@ -209,6 +214,14 @@ class PusherService:
         rows = await self._rows(user_id)
         live = await self.store.push.live_devices(user_id)
         await self.remove([r.pusher_id for r in rows if r.device_id is not None and r.device_id not in live])
+
+    def changed_elsewhere(self) -> None:
+        """Another worker added or removed pushers: read them all again on next use."""
+        self._by_user = None
+
+    def _changed(self) -> None:
+        if self.relay is not None:
+            self.relay()
 
     def _forget(self, pusher_ids: list[int]) -> None:
         if self._by_user is None or not pusher_ids:

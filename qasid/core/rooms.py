@@ -32,12 +32,15 @@ from qasid.core.ratelimit import RateLimiter
 from qasid.core.relation_rules import THREAD, relation_of, thread_start_problem
 from qasid.store.sqlite import Store
 from qasid.store.sqlite.event_rows import NewEvent, NewRoom
+from qasid.store.sqlite.room_order import RoomMoved
 
 if TYPE_CHECKING:
     from qasid.core.push import PushService
 
 MAX_EVENT_BYTES = 65_536
 MAX_ID_FIELD_BYTES = 255
+# Tries of an append that other workers keep beating to the room.
+MAX_APPEND_ATTEMPTS = 20
 
 StateKey = tuple[str, str]
 
@@ -101,6 +104,8 @@ class RoomService:
         self._user_rooms: dict[str, set[str]] | None = None
         # Transactions queued but not yet committed: a retry waits for the first, never duplicates it.
         self._pending_txns: dict[Txn, tuple[str, asyncio.Future[list[int]]]] = {}
+        # Each room's events queued here and not yet committed (or failed).
+        self._in_flight: dict[str, set[asyncio.Future[list[int]]]] = {}
         # Rooms being upgraded now: a second upgrade of the same room waits for none, it is refused.
         self.upgrading: set[str] = set()
         # Push rules are evaluated for every event's recipients, into the event's own commit.
@@ -118,9 +123,11 @@ class RoomService:
         if await self.store.events.room_version(room_id) is None:
             return None
         room = RoomSnapshot(room_id)
+        # The newest event first: a commit landing between the two reads leaves the snapshot's
+        # newest event behind its state, which the next append's check in its transaction refuses.
+        latest = await self.store.events.latest_event(room_id)
         for row in await self.store.events.current_state(room_id):
             room.set_state((row.pdu["type"], row.pdu["state_key"]), row.pdu, row.event_id)
-        latest = await self.store.events.latest_event(room_id)
         if latest is not None:
             room.latest_event_id = latest.event_id
             room.depth = int(latest.pdu["depth"])
@@ -208,7 +215,29 @@ class RoomService:
             if not isinstance(redacts, str):
                 raise MatrixError(400, "M_BAD_JSON", "A redaction names the event it redacts in content.redacts")
         await self._check_thread(room_id, content)
+        for _ in range(MAX_APPEND_ATTEMPTS - 1):
+            try:
+                return await self._append_once(sender, room_id, event_type, content, state_key, txn, redacts, also)
+            except RoomMoved:
+                # Another worker appended first: build again on the room as the database has it.
+                self.store.events.catch_up()
+                continue
+            except Exception:
+                # A retry of the same transaction ID committed through another worker first.
+                if txn is not None and (earlier := await self._earlier_txn(txn)) is not None:
+                    return earlier
+                raise
+        return await self._append_once(sender, room_id, event_type, content, state_key, txn, redacts, also)
+
+    async def _append_once(
+        self, sender: str, room_id: str, event_type: str, content: dict[str, Any],
+        state_key: str | None, txn: Txn | None, redacts: str | None, also: Sequence[AuditAppend],
+    ) -> str:
         async with self._locks[room_id]:
+            if room_id not in self._rooms:
+                # Read the room again only once this worker's queued events of it have committed
+                # or failed: a snapshot read before them would build on an event already passed.
+                await asyncio.gather(*self._in_flight.get(room_id, ()), return_exceptions=True)
             if txn is not None:
                 pending = self._pending_txns.get(txn)
                 earlier = pending[0] if pending else await self._earlier_txn(txn)
@@ -233,12 +262,16 @@ class RoomService:
             audience = self._advance(room, new_event)
             if txn is not None:
                 self._pending_txns[txn] = (new_event.event_id, committed)
+            in_flight = self._in_flight.setdefault(room_id, set())
+            in_flight.add(committed)
+            committed.add_done_callback(lambda done: self._landed(room_id, done))
         try:
             await asyncio.shield(committed)
-        except Exception:
+        except Exception as e:
             # What memory holds is ahead of the disk: read the room back from what was committed.
             self._rooms.pop(room_id, None)
-            self._user_rooms = None
+            if event_type == "m.room.member" or not isinstance(e, RoomMoved):
+                self._user_rooms = None
             raise
         finally:
             if txn is not None:
@@ -358,6 +391,46 @@ class RoomService:
                     self._membership_changed(room, state_key)
                 audience |= room.members("join") | {state_key}
         return audience
+
+    def committed_elsewhere(self, changes: list[tuple[str, str | None, str | None]]) -> None:
+        """Another worker committed these (room_id, member user or None, membership) events:
+        read the rooms' snapshots again and move the membership index now.
+
+        Until a snapshot is read again, the old one still answers who is in the room; an append
+        built on it is refused in its transaction and built again (RoomMoved)."""
+        # Rooms held here, and rooms someone joined or was invited to: every room with a member
+        # is held in memory (see `warm`), wherever it was created.
+        stale = {room_id for room_id, _, membership in changes
+                 if room_id in self._rooms or membership in ("join", "invite")}
+        if stale:
+            asyncio.get_running_loop().create_task(self._reload(stale))
+        for room_id, member, membership in changes:
+            if member is None or self._user_rooms is None:
+                continue
+            if membership in ("join", "invite"):
+                self._user_rooms.setdefault(member, set()).add(room_id)
+            else:
+                self._user_rooms.get(member, set()).discard(room_id)
+
+    def _landed(self, room_id: str, committed: asyncio.Future[list[int]]) -> None:
+        in_flight = self._in_flight.get(room_id)
+        if in_flight is not None:
+            in_flight.discard(committed)
+            if not in_flight:
+                del self._in_flight[room_id]
+
+    async def _reload(self, room_ids: set[str]) -> None:
+        for room_id in room_ids:
+            async with self._locks[room_id]:
+                # As in an append: not before this worker's own queued events of the room have landed.
+                await asyncio.gather(*self._in_flight.get(room_id, ()), return_exceptions=True)
+                old = self._rooms.pop(room_id, None)
+                try:
+                    await self.snapshot(room_id)
+                except Exception:
+                    if old is not None and room_id not in self._rooms:
+                        self._rooms[room_id] = old
+                    raise
 
     def _membership_changed(self, room: RoomSnapshot, user_id: str) -> None:
         if self._user_rooms is None:

@@ -128,6 +128,9 @@ class SyncService:
 
         `receive` is the request's ASGI receive: a wait ends with ClientGone once the client has gone.
         """
+        if request.since is not None and request.since.events > self.store.events.max_stream_ordering():
+            # A token from another worker, ahead of what this one has applied of its commits.
+            self.store.events.catch_up()
         if request.since is not None:
             # The device has seen everything up to this token: its to-device messages can go.
             await self.e2ee.ack_to_device(request.user_id, request.device_id, request.since.to_device)

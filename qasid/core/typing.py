@@ -49,7 +49,9 @@ class TypingState:
     def _changed(self, room_id: str) -> None:
         if not self._typing.get(room_id):
             self._typing.pop(room_id, None)
-        self._position += 1
+        # The wall clock, where it is ahead: workers started at different times then hand out
+        # positions close to each other's, so a token from one is not far ahead of another.
+        self._position = max(self._position + 1, int(time.time() * 1000))
         self._changed_at[room_id] = self._position
         self._on_change(room_id)
 

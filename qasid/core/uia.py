@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -13,6 +15,8 @@ from qasid.core.clock import random_string
 from qasid.core.errors import MatrixError
 
 SESSION_TTL_S = 15 * 60
+# How long a worker waits for another worker's copy of a session it does not know yet.
+ARRIVAL_WAITS, ARRIVAL_WAIT_S = 10, 0.025
 
 
 @dataclass(frozen=True)
@@ -60,18 +64,30 @@ class UiaChallenge(MatrixError):
 
 
 class UiaSessions:
-    """In-memory sessions; a restart only makes a client start its flow again."""
+    """In-memory sessions; a restart only makes a client start its flow again.
+
+    With several workers each session is copied to every worker (`relay`, `arrived`), so a
+    client's next stage may reach any of them.
+    """
 
     def __init__(self) -> None:
         self._sessions: dict[str, UiaSession] = {}
+        # With several workers: tells the others of a session begun, moved on, or finished (None).
+        self.relay: Callable[[str, dict[str, Any] | None], None] | None = None
 
-    def get_or_create(self, session_id: str | None, purpose: str) -> UiaSession:
+    async def get_or_create(self, session_id: str | None, purpose: str) -> UiaSession:
         """The client's session if it exists for this purpose, else a new one."""
         self._expire()
         if session_id is not None:
             if not isinstance(session_id, str):
                 raise MatrixError(400, "M_BAD_JSON", "auth.session must be a string")
             session = self._sessions.get(session_id)
+            for _ in range(ARRIVAL_WAITS if self.relay is not None else 0):
+                if session is not None:
+                    break
+                # Begun on another worker a moment ago: its copy may still be on the way.
+                await asyncio.sleep(ARRIVAL_WAIT_S)
+                session = self._sessions.get(session_id)
             if session is None:
                 raise MatrixError(400, "M_UNKNOWN", "Unknown or expired authentication session")
             if session.purpose != purpose:
@@ -81,11 +97,30 @@ class UiaSessions:
             return session
         session = UiaSession(random_string(24), purpose)
         self._sessions[session.session_id] = session
+        self.changed(session)
         return session
+
+    def changed(self, session: UiaSession) -> None:
+        """The session was begun or completed a stage: the other workers get a copy."""
+        if self.relay is not None:
+            self.relay(session.session_id, {
+                "purpose": session.purpose, "completed": session.completed, "params": session.params,
+                "registration_token": session.registration_token, "age": time.monotonic() - session.created})
+
+    def arrived(self, session_id: str, copy: dict[str, Any] | None) -> None:
+        """Another worker's session, as it is now (None: finished)."""
+        if copy is None:
+            self._sessions.pop(session_id, None)
+            return
+        self._sessions[session_id] = UiaSession(
+            session_id, copy["purpose"], list(copy["completed"]), dict(copy["params"]),
+            copy["registration_token"], time.monotonic() - float(copy["age"]))
 
     def finish(self, session: UiaSession) -> None:
         """The session's request is done: its session cannot be used again."""
         self._sessions.pop(session.session_id, None)
+        if self.relay is not None:
+            self.relay(session.session_id, None)
 
     def _expire(self) -> None:
         cutoff = time.monotonic() - SESSION_TTL_S

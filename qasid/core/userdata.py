@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from qasid.config import Settings
@@ -49,6 +50,10 @@ class UserDataService:
         self.directory = RoomDirectory(settings, store, rooms)
         self.ignored = IgnoredUsers(store)
         self.typing = TypingState(lambda room_id: self.notifier.notify(self.rooms.joined_members(room_id)))
+        # With several workers: tells the others who started or stopped typing (held in memory),
+        # and which of a user's cached data they must read again ("ignored", "rules", "receipts").
+        self.typing_relay: Callable[[str, str, bool, int | None], None] | None = None
+        self.forget_relay: Callable[[str, str], None] | None = None
 
     # --- stream positions (read by sync) ---------------------------------------------------
 
@@ -89,6 +94,7 @@ class UserDataService:
         await self.store.userdata.set_account_data(user_id, room_id or GLOBAL, type_, content)
         if ignore_list:
             self.ignored.changed(user_id, content)
+            self._relay_forget("ignored", user_id)
         self.notifier.notify([user_id])
 
     async def account_data_since(
@@ -181,6 +187,7 @@ class UserDataService:
         await self.store.userdata.update_account_data(user_id, GLOBAL, PUSH_RULES, change)
         if self.push is not None:
             self.push.rules_changed(user_id)
+        self._relay_forget("rules", user_id)
         self.notifier.notify([user_id])
 
     # --- filters ---------------------------------------------------------------------------
@@ -201,6 +208,10 @@ class UserDataService:
             raise not_found("No such filter")
         return stored
 
+    def _relay_forget(self, kind: str, user_id: str) -> None:
+        if self.forget_relay is not None:
+            self.forget_relay(kind, user_id)
+
     # --- receipts and read markers ---------------------------------------------------------
 
     async def set_receipt(
@@ -220,6 +231,7 @@ class UserDataService:
             return
         await self.store.userdata.set_receipt(
             room_id, user_id, receipt_type, thread_id or "", event_id, self.clock.now_ms())
+        self._relay_forget("receipts", user_id)
         if receipt_type == "m.read.private":
             self.notifier.notify([user_id])
         else:
@@ -266,6 +278,8 @@ class UserDataService:
         if not await self.rooms.is_joined(room_id, user_id):
             raise forbidden("You are not joined to this room")
         self.typing.set_typing(room_id, user_id, typing, timeout_ms)
+        if self.typing_relay is not None:
+            self.typing_relay(room_id, user_id, typing, timeout_ms)
 
     def typing_since(self, room_ids: list[str], after: int) -> dict[str, dict[str, Any]]:
         """{room_id: m.typing event} for the rooms whose typing changed after `after`."""

@@ -77,6 +77,9 @@ class GroupCommit:
     """
 
     dialect = ""  # "sqlite" or "postgresql": for the rare statement only one of them has
+    # True when other processes write to the same database (PostgreSQL workers): what memory
+    # holds of it may be stale, so an append re-checks the room's newest event in its transaction.
+    shared = False
 
     def __init__(self, writer: Any, reader: Any) -> None:
         self._writer_conn = writer

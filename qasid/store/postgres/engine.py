@@ -33,6 +33,7 @@ class PgDatabase(GroupCommit):
     """Owns the PostgreSQL connections and the group-commit writer thread."""
 
     dialect = "postgresql"
+    shared = True
 
     def __init__(self, url: str) -> None:
         self.url = url

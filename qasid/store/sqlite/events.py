@@ -12,6 +12,7 @@ from qasid.store.sqlite.engine import Also, Database, with_also
 from qasid.store.sqlite.event_rows import EventRow, NewEvent, NewRoom, row_of
 from qasid.store.sqlite.push import insert_push_rows
 from qasid.store.sqlite.relations import forget_relations, insert_relation
+from qasid.store.sqlite.room_order import check_still_newest
 from qasid.store.sqlite.search import searchable_text
 
 # Events that count as activity for ordering a room list (MSC4186's bump_stamp).
@@ -48,6 +49,11 @@ class EventStore:
         self._memberships: dict[str, list[tuple[str, str, int, bool]]] = {}
         # Each user's newest member event published since start.
         self._member_events: dict[str, int] = {}
+        # Told of events other processes committed, once they are applied here: (room_id,
+        # member user or None, membership) each; the room service drops what it holds of them.
+        self.on_committed_elsewhere: Callable[[list[tuple[str, str | None, str | None]]], None] | None = None
+        # With several workers: tells the others that a user forgot a room (not an event).
+        self.relay_forgotten: Callable[[str], None] | None = None
 
     async def room_version(self, room_id: str) -> str | None:
         row = self.db.read_one("SELECT room_version FROM rooms WHERE room_id = ?", (room_id,))
@@ -98,16 +104,14 @@ class EventStore:
     ) -> Callable[[list[int]], None]:
         def publish(orderings: list[int]) -> None:
             self.db.stats.events_persisted += len(orderings)
+            if orderings and orderings[0] > self._position + 1:
+                # Another process committed in between: apply its events first, so that nothing
+                # up to the end published here is missing from memory.
+                self.catch_up(orderings[0] - 1)
             for event, stream_ordering in zip(events, orderings, strict=True):
-                room_id = event.pdu["room_id"]
-                self._room_latest[room_id] = stream_ordering
+                pdu = event.pdu
                 self.redacted_since_rewrite |= event.redacts is not None
-                if event.pdu["type"] == "m.room.member":
-                    self._room_member_latest[room_id] = stream_ordering
-                    self._memberships.pop(event.pdu["state_key"], None)
-                    self._member_events[event.pdu["state_key"]] = stream_ordering
-                if event.pdu["type"] in BUMP_TYPES and room_id in self._room_bump:
-                    self._room_bump[room_id] = max(self._room_bump[room_id], stream_ordering)
+                self._apply(pdu["room_id"], pdu["type"], pdu.get("state_key"), stream_ordering)
             if orderings:
                 self._position = max(self._position, orderings[-1])
             if after_commit is not None:
@@ -115,8 +119,41 @@ class EventStore:
 
         return publish
 
+    def _apply(self, room_id: str, event_type: str, state_key: str | None, stream_ordering: int) -> None:
+        """Move what memory holds past one committed event."""
+        self._room_latest[room_id] = stream_ordering
+        if event_type == "m.room.member" and state_key is not None:
+            self._room_member_latest[room_id] = stream_ordering
+            self._memberships.pop(state_key, None)
+            self._member_events[state_key] = stream_ordering
+        if event_type in BUMP_TYPES and room_id in self._room_bump:
+            self._room_bump[room_id] = max(self._room_bump[room_id], stream_ordering)
+
+    def catch_up(self, upto: int | None = None) -> int:
+        """Apply the events other processes committed after this one's end of the stream (up to
+        `upto`); returns how many. The room service is told which rooms and memberships moved."""
+        rows = self.db.read(
+            "SELECT stream_ordering, room_id, type, state_key, redacted_by,"
+            " CASE WHEN type = 'm.room.member' THEN pdu END FROM events WHERE stream_ordering > ?"
+            " AND stream_ordering <= ? ORDER BY stream_ordering",
+            (self._position, upto if upto is not None else 2**62))
+        changes: list[tuple[str, str | None, str | None]] = []
+        for stream_ordering, room_id, event_type, state_key, redacted_by, member_pdu in rows:
+            self._apply(room_id, event_type, state_key, stream_ordering)
+            self.redacted_since_rewrite |= event_type == "m.room.redaction" or redacted_by is not None
+            membership = jsonutil.loads_stored(member_pdu)["content"].get("membership") if member_pdu else None
+            changes.append((room_id, state_key if member_pdu else None, membership))
+            self._position = max(self._position, stream_ordering)
+        if upto is not None:
+            self._position = max(self._position, upto)
+        if changes and self.on_committed_elsewhere is not None:
+            self.on_committed_elsewhere(changes)
+        return len(changes)
+
     def _insert(self, conn: sqlite3.Connection, e: NewEvent, now_ms: int) -> int:
         pdu = e.pdu
+        if self.db.shared:
+            check_still_newest(conn, pdu)
         stream_ordering = self.db.next_id(conn, "events", "stream_ordering")
         state_key = pdu.get("state_key")
         conn.execute(
@@ -181,6 +218,7 @@ class EventStore:
 
     async def state_at(self, room_id: str, stream_ordering: int) -> list[EventRow]:
         """The room's state as it was just after `stream_ordering`."""
+        # The newest event of each (type, state_key), in SQL that both dialects speak.
         rows = self.db.read(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_ordering IN (SELECT max(stream_ordering) FROM events"
             " WHERE room_id = ? AND state_key IS NOT NULL AND stream_ordering <= ? GROUP BY type, state_key)",
@@ -302,6 +340,12 @@ class EventStore:
                 "UPDATE room_memberships SET forgotten = 1 WHERE room_id = ? AND user_id = ?", (room_id, user_id)))
         finally:
             self._memberships.pop(user_id, None)  # a read while the write was queued saw it unforgotten
+            if self.relay_forgotten is not None:
+                self.relay_forgotten(user_id)
+
+    def forgotten_elsewhere(self, user_id: str) -> None:
+        """The user forgot a room through another worker: read their memberships again."""
+        self._memberships.pop(user_id, None)
 
     async def room_events(
         self, room_id: str, after: int, upto: int, limit: int, descending: bool
@@ -381,3 +425,4 @@ class EventStore:
         return self.db.read_one(
             "SELECT 1 FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? LIMIT 1",
             (room_id, after, upto)) is not None
+

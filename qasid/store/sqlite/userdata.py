@@ -53,6 +53,10 @@ class UserDataStore:
         # receipts (a push's badge) is still right while this has not moved.
         self._receipt_writes: dict[str, int] = {}
 
+    def receipt_stored_elsewhere(self, user_id: str) -> None:
+        """Another worker stored a receipt of the user: what was derived from their receipts is stale."""
+        self._receipt_writes[user_id] = self._receipt_writes.get(user_id, 0) + 1
+
     def receipt_version(self, user_id: str) -> int:
         """Moves after every receipt the user stores."""
         return self._receipt_writes.get(user_id, 0)
@@ -166,7 +170,7 @@ class UserDataStore:
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET presence = excluded.presence,"
                 " status_msg = excluded.status_msg, last_active_ts = excluded.last_active_ts,"
                 " stream_id = CASE WHEN ? = 1 THEN excluded.stream_id ELSE presence.stream_id END",
-                (user_id, presence, status_msg, now_ms, position if announce else 0, announce))
+                (user_id, presence, status_msg, now_ms, position if announce else 0, int(announce)))
 
         await self.db.write(txn)
 
