@@ -7,6 +7,7 @@ The two operations that dominate the store on a busy server:
 Each driver runs each operation `--n` times per repetition; repetitions alternate the drivers, and
 medians of the per-operation times are reported with the ratio.
 
+    .venv/bin/pip install asyncpg   # only for this comparison: qasid itself does not use it
     .venv/bin/python -m bench.pg_drivers --url postgresql://postgres@127.0.0.1:5432/postgres
 """
 
