@@ -79,7 +79,7 @@ class TestSchema:
         conn = self._connection()
         conn.execute(f"SET LOCAL enable_seqscan = {'on' if seqscan else 'off'}" if conn.info.transaction_status
                      else f"SET enable_seqscan = {'on' if seqscan else 'off'}")
-        return [tuple(row) for row in conn.execute(sql.replace("?", "%s"), params).fetchall()]
+        return [tuple(row) for row in conn.execute(sql.replace("%", "%%").replace("?", "%s"), params).fetchall()]
 
     def dump(self) -> bytes:
         blob = b""
