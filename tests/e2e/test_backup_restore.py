@@ -55,8 +55,8 @@ async def _restored_client(base_url: str, old: NioUser, store: Path) -> NioUser:
     return user
 
 
-async @pytest.mark.sqlite_only  # qasid admin backup archives SQLite; PostgreSQL has its own tools
-def test_backup_during_a_send_flood_restores_everything_acknowledged(
+@pytest.mark.sqlite_only  # qasid admin backup archives SQLite; PostgreSQL has its own tools
+async def test_backup_during_a_send_flood_restores_everything_acknowledged(
         server: ServerProcess, tmp_path: Path) -> None:
     token = server.create_token(uses=2)
     alice = NioUser(server.base_url, "alice", tmp_path / "alice")
