@@ -43,8 +43,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # Everything under tests/store/sqlite is about the SQLite file and its migrations.
         kept = [item for item in items if item.get_closest_marker("sqlite_only") is None
                 and "store/sqlite" not in item.path.as_posix()]
-        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
-        items[:] = kept
+    else:
+        # Several workers need PostgreSQL whatever the pass: they run once, in the PostgreSQL pass.
+        kept = [item for item in items if "tests/workers/" not in item.path.as_posix()]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
 
 
 @pytest.hookimpl(trylast=True)
