@@ -34,11 +34,15 @@ def free_port() -> int:
 class ServerProcess:
     """One qasid server process; can be SIGKILLed and started again on the same data."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, bind_host: str = "127.0.0.1",
+                 command_prefix: list[str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.server_name = SERVER_NAME
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.bind_host = bind_host
+        # Put before every `qasid` command: `ip netns exec NAME` runs the server on another (network) host.
+        self.command_prefix = command_prefix or []
+        self.base_url = f"http://{bind_host}:{self.port}"
         self.extra_env = env or {}
         self.verify: Any = True  # what start() checks the server's certificate against, when it serves HTTPS
         self.proc: subprocess.Popen[bytes] | None = None
@@ -57,7 +61,7 @@ class ServerProcess:
             "QASID_SERVER_NAME": self.server_name,
             "QASID_DATA_DIR": str(self.data_dir),
             "QASID_BIND_PORT": str(self.port),
-            "QASID_BIND_HOST": "127.0.0.1",
+            "QASID_BIND_HOST": self.bind_host,
             "QASID_PUBLIC_BASEURL": self.base_url,
             "QASID_RATE_LIMITS_ENABLED": "false",
             "QASID_CONFIG": str(self.config_path),
@@ -75,7 +79,7 @@ class ServerProcess:
             self.database.create()
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "qasid.cli", "serve"], env=self._env(), stdout=log, stderr=log)
+            [*self.command_prefix, sys.executable, "-m", "qasid.cli", "serve"], env=self._env(), stdout=log, stderr=log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -112,7 +116,7 @@ class ServerProcess:
     def run_cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run `qasid admin ...` against this server's data folder, whatever its exit status."""
         return subprocess.run(
-            [sys.executable, "-m", "qasid.cli", "admin", *args], env=self._env(), input=stdin,
+            [*self.command_prefix, sys.executable, "-m", "qasid.cli", "admin", *args], env=self._env(), input=stdin,
             capture_output=True, text=True, timeout=60, check=False)
 
     def cli(self, *args: str) -> str:
