@@ -60,7 +60,7 @@ class _Numeric(Loader):
 
 
 class _NoRows:
-    """The cursor of a statement PostgreSQL has no use for (a PRAGMA)."""
+    """The cursor of a statement PostgreSQL has no use for (a PRAGMA), or of a lookup that can match nothing."""
 
     rowcount = 0
 
@@ -118,11 +118,14 @@ class PgConnection:
         return self.raw.execute(statement, tuple(params))  # type: ignore[arg-type]
 
     def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> Any:
+        rows = [tuple(p) for p in params]
+        if any(has_nul(row) for row in rows):
+            raise UnstorableText("Text containing U+0000 can't be stored")
         statement = translate(sql)
         if statement is None:
             return _NoRows()
         cursor = self.raw.cursor()
-        cursor.executemany(statement, [tuple(p) for p in params])  # type: ignore[arg-type]
+        cursor.executemany(statement, rows)  # type: ignore[arg-type]
         return cursor
 
     @property

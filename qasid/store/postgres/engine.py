@@ -24,9 +24,10 @@ from qasid.store.sqlite.engine import Migration, MigrationError, MigrationPlan
 
 log = logging.getLogger(__name__)
 
-# pg_advisory_xact_lock keys: one for writers, one for whoever applies migrations.
-WRITERS_LOCK = 0x71617369_64000001
-MIGRATION_LOCK = 0x71617369_64000002
+# Transaction-scoped advisory locks: one for writers, one for whoever applies migrations. Keyed by
+# the schema, so deployments (or test servers) in separate schemas of one database never wait on each other.
+WRITERS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('qasid writers ' || current_schema(), 0))"
+MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('qasid migrations ' || current_schema(), 0))"
 
 
 class PgDatabase(GroupCommit):
@@ -48,7 +49,7 @@ class PgDatabase(GroupCommit):
         if conn.lost:
             conn.reconnect()
         conn.execute("BEGIN")
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITERS_LOCK,))
+        conn.execute(WRITERS_LOCK)
         epoch = int(conn.execute("UPDATE write_epoch SET n = n + 1 RETURNING n").fetchone()[0])
         moved = epoch != self._epoch + 1
         self._epoch = epoch
@@ -161,7 +162,7 @@ def migrate(conn: PgConnection) -> MigrationPlan:
     apply them once."""
     conn.execute("BEGIN")
     try:
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+        conn.execute(MIGRATION_LOCK)
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
         plan = plan_migrations(conn)
         for migration in plan.pending:
