@@ -12,7 +12,7 @@ def _bus(max_payload: int) -> WorkerBus:
     bus = WorkerBus.__new__(WorkerBus)  # packing needs no channel, services or event loop
     bus.worker_id = "w1"
     bus.max_payload = max_payload
-    bus._wake, bus._typing, bus._pushers, bus._timers, bus._forget, bus._uia = set(), [], set(), False, {}, {}
+    bus._wake, bus._typing, bus._pushers, bus._timers, bus._forget, bus._uia = set(), [], {}, False, {}, {}
     return bus
 
 
@@ -38,7 +38,7 @@ def test_a_large_turn_is_split_under_the_limit_and_loses_nothing() -> None:
     bus = _bus(7900)
     bus._wake = {f"@official{i}:gov.example" for i in range(3000)}
     bus._typing = [("!room:gov.example", "@a:gov.example", True, 30000)]
-    bus._pushers, bus._timers = {4, 5}, True
+    bus._pushers, bus._timers = {4: "@a:gov.example", 5: "@b:gov.example"}, True
     bus._forget = {"rules": {"@a:gov.example"}, "pushers": {""}}
     bus._uia = {f"session{i}": {"purpose": "register", "completed": [], "params": {},
                                 "registration_token": "x" * 40, "age": 1.5} for i in range(200)}
@@ -48,7 +48,7 @@ def test_a_large_turn_is_split_under_the_limit_and_loses_nothing() -> None:
     merged = _merged(payloads)
     assert sorted(merged["wake"]) == sorted(f"@official{i}:gov.example" for i in range(3000))
     assert merged["typing"] == [["!room:gov.example", "@a:gov.example", True, 30000]]
-    assert merged["push"] == [4, 5] and merged["timers"] is True
+    assert merged["push"] == [[4, "@a:gov.example"], [5, "@b:gov.example"]] and merged["timers"] is True
     assert merged["forget"] == {"rules": ["@a:gov.example"], "pushers": [""]}
     assert len(merged["uia"]) == 200 and merged["uia"]["session7"]["registration_token"] == "x" * 40
     assert bus._payloads() == []  # relayed once

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qasid.store.postgres.connection import PgConnection, connect
+from qasid.store.postgres.connection import PgConnection
 from qasid.store.postgres.engine import migrate, primary_keys
 from qasid.store.sqlite.engine import plan_migrations
 
@@ -78,7 +78,7 @@ def import_sqlite(source: Path, url: str, *, chunk_rows: int = 5000, progress: P
     started = time.monotonic()
     src = _open_source(source)
     try:
-        target = PgConnection(connect(url))
+        target = PgConnection(url)
         try:
             fingerprint = _fingerprint(src)
             state = _claim_target(target, fingerprint)
