@@ -35,6 +35,7 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: about the embedded SQLite file itself; not run on PostgreSQL")
+    config.addinivalue_line("markers", "postgres_only: about PostgreSQL itself; run only in the PostgreSQL pass")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -45,7 +46,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 and "store/sqlite" not in item.path.as_posix()]
     else:
         # Several workers need PostgreSQL whatever the pass: they run once, in the PostgreSQL pass.
-        kept = [item for item in items if "tests/workers/" not in item.path.as_posix()]
+        kept = [item for item in items if "tests/workers/" not in item.path.as_posix()
+                and item.get_closest_marker("postgres_only") is None]
     config.hook.pytest_deselected(items=[item for item in items if item not in kept])
     items[:] = kept
 

@@ -14,6 +14,9 @@ import pytest
 from tests.server import ServerProcess
 from tests.test_cli import one_error_line, qasid
 
+# The archive holds the SQLite file; on PostgreSQL the command refuses (the last test here).
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 def archive(server: ServerProcess, tmp_path: Path) -> Path:
@@ -115,3 +118,4 @@ def test_restore_refuses_a_folder_in_use_or_another_server_name(archive: Path, t
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in fresh.rglob("*"))
+
