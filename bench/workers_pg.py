@@ -95,10 +95,13 @@ METRICS: dict[str, Callable[[dict[str, Any]], float | None]] = {
     "of it, the server's backends": lambda r: per_event(r["postgres"]["app_cpu_s"], r["postgres"]["wall_s"], r),
     "server + PostgreSQL ms/event": lambda r: both(METRICS["server CPU ms/event"](r),
                                                    METRICS["PostgreSQL CPU ms/event"](r)),
+    "server + its backends ms/event": lambda r: both(METRICS["server CPU ms/event"](r),
+                                                     METRICS["of it, the server's backends"](r)),
     "server CPU %": lambda r: r["resources"]["server_cpu_pct"],
     "loadgen CPU %": lambda r: r["resources"]["loadgen_cpu_pct"],
 }
-RATIOS = ("events/s", "server CPU ms/event", "PostgreSQL CPU ms/event", "server + PostgreSQL ms/event")
+RATIOS = ("events/s", "server CPU ms/event", "PostgreSQL CPU ms/event", "of it, the server's backends",
+          "server + PostgreSQL ms/event", "server + its backends ms/event")
 
 
 def brief(r: dict[str, Any]) -> str:
