@@ -1,6 +1,6 @@
 """Synapse and qasid on PostgreSQL side by side, qasid with 1 and with 2 workers, in one run.
 
-    .venv/bin/python -m bench.workers_pg                  # send_8 and send_64, 3 repetitions: ~10 minutes
+    .venv/bin/python -m bench.workers_pg                  # send_8 and send_64, 3 repetitions: ~6 minutes
 
 The encrypted-send phases of the side-by-side run (bench/loadgen), against Synapse on PostgreSQL
 (its own database), qasid on PostgreSQL with one worker and with `--workers 2` (each in a schema
