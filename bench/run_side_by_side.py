@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     env = environment(synapse_version)
     stamp = env["date_utc"].replace(":", "").replace("-", "")
     work = BENCH_DIR / "work" / stamp
-    factories = {"synapse": synapse_server, "qasid": qasid_server, "trivial": trivial_server}
+    factories: dict[str, Callable[[Path], Server]] = {"synapse": synapse_server, "qasid": qasid_server, "trivial": trivial_server}
     servers: list[Server] = []
     try:
         for name in names:

@@ -6,6 +6,9 @@
   a client listener on 127.0.0.1 only, no federation listener, rate limits raised, no outbound
   connections of any kind.
 - trivial: bench/trivial_asgi.py on the same uvicorn + uvloop + httptools as qasid.
+
+Each of qasid and Synapse also runs on PostgreSQL, in a schema (qasid) or a database (Synapse)
+made for the run and dropped when the server stops.
 """
 
 from __future__ import annotations
@@ -20,8 +23,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -48,6 +58,7 @@ class Server:
     registration_token: str | None = None
     proc: subprocess.Popen[bytes] | None = None
     cwd: Path = REPO  # the tree it runs from (`python -m qasid.cli` imports qasid from here)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)  # after the process ends: drop its database
 
     @property
     def base_url(self) -> str:
@@ -83,13 +94,16 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        while self.on_stop:
+            self.on_stop.pop()()
 
 
 # --- qasid --------------------------------------------------------------------------------
 
 
-def qasid_server(work_dir: Path, repo: Path = REPO) -> Server:
-    """qasid (as checked out in `repo`) on a fresh data folder, with a registration token good for the whole run."""
+def qasid_server(work_dir: Path, repo: Path = REPO, database_url: str = "", workers: int = 1) -> Server:
+    """qasid (as checked out in `repo`) on a fresh data folder, with a registration token good for the whole run;
+    on PostgreSQL at `database_url` if given, then with `workers` worker processes."""
     data = work_dir / "qasid-data"
     data.mkdir(parents=True)
     port = free_port()
@@ -99,6 +113,8 @@ def qasid_server(work_dir: Path, repo: Path = REPO) -> Server:
         "QASID_RATE_LIMITS_ENABLED": "false", "QASID_LOG_LEVEL": "warning",
         "QASID_CONFIG": str(work_dir / "qasid.toml"),
     }
+    if database_url:
+        env["QASID_DATABASE_URL"] = database_url
     if "metrics_bind" in (repo / "qasid" / "config.py").read_text():
         # Measured with its metrics listener on, as deployed; each server of a run on a port of its own.
         env["QASID_METRICS_BIND"] = f"127.0.0.1:{free_port()}"
@@ -110,7 +126,39 @@ def qasid_server(work_dir: Path, repo: Path = REPO) -> Server:
                               capture_output=True, text=True, check=False)
     made.check_returncode()
     token = made.stdout.strip()
-    return Server("qasid", [sys.executable, "-m", "qasid.cli", "serve"], work_dir, port, env, token, cwd=repo)
+    serve = [sys.executable, "-m", "qasid.cli", "serve"] + (["--workers", str(workers)] if workers > 1 else [])
+    return Server("qasid", serve, work_dir, port, env, token, cwd=repo)
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"  # a role allowed to create schemas and databases
+
+
+def _admin(pg_url: str, statement: sql.Composed) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def qasid_pg_server(work_dir: Path, workers: int, pg_url: str = PG_URL, repo: Path = REPO) -> Server:
+    """qasid on PostgreSQL with `workers` processes, its tables in a schema of its own, dropped at stop.
+
+    Its connections carry the server's name as `application_name`, so PostgreSQL's CPU can be told apart.
+    """
+    name = f"qasid-pg-{workers}w"
+    schema = f"qasid_bench_{secrets.token_hex(4)}"
+    _admin(pg_url, sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    drop = partial(_admin, pg_url, sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    url = f"{pg_url}{'&' if '?' in pg_url else '?'}options={quote(f'-csearch_path={schema}')}&application_name={name}"
+    try:
+        server = qasid_server(work_dir, repo, database_url=url, workers=workers)
+    except BaseException:
+        drop()
+        raise
+    server.name = name
+    server.on_stop.append(drop)
+    return server
 
 
 # --- trivial ASGI ---------------------------------------------------------------------------
@@ -154,14 +202,14 @@ def trivial_server(work_dir: Path, http_server: str = "uvicorn") -> Server:
 PROBE = "import importlib.metadata as m; print(m.version('matrix-synapse'))"
 
 
-def ensure_synapse(version: str | None) -> str:
-    """Install Synapse into its own venv if it isn't there; returns its version."""
+def ensure_synapse(version: str | None, postgres: bool = False) -> str:
+    """Install Synapse into its own venv if it isn't there (with psycopg2 for `postgres`); returns its version."""
     python = SYNAPSE_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(SYNAPSE_VENV)],
                        check=True)
-    spec = f"matrix-synapse=={version}" if version else "matrix-synapse"
-    probe = subprocess.run([str(python), "-c", PROBE],
+    spec = ("matrix-synapse[postgres]" if postgres else "matrix-synapse") + (f"=={version}" if version else "")
+    probe = subprocess.run([str(python), "-c", PROBE + ("; import psycopg2" if postgres else "")],
                            capture_output=True, text=True, check=False)
     if probe.returncode != 0 or (version and probe.stdout.strip() != version):
         subprocess.run([str(python), "-m", "pip", "install", "-q", spec], check=True)
@@ -170,9 +218,10 @@ def ensure_synapse(version: str | None) -> str:
     return probe.stdout.strip()
 
 
-def synapse_config(work_dir: Path, port: int) -> dict[str, object]:
-    """Loopback client listener only, SQLite, registration open (dummy stage), rate limits
-    raised so throughput is measured rather than throttling, nothing that reaches outside."""
+def synapse_config(work_dir: Path, port: int, database: dict[str, object] | None = None) -> dict[str, object]:
+    """Loopback client listener only, SQLite unless `database` says otherwise, registration open
+    (dummy stage), rate limits raised so throughput is measured rather than throttling, nothing
+    that reaches outside."""
     limits = {key: UNLIMITED for key in (
         "rc_message", "rc_registration", "rc_registration_token_validity", "rc_joins_per_room",
         "rc_3pid_validation", "rc_admin_redaction", "rc_third_party_invite", "rc_media_create",
@@ -183,7 +232,7 @@ def synapse_config(work_dir: Path, port: int) -> dict[str, object]:
         "pid_file": str(work_dir / "synapse.pid"),
         "listeners": [{"port": port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
                        "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}]}],
-        "database": {"name": "sqlite3", "args": {"database": str(work_dir / "synapse.db")}},
+        "database": database or {"name": "sqlite3", "args": {"database": str(work_dir / "synapse.db")}},
         "log_config": str(work_dir / "synapse.log.config"),
         "media_store_path": str(work_dir / "synapse-media"),
         "signing_key_path": str(work_dir / "synapse.signing.key"),
@@ -225,13 +274,33 @@ disable_existing_loggers: false
 """
 
 
-def synapse_server(work_dir: Path) -> Server:
+def synapse_server(work_dir: Path, database: dict[str, object] | None = None, name: str = "synapse") -> Server:
     """Synapse with the config above (JSON is YAML), its signing key generated in place."""
     port = free_port()
     config_path = work_dir / "synapse.yaml"
-    config_path.write_text(json.dumps(synapse_config(work_dir, port), indent=2))
+    config_path.write_text(json.dumps(synapse_config(work_dir, port, database), indent=2))
     (work_dir / "synapse.log.config").write_text(LOG_CONFIG.format(path=work_dir / "synapse-server.log"))
     python = str(SYNAPSE_VENV / "bin" / "python")
     subprocess.run([python, "-m", "synapse.app.homeserver", "-c", str(config_path), "--generate-keys"],
                    cwd=work_dir, check=True, capture_output=True)
-    return Server("synapse", [python, "-m", "synapse.app.homeserver", "-c", str(config_path)], work_dir, port)
+    return Server(name, [python, "-m", "synapse.app.homeserver", "-c", str(config_path)], work_dir, port)
+
+
+def synapse_pg_server(work_dir: Path, pg_url: str = PG_URL) -> Server:
+    """Synapse on PostgreSQL (psycopg2, its default pool), in a database made for it as Synapse
+    requires (UTF8, C collation) and dropped at stop. `ensure_synapse(..., postgres=True)` first."""
+    name = "synapse-pg"
+    database = f"synapse_bench_{secrets.token_hex(4)}"
+    _admin(pg_url, sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+           .format(sql.Identifier(database)))
+    drop = partial(_admin, pg_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+    info = conninfo_to_dict(pg_url)
+    args: dict[str, object] = {key: info[key] for key in ("user", "password", "host", "port") if key in info}
+    args |= {"database": database, "application_name": name, "cp_min": 5, "cp_max": 10}
+    try:
+        server = synapse_server(work_dir, {"name": "psycopg2", "args": args}, name)
+    except BaseException:
+        drop()
+        raise
+    server.on_stop.append(drop)
+    return server
