@@ -16,9 +16,10 @@ from tests import pg
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.postgres_only  # runs once, in the PostgreSQL pass
 def test_workers_pg_smoke(tmp_path: Path) -> None:
-    if not (pg.ON_POSTGRES and pg.DATABASE_URL):
-        pytest.skip("runs once, in the PostgreSQL pass (QASID_TEST_BACKEND=postgresql, QASID_TEST_DATABASE_URL)")
+    if not pg.DATABASE_URL:
+        pytest.skip("needs PostgreSQL: set QASID_TEST_DATABASE_URL")
     with pg.admin_connection() as conn:
         before = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'qasid_bench_%'")}
     out = subprocess.run(
