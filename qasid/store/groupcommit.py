@@ -19,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -68,7 +69,7 @@ class UnstorableText(ValueError):
     that would store it are refused with 400 rather than failing inside the database."""
 
 
-class GroupCommit:
+class GroupCommit(ABC):
     """The group-commit writer thread over a writer connection, and reads on a reader connection.
 
     An engine supplies both connections and `_begin`, which opens a batch's transaction and
@@ -90,8 +91,9 @@ class GroupCommit:
         self._thread = threading.Thread(target=self._run_writer, name="qasid-writer", daemon=True)
         self._thread.start()
 
+    @abstractmethod
     def _begin(self, conn: Any) -> bool:
-        raise NotImplementedError
+        """Open a batch's transaction on the writer connection; whether another process wrote since."""
 
     async def write(self, fn: Callable[[Any], T]) -> T:
         """Run `fn` in the writer's next transaction; return once it is durably committed."""
@@ -113,16 +115,20 @@ class GroupCommit:
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Rows of a read-only query on the reader connection (sees committed data only)."""
         started = time.perf_counter()
-        rows = self.reader.execute(sql, params).fetchall()
+        rows = self._query(sql, params).fetchall()
         self._count_read(started)
         return rows  # type: ignore[no-any-return]
 
     def read_one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The first row of a query, or None."""
         started = time.perf_counter()
-        row = self.reader.execute(sql, params).fetchone()
+        row = self._query(sql, params).fetchone()
         self._count_read(started)
         return row
+
+    def _query(self, sql: str, params: Sequence[Any]) -> Any:
+        """The reader's cursor for a query; an engine may add what its connection needs (a retry)."""
+        return self.reader.execute(sql, params)
 
     def _count_read(self, started: float) -> None:
         stats = self.stats

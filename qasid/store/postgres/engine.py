@@ -19,7 +19,7 @@ import psycopg
 
 from qasid.store.groupcommit import GroupCommit
 from qasid.store.postgres import sql
-from qasid.store.postgres.connection import PgConnection, has_nul
+from qasid.store.postgres.connection import PgConnection
 from qasid.store.sqlite.engine import Migration, MigrationError, MigrationPlan
 
 log = logging.getLogger(__name__)
@@ -55,32 +55,16 @@ class PgDatabase(GroupCommit):
         self._epoch = epoch
         return moved
 
-    def read(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
-        """As GroupCommit.read, once more on a new connection if PostgreSQL went away (a read can be repeated).
-
-        A lookup by text holding U+0000 finds nothing: no stored text can hold it.
-        """
-        if has_nul(params):
-            return []
+    def _query(self, sql: str, params: Sequence[Any]) -> Any:
+        """The reader's cursor, once more on a new connection if PostgreSQL went away (a read can be
+        repeated). A lookup by text holding U+0000 finds nothing (PgConnection.execute)."""
         try:
-            return super().read(statement, params)
+            return self.reader.execute(sql, params)
         except psycopg.OperationalError:
             if not self.reader.lost:
                 raise
             self.reader.reconnect()
-            return super().read(statement, params)
-
-    def read_one(self, statement: str, params: Sequence[Any] = ()) -> Any:
-        """As GroupCommit.read_one, once more on a new connection if PostgreSQL went away; None for text with U+0000."""
-        if has_nul(params):
-            return None
-        try:
-            return super().read_one(statement, params)
-        except psycopg.OperationalError:
-            if not self.reader.lost:
-                raise
-            self.reader.reconnect()
-            return super().read_one(statement, params)
+            return self.reader.execute(sql, params)
 
     def execute_now(self, statement: str, params: tuple[Any, ...] = ()) -> None:
         """One statement, committed at once on a connection of its own: for startup, before any traffic."""
