@@ -12,6 +12,7 @@ When its stdin ends (the server stops, or died), it stops: what is still queued 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -26,6 +27,9 @@ from qasid.logs import configure_logging
 from qasid.store.sqlite.push_reads import PushReads
 
 MAX_LINE_BYTES = 1 << 24
+# Sending pushes yields the CPU to the server's own process when both want it: a send is
+# acknowledged by the server, a push may leave some milliseconds later.
+PUSH_NICENESS = 10
 # What of the server's settings this process needs, sent as its first line.
 SETTINGS_FIELDS = ("data_dir", "database_url", "push_gateway_allowlist", "push_include_content", "push_gateway_timeout_ms",
                    "push_retry_max_ms", "log_level", "log_format")
@@ -90,6 +94,7 @@ def main() -> None:
     # reaches the server too, which then stops this process once it has reported what was sent.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.nice(PUSH_NICENESS)
     uvloop.run(run())
 
 

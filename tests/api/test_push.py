@@ -254,6 +254,11 @@ def children_of(pid: int) -> list[int]:
     return [int(child) for task in tasks.iterdir() for child in (task / "children").read_text().split()]
 
 
+def niceness(pid: int) -> int:
+    """The process's `nice` value: field 19 of /proc/PID/stat."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def test_the_push_process_is_started_again_when_it_dies(push_server: ServerProcess, gateway: PushGateway) -> None:
     if not Path(f"/proc/{os.getpid()}/task").is_dir():
         pytest.skip("finding the push process needs Linux's /proc")
@@ -265,6 +270,8 @@ def test_the_push_process_is_started_again_when_it_dies(push_server: ServerProce
     time.sleep(0.5)  # reported as taken and deleted (a kill before that sends it again)
     assert push_server.proc is not None
     [child] = children_of(push_server.proc.pid)
+    # It yields the CPU to the server when both want it.
+    assert niceness(child) == min(niceness(push_server.proc.pid) + 10, 19)
     os.kill(child, signal.SIGKILL)
     # Queued while no push process runs: the next one finds it in the queue.
     second = alice.send(room, "two", "t2")
