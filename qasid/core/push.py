@@ -138,6 +138,14 @@ class PushService:
             highlights += h
         return UnreadCounts(notifications, highlights, threads)
 
+    async def counts_in(self, room_ids: list[str], user_id: str) -> dict[str, UnreadCounts]:
+        """`counts` of several rooms at once (a room list's first page), in a few reads."""
+        threads: dict[str, dict[str, tuple[int, int]]] = {room_id: {} for room_id in room_ids}
+        for room_id, thread_id, n, h in await self.store.push.unread_in_rooms(room_ids, user_id):
+            threads[room_id][thread_id] = (n, h)
+        return {room_id: UnreadCounts(sum(n for n, _ in by_thread.values()), sum(h for _, h in by_thread.values()),
+                                      by_thread) for room_id, by_thread in threads.items()}
+
     # --- GET /notifications ---------------------------------------------------------------
 
     async def notifications(

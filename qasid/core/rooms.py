@@ -56,13 +56,25 @@ class RoomSnapshot:
     depth: int = 0
     # membership -> users, kept in step with the member events in `state` by `set_state`
     _by_membership: dict[str, set[str]] = field(default_factory=dict)
+    # What a room list filters and shows, kept by `set_state`: read for every room of a user's
+    # list (an official's phone asks for hundreds of rooms in its first sliding sync).
+    encrypted: bool = False
+    room_type: str | None = None  # m.room.create's `type` (m.space, ...)
+    name: str | None = None
 
     def set_state(self, key: StateKey, pdu: dict[str, Any], event_id: str) -> None:
         """Make `pdu` the room's current state at `key`; the only way state changes."""
+        content = pdu["content"]
         if key[0] == "m.room.member":
             for users in self._by_membership.values():
                 users.discard(key[1])
-            self._by_membership.setdefault(str(pdu["content"].get("membership")), set()).add(key[1])
+            self._by_membership.setdefault(str(content.get("membership")), set()).add(key[1])
+        elif key == ("m.room.encryption", ""):
+            self.encrypted = True
+        elif key == ("m.room.create", ""):
+            self.room_type = _text(content, "type")
+        elif key == ("m.room.name", ""):
+            self.name = _text(content, "name")
         self.state[key] = pdu
         self.state_ids[key] = event_id
 
@@ -133,6 +145,10 @@ class RoomService:
             room.depth = int(latest.pdu["depth"])
         self._rooms[room_id] = room
         return room
+
+    def held(self, room_id: str) -> RoomSnapshot | None:
+        """The room's snapshot if this process holds it already (no read; None otherwise)."""
+        return self._rooms.get(room_id)
 
     async def require_room(self, room_id: str) -> RoomSnapshot:
         room = await self.snapshot(room_id)
@@ -481,6 +497,11 @@ class RoomService:
                 else:
                     content[key] = value
             await self.send_state(user_id, room_id, "m.room.member", user_id, content)
+
+
+def _text(content: Any, key: str) -> str | None:
+    value = content.get(key) if isinstance(content, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def check_event_fields(event_type: str, content: dict[str, Any], state_key: str | None) -> None:

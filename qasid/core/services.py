@@ -143,9 +143,9 @@ def build_services(settings: Settings, policy: Policy | None = None) -> Services
     relations = RelationService(store, visibility, userdata.ignored)
     sync = SyncService(settings, store, clock, notifier, rooms, e2ee, userdata, push, visibility, relations)
 
-    async def room_counts(room_id: str, user_id: str) -> tuple[int, int]:
-        counts = await push.counts(room_id, user_id)
-        return counts.notification_count, counts.highlight_count
+    async def room_counts(room_ids: list[str], user_id: str) -> dict[str, tuple[int, int]]:
+        counts = await push.counts_in(room_ids, user_id)
+        return {room_id: (c.notification_count, c.highlight_count) for room_id, c in counts.items()}
 
     services = Services(
         settings=settings,

@@ -282,3 +282,31 @@ def test_the_push_process_is_started_again_when_it_dies(push_server: ServerProce
     # And it is stopped with the server.
     push_server.stop()
     assert not Path(f"/proc/{restarted}").exists() or "zombie" in Path(f"/proc/{restarted}/status").read_text()
+
+
+def test_a_room_list_counts_each_room_as_sync_does(server: ServerProcess) -> None:
+    """A phone's first sliding sync reads the counts of all its rooms at once: each room's must
+    be what /sync counts for it alone, threaded receipts and mentions included."""
+    alice, bob = User(server, "alice"), User(server, "bob")
+    quiet, busy, threaded = room_of(alice, bob), room_of(alice, bob), room_of(alice, bob)
+    alice.send(busy, "one", "b1")
+    alice.send(busy, f"two, {bob.user_id}", "b2", **{"m.mentions": {"user_ids": [bob.user_id]}})
+    root = alice.send(threaded, "root", "r")
+    in_thread = {"m.relates_to": {"rel_type": "m.thread", "event_id": root}}
+    reply = alice.send(threaded, "reply", "t1", **in_thread)
+    alice.send(threaded, "reply 2", "t2", **in_thread)
+    assert bob.http.post(f"/rooms/{threaded}/receipt/m.read/{reply}", json={"thread_id": root}).status_code == 200
+    listed = {"lists": {"all": {"ranges": [[0, 9]], "timeline_limit": 1, "required_state": [["*", "*"]]}}}
+    answer = httpx.post(server.base_url + "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync",
+                        json=listed, headers={"Authorization": f"Bearer {bob.token}"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    rooms = answer.json()["rooms"]
+    for room in (quiet, busy, threaded):
+        expected = {key: bob.counts(room)[key] for key in ("notification_count", "highlight_count")}
+        assert {key: rooms[room][key] for key in expected} == expected, room
+    assert [rooms[r]["notification_count"] for r in (quiet, busy, threaded)] == [0, 2, 2]
+    assert rooms[busy]["highlight_count"] == 1
+    # And its required state is the room's whole current state, read for all three at once.
+    for room in (quiet, busy, threaded):
+        state = alice.http.get(f"/rooms/{room}/state").json()
+        assert sorted(e["event_id"] for e in rooms[room]["required_state"]) == sorted(e["event_id"] for e in state)

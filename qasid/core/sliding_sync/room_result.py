@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from qasid.core.events import client_event, state_event
 from qasid.core.filters import OPEN
@@ -20,8 +20,21 @@ from qasid.store.sqlite import Store
 from qasid.store.sqlite.event_rows import EventRow
 
 HEROES = 5
-Counts = Callable[[str, str], Awaitable[tuple[int, int]]]
+# State events read ahead for a response's new rooms in one read (a room past this reads its own).
+PREFETCH_MAX_ROWS = 1000
+# A user's (notification, highlight) counts in each of these rooms.
+Counts = Callable[[list[str], str], Awaitable[dict[str, tuple[int, int]]]]
 StateKey = tuple[str, str]
+
+
+class Prefetched(NamedTuple):
+    """What a response's new rooms need, read for all of them at once (not per room)."""
+
+    counts: dict[str, tuple[int, int]]
+    rows: dict[str, EventRow]  # by event ID: their required state
+
+
+NOTHING_PREFETCHED = Prefetched({}, {})
 
 
 @dataclass(frozen=True)
@@ -47,13 +60,13 @@ class RoomResults:
 
     async def build(
         self, viewer: Viewer, entry: RoomEntry, config: RoomConfig, prev: RoomSent | None, recount: bool,
-        bundled: list[tuple[EventRow, dict[str, Any]]] | None = None,
+        bundled: list[tuple[EventRow, dict[str, Any]]] | None = None, prefetched: Prefetched = NOTHING_PREFETCHED,
     ) -> tuple[dict[str, Any] | None, RoomSent | None]:
         """The room's result (None when nothing changed for this client) and what it now holds.
 
         `recount`: the user's read receipts moved, so the room's counts may have changed. `bundled`
         collects the timeline events to get aggregations (initial or limited: else the client
-        saw every child arrive).
+        saw every child arrive). `prefetched`: what the caller read already (see `prefetch`).
         """
         room = await self.rooms.snapshot(entry.room_id)
         if room is None:
@@ -90,8 +103,13 @@ class RoomResults:
         state_changes = [r for r in reversed(newest) if r.stream_ordering > after and "state_key" in r.pdu] \
             if read_all and len(newest) <= limit else None
         state = await self._state(viewer, room, entry, config, prev, initial, after, room_upto, rows, limited,
-                                  state_changes)
-        counts = await self.counts(entry.room_id, viewer.user_id) if joined else (0, 0)
+                                  state_changes, prefetched.rows)
+        if not joined:
+            counts = (0, 0)
+        elif entry.room_id in prefetched.counts:
+            counts = prefetched.counts[entry.room_id]
+        else:
+            counts = (await self.counts([entry.room_id], viewer.user_id))[entry.room_id]
         lazy = _lazy_sent(prev, initial, state)
         sent = RoomSent(room_upto, entry.membership, limit, config.required_state, counts, lazy)
         if not initial and prev is not None and not (
@@ -133,10 +151,24 @@ class RoomResults:
             result["is_dm"] = True
         return result, sent
 
+    async def prefetch(self, user_id: str, fresh: list[tuple[str, RequiredState]]) -> Prefetched:
+        """The counts and required state of rooms joined and new to the connection, in a few reads
+        for all of them: a phone's first request lists 20 or more, each of which read its own."""
+        if len(fresh) < 2:
+            return NOTHING_PREFETCHED
+        ids: list[str] = []
+        for room_id, required in fresh:
+            room = self.rooms.held(room_id)
+            if room is not None and len(ids) < PREFETCH_MAX_ROWS:
+                ids += [event_id for (event_type, key), event_id in room.state_ids.items()
+                        if required.matches(event_type, key, user_id)]
+        counts = await self.counts([room_id for room_id, _ in fresh], user_id)
+        return Prefetched(counts, await self.store.events.get_events(ids))
+
     async def _state(
         self, viewer: Viewer, room: RoomSnapshot, entry: RoomEntry, config: RoomConfig, prev: RoomSent | None,
         initial: bool, after: int, room_upto: int, rows: list[EventRow], limited: bool,
-        state_changes: list[EventRow] | None,
+        state_changes: list[EventRow] | None, known: dict[str, EventRow],
     ) -> list[EventRow]:
         """The required state the client lacks: all of it at first, then changes and expansions."""
         required = config.required_state
@@ -164,8 +196,10 @@ class RoomResults:
             wanted |= {k for k in _members_needed(rows) if k in current and k[1] not in already}
         if not wanted:
             return []
-        found = await self.store.events.get_events([current[k] for k in sorted(wanted)])
-        return [found[current[k]] for k in sorted(wanted) if current[k] in found]
+        ids = [current[k] for k in sorted(wanted)]
+        found = {i: known[i] for i in ids if i in known}
+        found |= await self.store.events.get_events([i for i in ids if i not in found])
+        return [found[i] for i in ids if i in found]
 
     def _meta(self, viewer: Viewer, room: RoomSnapshot, entry: RoomEntry, initial: bool,
               state: list[EventRow]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from qasid.core.clock import Clock
 from qasid.core.invite_blocking import invites_blocked
 from qasid.core.notifier import Notifier, Receive
 from qasid.core.relations import RelationService
-from qasid.core.rooms import RoomService, RoomSnapshot
+from qasid.core.rooms import RoomService
 from qasid.core.sliding_sync.connection import MAX_CONNECTIONS, Connections, ConnectionState, RoomSent
 from qasid.core.sliding_sync.extensions import Extensions, Scope
 from qasid.core.sliding_sync.request import RoomConfig, SlidingSyncRequest
@@ -131,10 +131,13 @@ class SlidingSyncService:
         rooms_out: dict[str, Any] = {}
         sent_now: dict[str, RoomSent] = dict(previously)
         bundled: list[tuple[EventRow, dict[str, Any]]] = []
-        for room_id, room_configs in configs.items():
+        merged = {room_id: merge_required(room_configs) for room_id, room_configs in configs.items()}
+        prefetched = await self.results.prefetch(user_id, [
+            (r, config.required_state) for r, config in merged.items()
+            if by_id[r].membership == "join" and ((prev := previously.get(r)) is None or prev.membership != "join")])
+        for room_id, config in merged.items():
             result, sent = await self.results.build(
-                viewer, by_id[room_id], merge_required(room_configs), previously.get(room_id), room_id in recount,
-                bundled)
+                viewer, by_id[room_id], config, previously.get(room_id), room_id in recount, bundled, prefetched)
             if sent is not None:
                 sent_now[room_id] = sent
             if result is not None:
@@ -169,19 +172,15 @@ class SlidingSyncService:
         ignored = await self.sync.userdata.ignored.of(user_id)
         blocked = await invites_blocked(self.store.userdata, user_id)
         for room_id, membership, position in listed:
-            room = await self.rooms.snapshot(room_id)
+            room = self.rooms.held(room_id) or await self.rooms.snapshot(room_id)
             if room is None or (membership == "invite" and blocked):
                 continue  # invitations are not shown while the user blocks them (MSC4380)
             if membership == "invite" and room.state.get(("m.room.member", user_id), {}).get("sender") in ignored:
                 continue  # invites from ignored users are never sent
-            create = _content(room, "m.room.create")
-            name = _content(room, "m.room.name").get("name")
             # A room the user is not in is ordered by when their membership changed (MSC4186).
             bump = max(bumps.get(room_id, 0), 1) if membership == "join" else position
-            entries.append(RoomEntry(
-                room_id, membership, position, bump, room_id in dm_rooms, ("m.room.encryption", "") in room.state,
-                create.get("type") if isinstance(create.get("type"), str) else None,
-                name if isinstance(name, str) else None))
+            entries.append(RoomEntry(room_id, membership, position, bump, room_id in dm_rooms, room.encrypted,
+                                     room.room_type, room.name))
         return entries
 
     async def _space_children(self, user_id: str, spaces: tuple[str, ...] | None) -> frozenset[str] | None:
@@ -210,9 +209,3 @@ class SlidingSyncService:
         receipts = await self.sync.userdata.receipts_since(room_ids, since.receipts, viewer=user_id)
         return {room_id for room_id, event in receipts.items()
                 if any(user_id in by_user for by_type in event["content"].values() for by_user in by_type.values())}
-
-
-def _content(room: RoomSnapshot, event_type: str) -> dict[str, Any]:
-    pdu = room.state.get((event_type, ""))
-    content = pdu["content"] if pdu else {}
-    return content if isinstance(content, dict) else {}
