@@ -5,7 +5,8 @@
 In one invocation, on loopback:
 - `first_sliding_sync`: an account in `--rooms` rooms (each with a message) signs in on a new
   device and asks for the top 20 rooms with timeline_limit 1 — Element X's first request.
-  Median ms of `--reps`, qasid and Synapse.
+  Median ms of `--reps` (or `--first-reps`), qasid and Synapse, their repetitions interleaved
+  (both servers provisioned first); `--first-only` runs this phase alone.
 - `sliding_delivery`: 8 senders paced at `--rate` events/s in total into 1:1 rooms; each receiver
   long-polls sliding sync with the extensions Element X enables. Delivery: from the PUT's start
   to the event's first appearance in the receiver's sliding sync answer; p50/p99 and
@@ -63,26 +64,57 @@ async def register(client: MatrixClient, server: Server, name: str) -> Account:
     return await client.register(name, PASSWORD, server.registration_token)
 
 
-async def first_sliding_sync(client: MatrixClient, server: Server, rooms: int, reps: int) -> dict[str, Any]:
+async def first_sliding_syncs(work: Path, names: list[str], rooms: int, reps: int) -> dict[str, Any]:
+    """Each server's first sliding sync, its repetitions interleaved so that both see the same
+    machine: a busy moment lands on both, not on whichever ran then."""
+    servers = {}
+    try:
+        async with new_session() as session:
+            readers = {}
+            for name in names:
+                (work / f"{name}-first").mkdir()
+                server = servers[name] = (synapse_server(work / f"{name}-first") if name == "synapse"
+                                          else qasid_server(work / f"{name}-first"))
+                server.start()
+                client = MatrixClient(session, server.base_url)
+                readers[name] = (client, await provisioned_reader(client, server, rooms))
+            times: dict[str, list[float]] = {name: [] for name in names}
+            sizes: dict[str, list[int]] = {name: [] for name in names}
+            for _ in range(reps):
+                for name, (client, reader) in readers.items():
+                    elapsed, size = await first_sliding_sync(client, reader, rooms)
+                    times[name].append(elapsed)
+                    sizes[name].append(size)
+    finally:
+        for server in servers.values():
+            server.stop()
+    return {f"{name}.first_sliding_sync": {
+        "median_ms": round(statistics.median(times[name]) * 1000, 2),
+        "runs_ms": [round(t * 1000, 2) for t in times[name]], "bytes": statistics.median(sizes[name])}
+        for name in names}
+
+
+async def provisioned_reader(client: MatrixClient, server: Server, rooms: int) -> Account:
     reader = await register(client, server, "reader")
     bodies = MegolmBodies()
     for n in range(rooms):
         room_id = await client.create_encrypted_room(reader, [], f"room {n}", is_direct=False)
         await client.send_encrypted(reader, room_id, f"first{n}", bodies.encode(f"R{n:05d}"))
-    times, sizes = [], []
-    for _ in range(reps):
-        device = await client.login(reader.user_id, PASSWORD)
-        t0 = time.perf_counter()
-        async with client.session.post(client.base_url + SLIDING, data=orjson.dumps({"lists": FIRST_LIST}),
-                                       headers=device.headers) as response:
-            raw = await response.read()
-        times.append(time.perf_counter() - t0)
-        assert response.status == 200, raw[:300]
-        reply = orjson.loads(raw)
-        assert len(reply["rooms"]) == 20 and reply["lists"]["all"]["count"] == rooms, reply["lists"]
-        sizes.append(len(raw))
-    return {"median_ms": round(statistics.median(times) * 1000, 2), "runs_ms": [round(t * 1000, 2) for t in times],
-            "bytes": statistics.median(sizes)}
+    return reader
+
+
+async def first_sliding_sync(client: MatrixClient, reader: Account, rooms: int) -> tuple[float, int]:
+    """Sign in on a new device, then time its first request: (seconds, response bytes)."""
+    device = await client.login(reader.user_id, PASSWORD)
+    t0 = time.perf_counter()
+    async with client.session.post(client.base_url + SLIDING, data=orjson.dumps({"lists": FIRST_LIST}),
+                                   headers=device.headers) as response:
+        raw = await response.read()
+    elapsed = time.perf_counter() - t0
+    assert response.status == 200, raw[:300]
+    reply = orjson.loads(raw)
+    assert len(reply["rooms"]) == 20 and reply["lists"]["all"]["count"] == rooms, reply["lists"]
+    return elapsed, len(raw)
 
 
 async def pairs(client: MatrixClient, server: Server, tag: str) -> list[tuple[Account, Account, str]]:
@@ -258,20 +290,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"time": stamp, "args": vars(args)}
     if "synapse" in args.servers and not args.push_only:
         results["synapse_version"] = ensure_synapse(args.synapse_version)
-    for name in ([] if args.push_only else args.servers):
+    if not (args.push_only or args.delivery_only):
+        results |= await first_sliding_syncs(work, args.servers, args.rooms, args.first_reps or args.reps)
+    for name in ([] if args.push_only or args.first_only else args.servers):
         (work / name).mkdir()
         server = synapse_server(work / name) if name == "synapse" else qasid_server(work / name)
         server.start()
         try:
             async with new_session() as session:
                 client = MatrixClient(session, server.base_url)
-                if not args.delivery_only:
-                    results[f"{name}.first_sliding_sync"] = await first_sliding_sync(
-                        client, server, args.rooms, args.reps)
                 results[f"{name}.sliding_delivery"] = await sliding_delivery(client, server, args.rate, args.duration)
         finally:
             server.stop()
-    if ("qasid" in args.servers or args.push_only) and not args.delivery_only:
+    if ("qasid" in args.servers or args.push_only) and not (args.delivery_only or args.first_only):
         results["qasid.push_cost"] = await push_cost(work / "push", args.reps, args.duration)
     return results
 
@@ -286,6 +317,8 @@ def main() -> int:
     parser.add_argument("--synapse-version")
     parser.add_argument("--push-only", action="store_true", help="only the push_cost phase")
     parser.add_argument("--delivery-only", action="store_true", help="only the sliding_delivery phase")
+    parser.add_argument("--first-only", action="store_true", help="only the first_sliding_sync phase")
+    parser.add_argument("--first-reps", type=int, help="repetitions of first_sliding_sync (default: --reps)")
     parser.add_argument("--keep-work", action="store_true", help="keep bench/work/<time>-sliding/ (data and logs)")
     args = parser.parse_args()
     results = uvloop.run(main_async(args))

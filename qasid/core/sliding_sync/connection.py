@@ -78,6 +78,9 @@ class Connections:
         # Positions from before a restart must not be mistaken for this process's own.
         self.epoch = secrets.token_hex(4)
         self._connections: OrderedDict[tuple[str, str, str], Connection] = OrderedDict()
+        # Each device's conn_ids, least recently used first: a new connection's per-device limit
+        # is checked without a scan of every connection (a nation's phones reconnect at once).
+        self._per_device: dict[tuple[str, str], dict[str, None]] = {}
 
     def resume(self, user_id: str, device_id: str, conn_id: str, pos: str | None) -> tuple[Connection, ConnectionState | None]:
         """The connection and the state at `pos` (None: a new connection, replacing any of that conn_id)."""
@@ -86,9 +89,10 @@ class Connections:
         self._expire(now)
         if pos is None:
             connection = Connection(key)
-            self._connections.pop(key, None)
+            self._drop(key)
             self._limit_device(user_id, device_id)
             self._connections[key] = connection
+            self._per_device.setdefault((user_id, device_id), {})[conn_id] = None
             connection.used_at = now
             return connection, None
         match = _POS.fullmatch(pos)
@@ -104,6 +108,8 @@ class Connections:
             del known.states[old]
         known.used_at = now
         self._connections.move_to_end(key)
+        device = self._per_device[(user_id, device_id)]
+        device[conn_id] = device.pop(conn_id)
         return known, state
 
     def record(self, connection: Connection, state: ConnectionState) -> str:
@@ -116,15 +122,23 @@ class Connections:
         return f"{self.epoch}.{position}"
 
     def _limit_device(self, user_id: str, device_id: str) -> None:
-        mine = [k for k in self._connections if k[0] == user_id and k[1] == device_id]
-        for key in mine[:max(0, len(mine) - MAX_CONNECTIONS_PER_DEVICE + 1)]:
-            del self._connections[key]
+        mine = list(self._per_device.get((user_id, device_id), ()))
+        for conn_id in mine[:max(0, len(mine) - MAX_CONNECTIONS_PER_DEVICE + 1)]:
+            self._drop((user_id, device_id, conn_id))
         while len(self._connections) >= MAX_CONNECTIONS:
-            self._connections.popitem(last=False)
+            self._drop(next(iter(self._connections)))
+
+    def _drop(self, key: tuple[str, str, str]) -> None:
+        if self._connections.pop(key, None) is None:
+            return
+        device = self._per_device[key[:2]]
+        del device[key[2]]
+        if not device:
+            del self._per_device[key[:2]]
 
     def _expire(self, now: float) -> None:
         while self._connections:
             oldest = next(iter(self._connections.values()))
             if now - oldest.used_at < IDLE_SECONDS:
                 return
-            self._connections.popitem(last=False)
+            self._drop(oldest.key)
