@@ -247,8 +247,11 @@ async def memory_phase(work: Path, counts: list[int], room_size: int, trace_fram
                 await asyncio.sleep(1)
                 await probe(work)
                 now = memory_of(server.pid)
-                if await parked_now(metrics, server) < count:
-                    raise RuntimeError("long-polls answered before the measurement: rerun")
+                if (parked := await parked_now(metrics, server)) < count - count // 100:
+                    # Past ~15,000 the first long-polls time out and re-park while the last are
+                    # still parking, as real phones do; a few in between are allowed (1%).
+                    raise RuntimeError(f"only {parked} of {count} parked at the measurement: rerun")
+                result[f"parked_at_measurement_{count}"] = parked
                 result[str(count)] = {**now, "rss_per_parked_kib": round((now["rss_kib"] - base["rss_kib"]) / count, 2),
                                       "pss_per_parked_kib": round((now["pss_kib"] - base["pss_kib"]) / count, 2)}
                 print(f"parked {count}: {result[str(count)]}", flush=True)
