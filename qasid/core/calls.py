@@ -20,7 +20,8 @@ from qasid.config import Settings
 from qasid.core.background import BackgroundLoop
 from qasid.core.clock import Clock
 from qasid.core.errors import MatrixError, limit_exceeded, not_found
-from qasid.core.rooms import RoomService, Txn, check_event_fields
+from qasid.core.room_snapshot import check_event_fields
+from qasid.core.rooms import RoomService, Txn
 from qasid.core.suspension import delayed_allowed_while_suspended, suspended_error
 from qasid.store.sqlite import Store
 from qasid.store.sqlite.calls import DelayedEventRow

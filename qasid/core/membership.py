@@ -13,7 +13,8 @@ from qasid.core.jsonutil import check_canonical
 from qasid.core.pdu import ROOM_VERSION
 from qasid.core.power_levels import LEVEL_DEFAULTS, as_int, is_int_map
 from qasid.core.room_preview import RESTRICTED_JOIN_RULES, allowed_room_ids, join_authorisers, join_rule
-from qasid.core.rooms import RoomService, RoomSnapshot, check_event_fields
+from qasid.core.room_snapshot import RoomSnapshot, check_event_fields
+from qasid.core.rooms import RoomService
 
 SUPPORTED_ROOM_VERSIONS = (ROOM_VERSION,)
 PRESETS = {

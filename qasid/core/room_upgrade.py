@@ -19,7 +19,8 @@ from qasid.core.errors import MatrixError, bad_json, forbidden, missing_param
 from qasid.core.ids import check_room_id
 from qasid.core.membership import SUPPORTED_ROOM_VERSIONS, member_profile
 from qasid.core.power_levels import LEVEL_DEFAULTS, POWER_LEVELS, PowerLevels, as_int, mapping
-from qasid.core.rooms import RoomService, RoomSnapshot
+from qasid.core.room_snapshot import RoomSnapshot
+from qasid.core.rooms import RoomService
 
 log = logging.getLogger(__name__)
 

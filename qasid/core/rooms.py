@@ -1,4 +1,4 @@
-"""Rooms: the append path (one lock per room), current state held in memory.
+"""Rooms: the append path (one lock per room), current state held in memory (`RoomMemory`).
 
 Every event goes through `append`: under the room's lock it is built against the room's
 current state, authorised (room version 11 rules, then policy), hashed and signed, then
@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from signedjson.types import SigningKey
@@ -30,6 +29,8 @@ from qasid.core.policy import Policy
 from qasid.core.power_levels import PowerLevels
 from qasid.core.ratelimit import RateLimiter
 from qasid.core.relation_rules import THREAD, relation_of, thread_start_problem
+from qasid.core.room_memory import RoomMemory
+from qasid.core.room_snapshot import RoomSnapshot, check_event_fields
 from qasid.store.sqlite import Store
 from qasid.store.sqlite.event_rows import NewEvent, NewRoom
 from qasid.store.sqlite.room_order import RoomMoved
@@ -38,53 +39,8 @@ if TYPE_CHECKING:
     from qasid.core.push import PushService
 
 MAX_EVENT_BYTES = 65_536
-MAX_ID_FIELD_BYTES = 255
 # Tries of an append that other workers keep beating to the room.
 MAX_APPEND_ATTEMPTS = 20
-
-StateKey = tuple[str, str]
-
-
-@dataclass
-class RoomSnapshot:
-    """A room's current state, its latest event and depth: all an append needs."""
-
-    room_id: str
-    state: dict[StateKey, dict[str, Any]] = field(default_factory=dict)
-    state_ids: dict[StateKey, str] = field(default_factory=dict)
-    latest_event_id: str | None = None
-    depth: int = 0
-    # membership -> users, kept in step with the member events in `state` by `set_state`
-    _by_membership: dict[str, set[str]] = field(default_factory=dict)
-    # What a room list filters and shows, kept by `set_state`: read for every room of a user's
-    # list (an official's phone asks for hundreds of rooms in its first sliding sync).
-    encrypted: bool = False
-    room_type: str | None = None  # m.room.create's `type` (m.space, ...)
-    name: str | None = None
-
-    def set_state(self, key: StateKey, pdu: dict[str, Any], event_id: str) -> None:
-        """Make `pdu` the room's current state at `key`; the only way state changes."""
-        content = pdu["content"]
-        if key[0] == "m.room.member":
-            for users in self._by_membership.values():
-                users.discard(key[1])
-            self._by_membership.setdefault(str(content.get("membership")), set()).add(key[1])
-        elif key == ("m.room.encryption", ""):
-            self.encrypted = True
-        elif key == ("m.room.create", ""):
-            self.room_type = _text(content, "type")
-        elif key == ("m.room.name", ""):
-            self.name = _text(content, "name")
-        self.state[key] = pdu
-        self.state_ids[key] = event_id
-
-    def membership(self, user_id: str) -> str:
-        member = self.state.get(("m.room.member", user_id))
-        return str(member["content"].get("membership", "leave")) if member else "leave"
-
-    def members(self, *memberships: str) -> set[str]:
-        """Users whose current membership is one of these (a new set, the caller's to change)."""
-        return set().union(*(self._by_membership.get(m, ()) for m in memberships))
 
 
 @dataclass(frozen=True)
@@ -97,124 +53,28 @@ class Txn:
     txn_id: str
 
 
-class RoomService:
-    """Builds, authorises, signs and appends events; answers who is in which room."""
+class RoomService(RoomMemory):
+    """Builds, authorises, signs and appends events; answers (through `RoomMemory`) who is in which room."""
 
     def __init__(
         self, settings: Settings, store: Store, clock: Clock, notifier: Notifier,
         signing_key: SigningKey, policy: Policy, ratelimiter: RateLimiter,
     ) -> None:
+        super().__init__(store)
         self.settings = settings
-        self.store = store
         self.clock = clock
         self.notifier = notifier
         self.signing_key = signing_key
         self.policy = policy
         self.ratelimiter = ratelimiter
-        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._rooms: dict[str, RoomSnapshot] = {}
-        self._user_rooms: dict[str, set[str]] | None = None
         # Transactions queued but not yet committed: a retry waits for the first, never duplicates it.
         self._pending_txns: dict[Txn, tuple[str, asyncio.Future[list[int]]]] = {}
-        # Each room's events queued here and not yet committed (or failed).
-        self._in_flight: dict[str, set[asyncio.Future[list[int]]]] = {}
         # Rooms being upgraded now: a second upgrade of the same room waits for none, it is refused.
         self.upgrading: set[str] = set()
         # Push rules are evaluated for every event's recipients, into the event's own commit.
         self.push: PushService | None = None
         # Senders whose invitations go through even to users who block them (the server's own account).
         self.invite_blocking_exempt: frozenset[str] = frozenset()
-
-    # --- reading ---------------------------------------------------------------------------
-
-    async def snapshot(self, room_id: str) -> RoomSnapshot | None:
-        """The room's current state (loaded once, then kept up to date by `append`)."""
-        room = self._rooms.get(room_id)
-        if room is not None:
-            return room
-        if await self.store.events.room_version(room_id) is None:
-            return None
-        room = RoomSnapshot(room_id)
-        # The newest event first: a commit landing between the two reads leaves the snapshot's
-        # newest event behind its state, which the next append's check in its transaction refuses.
-        latest = await self.store.events.latest_event(room_id)
-        for row in await self.store.events.current_state(room_id):
-            room.set_state((row.pdu["type"], row.pdu["state_key"]), row.pdu, row.event_id)
-        if latest is not None:
-            room.latest_event_id = latest.event_id
-            room.depth = int(latest.pdu["depth"])
-        self._rooms[room_id] = room
-        return room
-
-    def held(self, room_id: str) -> RoomSnapshot | None:
-        """The room's snapshot if this process holds it already (no read; None otherwise)."""
-        return self._rooms.get(room_id)
-
-    async def require_room(self, room_id: str) -> RoomSnapshot:
-        room = await self.snapshot(room_id)
-        if room is None:
-            raise not_found("Unknown room")
-        return room
-
-    async def is_joined(self, room_id: str, user_id: str) -> bool:
-        """True if the user is joined to the room now."""
-        room = await self.snapshot(room_id)
-        return room is not None and room.membership(user_id) == "join"
-
-    async def require_joined(self, room_id: str, user_id: str) -> RoomSnapshot:
-        """The room, if the user is in it; otherwise 403 that reveals nothing about the room."""
-        room = await self.snapshot(room_id)
-        if room is None or room.membership(user_id) != "join":
-            raise forbidden("You are not joined to this room")
-        return room
-
-    def joined_members(self, room_id: str) -> set[str]:
-        """Joined members of a room already in memory (sync and fan-out use this)."""
-        room = self._rooms.get(room_id)
-        return room.members("join") if room else set()
-
-    def invited_members(self, room_id: str) -> set[str]:
-        """Invited members of a room already in memory."""
-        room = self._rooms.get(room_id)
-        return room.members("invite") if room else set()
-
-    async def _load_user_rooms(self) -> dict[str, set[str]]:
-        if self._user_rooms is None:
-            index: dict[str, set[str]] = defaultdict(set)
-            for user_id, room_id in await self.store.events.current_members_everywhere():
-                index[user_id].add(room_id)
-            self._user_rooms = index
-        return self._user_rooms
-
-    async def rooms_of(self, user_id: str) -> set[str]:
-        """Rooms the user is joined or invited to."""
-        return set((await self._load_user_rooms()).get(user_id, ()))
-
-    async def share_a_room(self, user_a: str, user_b: str) -> bool:
-        """True if both users are joined to one room (an invitation is not enough)."""
-        for room_id in await self.rooms_of(user_a):
-            room = await self.snapshot(room_id)
-            if room is not None and room.membership(user_a) == "join" and room.membership(user_b) == "join":
-                return True
-        return False
-
-    def users_sharing_rooms_with(self, user_id: str) -> set[str]:
-        """Everyone joined to a room this user is joined to, including the user."""
-        index = self._user_rooms or {}
-        users = {user_id}
-        for room_id in index.get(user_id, ()):
-            room = self._rooms.get(room_id)
-            if room is not None and room.membership(user_id) == "join":
-                users |= room.members("join")
-        return users
-
-    async def warm(self) -> None:
-        """Load membership index and the state of every room with a joined member."""
-        index = await self._load_user_rooms()
-        for room_id in {r for rooms in index.values() for r in rooms}:
-            await self.snapshot(room_id)
-
-    # --- writing ---------------------------------------------------------------------------
 
     async def append(
         self, sender: str, room_id: str, event_type: str, content: dict[str, Any],
@@ -408,53 +268,6 @@ class RoomService:
                 audience |= room.members("join") | {state_key}
         return audience
 
-    def committed_elsewhere(self, changes: list[tuple[str, str | None, str | None]]) -> None:
-        """Another worker committed these (room_id, member user or None, membership) events:
-        read the rooms' snapshots again and move the membership index now.
-
-        Until a snapshot is read again, the old one still answers who is in the room; an append
-        built on it is refused in its transaction and built again (RoomMoved)."""
-        # Rooms held here, and rooms someone joined or was invited to: every room with a member
-        # is held in memory (see `warm`), wherever it was created.
-        stale = {room_id for room_id, _, membership in changes
-                 if room_id in self._rooms or membership in ("join", "invite")}
-        if stale:
-            asyncio.get_running_loop().create_task(self._reload(stale))
-        for room_id, member, membership in changes:
-            if member is None or self._user_rooms is None:
-                continue
-            if membership in ("join", "invite"):
-                self._user_rooms.setdefault(member, set()).add(room_id)
-            else:
-                self._user_rooms.get(member, set()).discard(room_id)
-
-    def _landed(self, room_id: str, committed: asyncio.Future[list[int]]) -> None:
-        in_flight = self._in_flight.get(room_id)
-        if in_flight is not None:
-            in_flight.discard(committed)
-            if not in_flight:
-                del self._in_flight[room_id]
-
-    async def _reload(self, room_ids: set[str]) -> None:
-        for room_id in room_ids:
-            async with self._locks[room_id]:
-                # As in an append: not before this worker's own queued events of the room have landed.
-                await asyncio.gather(*self._in_flight.get(room_id, ()), return_exceptions=True)
-                old = self._rooms.pop(room_id, None)
-                try:
-                    await self.snapshot(room_id)
-                except Exception:
-                    if old is not None and room_id not in self._rooms:
-                        self._rooms[room_id] = old
-                    raise
-
-    def _membership_changed(self, room: RoomSnapshot, user_id: str) -> None:
-        if self._user_rooms is None:
-            return
-        if room.membership(user_id) in ("join", "invite"):
-            self._user_rooms.setdefault(user_id, set()).add(room.room_id)
-        else:
-            self._user_rooms.get(user_id, set()).discard(room.room_id)
 
     async def _check_redaction(self, room: RoomSnapshot, sender: str, redacts: str) -> bytes | None:
         target = await self.store.events.get_event(redacts)
@@ -497,19 +310,3 @@ class RoomService:
                 else:
                     content[key] = value
             await self.send_state(user_id, room_id, "m.room.member", user_id, content)
-
-
-def _text(content: Any, key: str) -> str | None:
-    value = content.get(key) if isinstance(content, dict) else None
-    return value if isinstance(value, str) else None
-
-
-def check_event_fields(event_type: str, content: dict[str, Any], state_key: str | None) -> None:
-    """Bounds every event honours before any work is spent on it."""
-    if not event_type or len(event_type.encode()) > MAX_ID_FIELD_BYTES:
-        raise MatrixError(400, "M_INVALID_PARAM", "Event type must be 1 to 255 bytes")
-    if state_key is not None and len(state_key.encode()) > MAX_ID_FIELD_BYTES:
-        raise MatrixError(400, "M_INVALID_PARAM", "State key must be at most 255 bytes")
-    if not isinstance(content, dict):
-        raise MatrixError(400, "M_BAD_JSON", "Event content must be a JSON object")
-    jsonutil.check_canonical(content)

@@ -15,7 +15,8 @@ from typing import Any
 from qasid.core.errors import forbidden, invalid_param, not_found
 from qasid.core.membership import joined_rooms
 from qasid.core.room_preview import OPEN, StateMap, full_summary, preview_access
-from qasid.core.rooms import RoomService, RoomSnapshot
+from qasid.core.room_snapshot import RoomSnapshot
+from qasid.core.rooms import RoomService
 
 SPACE_CHILD = "m.space.child"
 SPACE = "m.space"

@@ -9,7 +9,8 @@ from typing import Any, NamedTuple
 from qasid.core.events import client_event, state_event
 from qasid.core.filters import OPEN
 from qasid.core.membership import stripped_state
-from qasid.core.rooms import RoomService, RoomSnapshot
+from qasid.core.room_snapshot import RoomSnapshot
+from qasid.core.rooms import RoomService
 from qasid.core.sliding_sync.connection import MAX_LAZY_MEMBERS, RoomSent
 from qasid.core.sliding_sync.request import RoomConfig
 from qasid.core.sliding_sync.required_state import MEMBER, RequiredState

@@ -10,6 +10,9 @@ from typing import Any, NamedTuple
 from qasid.core import jsonutil
 from qasid.store.sqlite.push import PushRow
 
+# The columns `row_of` reads, in its order.
+EVENT_COLUMNS = "stream_ordering, event_id, pdu, unsigned, txn_device_id, txn_id, redacted_by"
+
 
 class EventRow(NamedTuple):
     """A stored event as the sync and timeline code needs it (a tuple: built for every row read)."""

@@ -1,4 +1,6 @@
-"""Rooms and their events: the append path, current state, memberships, timelines."""
+"""Rooms and their events: the append path, timelines, memberships as memory holds them.
+
+State and member-event reads live in `room_state` (`RoomStateReads`, which `EventStore` extends)."""
 
 from __future__ import annotations
 
@@ -9,28 +11,28 @@ from typing import Any
 
 from qasid.core import jsonutil
 from qasid.store.sqlite.engine import Also, Database, with_also
-from qasid.store.sqlite.event_rows import EventRow, NewEvent, NewRoom, row_of
+from qasid.store.sqlite.event_rows import EVENT_COLUMNS, EventRow, NewEvent, NewRoom, row_of
 from qasid.store.sqlite.push import insert_push_rows
 from qasid.store.sqlite.relations import forget_relations, insert_relation
 from qasid.store.sqlite.room_order import check_still_newest
+from qasid.store.sqlite.room_state import RoomStateReads
 from qasid.store.sqlite.search import searchable_text
 
 # Events that count as activity for ordering a room list (MSC4186's bump_stamp).
 BUMP_TYPES = ("m.room.create", "m.room.message", "m.room.encrypted", "m.sticker", "m.call.invite",
               "m.poll.start", "m.beacon_info")
 MAX_CACHED_MEMBERSHIPS = 10_000
-EVENT_COLUMNS = "stream_ordering, event_id, pdu, unsigned, txn_device_id, txn_id, redacted_by"
 
 
 class AliasTaken(Exception):
     """The alias was claimed by another room first."""
 
 
-class EventStore:
+class EventStore(RoomStateReads):
     """Typed persistence for rooms and events."""
 
     def __init__(self, db: Database) -> None:
-        self.db = db
+        super().__init__(db)
         # Only this process appends events (the operator CLI never does), so the committed end
         # of the stream and each room's newest event are kept here, published by the commit
         # itself (`_published`): nothing reads past what is durable, or misses what is.
@@ -209,38 +211,6 @@ class EventStore:
             " AND txn_id = ?", (user_id, device_id, scope, txn_id))
         return jsonutil.loads_stored(row[0]) if row else None
 
-    async def current_state(self, room_id: str) -> list[EventRow]:
-        rows = self.db.read(
-            f"SELECT {', '.join('e.' + c.strip() for c in EVENT_COLUMNS.split(','))}"
-            " FROM current_state s JOIN events e ON e.event_id = s.event_id WHERE s.room_id = ?",
-            (room_id,))
-        return [row_of(r) for r in rows]
-
-    async def state_at(self, room_id: str, stream_ordering: int) -> list[EventRow]:
-        """The room's state as it was just after `stream_ordering`."""
-        # The newest event of each (type, state_key), in SQL that both dialects speak.
-        rows = self.db.read(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_ordering IN (SELECT max(stream_ordering) FROM events"
-            " WHERE room_id = ? AND state_key IS NOT NULL AND stream_ordering <= ? GROUP BY type, state_key)",
-            (room_id, stream_ordering))
-        return [row_of(r) for r in rows]
-
-    async def members_at(self, room_id: str, stream_ordering: int, user_ids: list[str]) -> list[EventRow]:
-        """These users' member events as they were just after `stream_ordering` (those that have one).
-
-        Lazy-loading wants a few members of rooms that may have thousands: one indexed lookup each
-        (events_state_history) rather than reading and decoding the whole state.
-        """
-        rows: list[EventRow] = []
-        for start in range(0, len(user_ids), 500):
-            chunk = user_ids[start:start + 500]
-            rows += [row_of(r) for r in self.db.read(
-                f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_ordering IN (SELECT max(stream_ordering) FROM events"
-                f" WHERE room_id = ? AND type = 'm.room.member' AND state_key IN ({','.join('?' * len(chunk))})"
-                " AND stream_ordering <= ? GROUP BY state_key)",
-                (room_id, *chunk, stream_ordering))]
-        return rows
-
     async def latest_event(self, room_id: str) -> EventRow | None:
         row = self.db.read_one(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ? ORDER BY stream_ordering DESC LIMIT 1",
@@ -290,48 +260,6 @@ class EventStore:
             self._memberships.clear()
         self._memberships[user_id] = found
         return list(found)
-
-    async def was_joined_before(self, room_id: str, user_id: str, stream_ordering: int) -> bool:
-        """Whether the user had joined the room at some point before `stream_ordering`."""
-        row = self.db.read_one(
-            "SELECT 1 FROM events WHERE room_id = ? AND type = 'm.room.member' AND state_key = ?"
-            " AND stream_ordering < ? AND json_extract(pdu, '$.content.membership') = 'join' LIMIT 1",
-            (room_id, user_id, stream_ordering))
-        return row is not None
-
-    async def visibility_history(self, room_id: str, user_id: str) -> list[tuple[int, str, str]]:
-        """(stream_ordering, type, value) of the room's history_visibility changes and the user's
-        member events, oldest first: the value is the `history_visibility` or the `membership`."""
-        rows = self.db.read(
-            "SELECT stream_ordering, type, pdu FROM events WHERE room_id = ?"
-            " AND type = 'm.room.history_visibility' AND state_key = ''"
-            " UNION ALL SELECT stream_ordering, type, pdu FROM events WHERE room_id = ?"
-            " AND type = 'm.room.member' AND state_key = ? ORDER BY 1",
-            (room_id, room_id, user_id))
-        history = []
-        for stream_ordering, event_type, pdu in rows:
-            content = jsonutil.loads_stored(pdu).get("content", {})
-            key = "membership" if event_type == "m.room.member" else "history_visibility"
-            value = content.get(key)
-            history.append((stream_ordering, event_type, value if isinstance(value, str) else ""))
-        return history
-
-    async def current_members_everywhere(self) -> list[tuple[str, str]]:
-        """(user_id, room_id) of every joined or invited membership on the server."""
-        rows = self.db.read(
-            "SELECT user_id, room_id FROM room_memberships WHERE membership IN ('join', 'invite')")
-        return [(r[0], r[1]) for r in rows]
-
-    async def members(self, room_id: str, membership: str | None = None) -> list[tuple[str, str]]:
-        """(user_id, membership) of the room's current member events."""
-        if membership is None:
-            rows = self.db.read(
-                "SELECT user_id, membership FROM room_memberships WHERE room_id = ?", (room_id,))
-        else:
-            rows = self.db.read(
-                "SELECT user_id, membership FROM room_memberships WHERE room_id = ? AND membership = ?",
-                (room_id, membership))
-        return [(r[0], r[1]) for r in rows]
 
     async def forget(self, room_id: str, user_id: str) -> None:
         self._memberships.pop(user_id, None)
@@ -398,25 +326,6 @@ class EventStore:
             self._room_bump[room_id] = max(found, self._room_bump.get(room_id, 0))
         return {r: self._room_bump[r] for r in room_ids}
 
-    async def state_events_between(self, room_id: str, after: int, upto: int) -> list[EventRow]:
-        """The room's state events with after < stream_ordering <= upto, oldest first."""
-        rows = self.db.read(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ? AND stream_ordering > ?"
-            " AND stream_ordering <= ? AND state_key IS NOT NULL ORDER BY stream_ordering",
-            (room_id, after, upto))
-        return [row_of(r) for r in rows]
-
-    async def member_changes(self, room_ids: list[str], after: int, upto: int) -> list[tuple[str, str, str]]:
-        """(room_id, user_id, membership) of member events in (after, upto] in these rooms, oldest first."""
-        if not room_ids or after >= upto:
-            return []
-        marks = ", ".join("?" * len(room_ids))
-        rows = self.db.read(
-            "SELECT room_id, state_key, json_extract(pdu, '$.content.membership') FROM events"
-            f" WHERE room_id IN ({marks}) AND type = 'm.room.member' AND stream_ordering > ?"
-            " AND stream_ordering <= ? ORDER BY stream_ordering", (*room_ids, after, upto))
-        return [(r[0], r[1], str(r[2])) for r in rows]
-
     def max_stream_ordering(self) -> int:
         """The end of the committed event stream."""
         return self._position
@@ -425,4 +334,3 @@ class EventStore:
         return self.db.read_one(
             "SELECT 1 FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? LIMIT 1",
             (room_id, after, upto)) is not None
-
