@@ -173,7 +173,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    from qasid.core.accounts import hash_token
+    from qasid.core.device_sessions import hash_token
 
     if args.uses < 1:
         raise SettingsError(f"--uses must be at least 1 (got {args.uses}): a token nobody can use is no token")
