@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qasid.config import Settings, SettingsError, describe_settings, load_settings
+from qasid.config import Settings, SettingsError, describe_settings
+from qasid.config_loading import load_settings
 from qasid.core.clock import new_registration_token
 from qasid.core.errors import MatrixError
 from qasid.store.backup import BackupError
