@@ -22,7 +22,7 @@ from bench.servers import Server, require_granian
 
 def app() -> Any:
     from qasid.app import create_app
-    from qasid.config import load_settings
+    from qasid.config_loading import load_settings
     from qasid.logs import configure_logging
     from qasid.ops.limits import raise_open_files_limit
 

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qasid.config import Settings, SettingsError, describe_settings, load_settings
+from qasid.config import Settings, SettingsError, describe_settings
+from qasid.config_loading import load_settings
 from qasid.core.clock import new_registration_token
 from qasid.core.errors import MatrixError
 from qasid.store.backup import BackupError
@@ -173,7 +174,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    from qasid.core.accounts import hash_token
+    from qasid.core.device_sessions import hash_token
 
     if args.uses < 1:
         raise SettingsError(f"--uses must be at least 1 (got {args.uses}): a token nobody can use is no token")

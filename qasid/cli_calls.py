@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qasid.config import Settings, SettingsError, load_settings
+from qasid.config import Settings, SettingsError
+from qasid.config_loading import load_settings
 
 # Peers a relay must never reach unless the operator opens them: a TURN server that relays to
 # loopback, link-local or private addresses lets any caller probe the network it stands in.

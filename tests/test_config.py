@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from qasid.config import RateLimit, SettingsError, load_settings
+from qasid.config import RateLimit, SettingsError
+from qasid.config_loading import load_settings
 
 BAD_VARIABLES = [
     ("QASID_RATE_LIMITS_ENABLED", "ture", ("rate_limits_enabled (from environment variable"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from qasid.config import SettingsError, load_settings
+from qasid.config import SettingsError
+from qasid.config_loading import load_settings
 from qasid.ldap_rules import (
     check_dn_template,
     check_filter,

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from qasid.config import Settings
-from qasid.core.accounts import Requester
 from qasid.core.clock import Clock
+from qasid.core.device_sessions import Requester
 from qasid.core.e2ee_rules import (
     CROSS_SIGNING_TYPES,
     check_backup_key_data,

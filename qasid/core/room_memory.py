@@ -135,6 +135,7 @@ class RoomMemory:
                 self._user_rooms.get(member, set()).discard(room_id)
 
     def _landed(self, room_id: str, committed: asyncio.Future[list[int]]) -> None:
+        """A queued event of the room committed or failed: reading the room no longer waits for it."""
         in_flight = self._in_flight.get(room_id)
         if in_flight is not None:
             in_flight.discard(committed)
@@ -155,6 +156,7 @@ class RoomMemory:
                     raise
 
     def _membership_changed(self, room: RoomSnapshot, user_id: str) -> None:
+        """Move the membership index past the user's member event in `room` (this process's own)."""
         if self._user_rooms is None:
             return
         if room.membership(user_id) in ("join", "invite"):

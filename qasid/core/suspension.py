@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qasid.core.accounts import Requester
+from qasid.core.device_sessions import Requester
 from qasid.core.errors import MatrixError
 from qasid.core.rooms import RoomService
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from qasid.core.accounts import AccountService, Requester
+from qasid.core.accounts import AccountService
+from qasid.core.device_sessions import Requester
 from qasid.core.errors import forbidden
 from qasid.core.ids import parse_user_id
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from qasid.core.accounts import AccountService, Requester
+from qasid.core.accounts import AccountService
+from qasid.core.device_sessions import Requester
 from qasid.core.errors import MatrixError
 from qasid.core.uia import UiaOperation
 from qasid.gov.audit import AuditLog

@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from qasid.core.accounts import AccountService, hash_token
+from qasid.core.accounts import AccountService
 from qasid.core.audit_sink import AuditAppend, token_id, token_id_prefix
 from qasid.core.clock import new_registration_token
+from qasid.core.device_sessions import hash_token
 from qasid.core.errors import MatrixError
 from qasid.core.ids import default_displayname, make_user_id
 from qasid.gov.audit import AuditLog

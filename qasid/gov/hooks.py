@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from qasid.core.accounts import hash_token
+from qasid.core.device_sessions import hash_token
 from qasid.core.errors import MatrixError
 from qasid.core.pdu import compute_event_id
 from qasid.core.policy import AlsoWrite

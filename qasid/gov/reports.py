@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from qasid.core.accounts import Requester
 from qasid.core.audit_sink import AuditAppend
 from qasid.core.clock import Clock
+from qasid.core.device_sessions import Requester
 from qasid.core.errors import MatrixError
 from qasid.core.ratelimit import RateLimiter
 from qasid.core.reports import ReportTargets, parse_report_body

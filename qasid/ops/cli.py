@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qasid.config import load_settings
+from qasid.config_loading import load_settings
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

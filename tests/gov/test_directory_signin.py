@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from qasid.config import load_settings
+from qasid.config_loading import load_settings
 from qasid.gov.ldap_client import LdapClient
 from tests.gov.helpers import PASSWORD, V3, Gov
 from tests.gov.slapd import BIND_DN, BIND_PASSWORD, DISABLED_FILTER, SUFFIX, USERS, Slapd
