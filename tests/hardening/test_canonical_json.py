@@ -1,6 +1,6 @@
 """Item 5: numbers Matrix's canonical JSON cannot carry, anywhere in an event → 400 M_BAD_JSON, nothing stored.
 
-tests/api/test_bad_input.py::test_event_content_outside_canonical_json_is_bad_json already sends
+tests/api/test_bad_input_content.py::test_event_content_outside_canonical_json_is_bad_json already sends
 floats, -0.0, NaN, ±Infinity, ±2^53 and 64-bit-overflowing integers in `/send` and `/state` content,
 and ::test_create_room_with_refused_content_stores_no_part_of_a_room three createRoom cases. This
 adds the issue's whole list (including the integer `-0` and `1.1`) at every place a client can put
