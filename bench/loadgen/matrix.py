@@ -18,6 +18,7 @@ import orjson
 
 PREFIX = "/_matrix/client/v3"
 JSON_HEADERS = {"Content-Type": "application/json"}
+MAX_REGISTER_ROUNDS = 8
 
 
 class MatrixHTTPError(Exception):
@@ -86,7 +87,9 @@ class MatrixClient:
         body: dict[str, Any] = {"username": username, "password": password,
                                 "initial_device_display_name": "loadgen"}
         status, reply = await self.request("POST", PREFIX + "/register", body, ok=(200, 401))
-        for _ in range(4):
+        # A few rounds more than the flow's stages: with several workers, a stage may land on one
+        # whose copy of the session is a moment behind, and be asked for again.
+        for _ in range(MAX_REGISTER_ROUNDS):
             if status == 200:
                 return Account(reply["user_id"], reply["access_token"], reply["device_id"], password)
             stage = _next_stage(reply, registration_token is not None)
@@ -95,6 +98,8 @@ class MatrixClient:
                 auth["token"] = registration_token
             status, reply = await self.request(
                 "POST", PREFIX + "/register", {**body, "auth": auth}, ok=(200, 401))
+        if status == 200:
+            return Account(reply["user_id"], reply["access_token"], reply["device_id"], password)
         raise RuntimeError(f"registration of {username} did not finish: {reply}")
 
     async def login(self, user_id: str, password: str) -> Account:
