@@ -15,7 +15,6 @@ import asyncio
 import datetime as dt
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -24,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import uvloop
 
 from bench.loadgen.measure import rss_bytes
@@ -35,6 +33,7 @@ from bench.servers import (
     Server,
     ensure_synapse,
     qasid_server,
+    save_results,
     synapse_server,
     trivial_server,
 )
@@ -153,16 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarize({name: r["runs"] for name, r in record.items()})
     document = {"environment": env, "config": vars(args) | {"out": str(args.out)}, "servers": record,
                 "summary": rows}
-    out = args.out or BENCH_DIR / "results" / f"{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2, default=str))
-    if not args.keep_work:
-        shutil.rmtree(work, ignore_errors=True)
+    shown = save_results(document, args.out or BENCH_DIR / "results" / f"{stamp}.json",
+                         None if args.keep_work else work)
     print(f"\n{env['date_utc']} · {env['nproc']} × {env['cpu_model']} · {env['memory_gb']} GB · "
           f"Python {env['python']} · qasid {env['qasid_commit']}{' (dirty)' if env['qasid_tree_dirty'] else ''}"
           f" · Synapse {synapse_version} · medians of {args.reps} runs\n")
     print(markdown_table(rows))
-    print(f"\nraw results: {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+    print(f"\nraw results: {shown}")
     return 0
 
 

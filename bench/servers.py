@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,8 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
+import orjson
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
@@ -38,6 +41,15 @@ REPO = BENCH_DIR.parent
 SYNAPSE_VENV = BENCH_DIR / ".venv-synapse"
 SERVER_NAME = "bench.local"
 UNLIMITED = {"per_second": 100000, "burst_count": 100000}
+
+
+def save_results(document: dict[str, Any], out: Path, work: Path | None = None) -> str:
+    """Write a run's JSON to `out`, remove its work folder (if given), and return how to name `out`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2, default=str))
+    if work is not None:
+        shutil.rmtree(work, ignore_errors=True)
+    return str(out.relative_to(REPO) if out.is_relative_to(REPO) else out)
 
 
 def free_port() -> int:

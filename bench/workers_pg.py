@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -24,14 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import uvloop
 
 from bench.ab import phase_config
 from bench.loadgen.run import LoadGenerator, RunConfig
 from bench.pg_cpu import PostgresCpu
 from bench.run_side_by_side import environment
-from bench.servers import BENCH_DIR, PG_URL, REPO, Server, ensure_synapse, qasid_pg_server, synapse_pg_server
+from bench.servers import BENCH_DIR, PG_URL, Server, ensure_synapse, qasid_pg_server, save_results, synapse_pg_server
 
 BASELINE = "synapse-pg"
 
@@ -177,16 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     config = {k: v for k, v in vars(args).items() if k not in ("out", "keep_work")}
     document = {"environment": env, "config": config, "servers": record, "summary": summary,
                 "table": table(summary, args.servers)}
-    out = args.out or BENCH_DIR / "results" / f"{stamp}-workers-pg.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2, default=str))
-    if not args.keep_work:
-        shutil.rmtree(work, ignore_errors=True)
+    shown = save_results(document, args.out or BENCH_DIR / "results" / f"{stamp}-workers-pg.json",
+                         None if args.keep_work else work)
     print(f"\n{env['date_utc']} · {env['nproc']} × {env['cpu_model']} · qasid {env['qasid_commit']}"
           f"{' (dirty)' if env['qasid_tree_dirty'] else ''} · Synapse {synapse_version} · load "
           f"{env['loadavg_at_start'][0]:.2f} → {env['loadavg_at_end'][0]:.2f} · medians of {args.reps} runs\n")
     print(table(summary, args.servers))
-    print(f"\nraw results: {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+    print(f"\nraw results: {shown}")
     return 0
 
 
