@@ -13,7 +13,6 @@ MAX_ID_FIELD_BYTES = 255
 StateKey = tuple[str, str]
 
 
-
 @dataclass
 class RoomSnapshot:
     """A room's current state, its latest event and depth: all an append needs."""
