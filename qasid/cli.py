@@ -60,8 +60,7 @@ def _return_large_buffers_to_the_os() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from qasid.api.transport import run as serve_http
     from qasid.app import create_app
     from qasid.logs import configure_logging
     from qasid.ops.limits import raise_open_files_limit
@@ -74,7 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.workers > 1:
             return supervise(settings, args.workers, _worker_args(args))
     _return_large_buffers_to_the_os()
-    log_config = configure_logging(settings)
+    configure_logging(settings)
     tls = _tls_context(settings)
     app = create_app(settings)
     from qasid.store.datadir import hold_serving_lock
@@ -93,25 +92,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not settings.turn_uris:
         print("qasid: no TURN relay is configured (turn_uris, turn_shared_secret): calls between officials"
               " behind NAT will fail until one is (see `qasid turn-config`)", flush=True)
-    config = uvicorn.Config(
-        app, host=settings.bind_host, port=settings.bind_port, loop="uvloop", http="httptools",
-        log_level=settings.log_level, access_log=False, lifespan="on", ws="none", server_header=False,
-        date_header=False, timeout_graceful_shutdown=5,
-        log_config=log_config or uvicorn.config.LOGGING_CONFIG,
-    )
-    config.load()
-    config.ssl = tls  # our own context, so SIGHUP can load a renewed certificate into it
-    config.ssl_certfile = settings.tls_certificate or None  # uvicorn names the scheme from it
-
-    class Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            super().handle_exit(sig, frame)
-            app.begin_shutdown()  # parked long-polls answer now, instead of holding the stop
-
     # A worker of `--workers N` serves the supervisor's socket (its family read from the descriptor).
-    sockets = [socket.socket(fileno=args.socket_fd)] if args.socket_fd is not None else None
-    Server(config).run(sockets=sockets)
-    return 0
+    sock = socket.socket(fileno=args.socket_fd) if args.socket_fd is not None else None
+    return serve_http(app, app.services.notifier, host=settings.bind_host, port=settings.bind_port, sock=sock,
+                      ssl_context=tls, on_stop=app.begin_shutdown)
 
 
 def _worker_args(args: argparse.Namespace) -> list[str]:

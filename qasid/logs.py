@@ -11,7 +11,7 @@ import orjson
 
 from qasid.config import Settings
 
-# uvicorn's "trace" sits below debug.
+# "trace" sits below debug (a setting kept from earlier releases: nothing logs at it now).
 _LEVELS = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10, "trace": 5}
 
 
@@ -33,12 +33,8 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
-def configure_logging(settings: Settings) -> dict[str, Any] | None:
-    """Send every record at `log_level` and above to stderr; returns the logging config uvicorn should apply.
-
-    With JSON logs uvicorn's own loggers lose their handlers and pass their records up to ours,
-    so every line on stderr is JSON; with text logs uvicorn keeps its usual look (None: its default).
-    """
+def configure_logging(settings: Settings) -> None:
+    """Send every record at `log_level` and above to stderr, as text or as one JSON object a line."""
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
@@ -47,10 +43,3 @@ def configure_logging(settings: Settings) -> dict[str, Any] | None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS[settings.log_level])
-    if settings.log_format != "json":
-        return None
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "loggers": {name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
-    }

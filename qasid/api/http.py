@@ -188,7 +188,7 @@ def delay_ms(request: Request) -> int | None:
 
 
 def client_ip(request: Request) -> str:
-    """The peer address (a TLS-terminating proxy in front sets it through uvicorn's proxy headers)."""
+    """The peer address (a proxy on this host sets it with X-Forwarded-For: see qasid/api/transport)."""
     client = request.scope.get("client")
     return str(client[0]) if client else ""
 

@@ -29,6 +29,7 @@ from qasid.api.asgi import Handler, Receive, Request, Response, Route, Scope, Se
 from qasid.api.http import CORS_HEADERS, error_response, json_response
 from qasid.api.observe import PREFLIGHT, UNMATCHED, RequestObserver
 from qasid.core.errors import MatrixError
+from qasid.core.notifier import Park
 
 log = logging.getLogger("qasid.api")
 
@@ -94,9 +95,10 @@ class QasidApp:
         if kind != "http":
             return
         scope["app"] = self
-        started = time.perf_counter()
         observer = self.observer
-        request_id = observer.request_id(scope)
+        # A parked long-poll runs again when woken: it keeps its first start and its ID.
+        started: float = scope.get("qasid.started") or time.perf_counter()
+        request_id: bytes = scope.get("qasid.request_id") or observer.request_id(scope)
         scope["qasid.route"] = UNMATCHED
         status = 500  # unless a response is made: a request cut short (client gone, server stopping)
         try:
@@ -105,8 +107,14 @@ class QasidApp:
             response.raw_headers.extend(_CORS)
             response.raw_headers.append((b"x-request-id", request_id))
             await response(scope, receive, send)
+        except Park as park:
+            park.keep = {"qasid.started": started, "qasid.request_id": request_id}
+            status = 0  # held by the transport, not answered yet: the run that answers records it
+            raise
         finally:
-            observer.finished(scope["qasid.route"], scope["method"], status, time.perf_counter() - started, request_id)
+            if status:
+                observer.finished(scope["qasid.route"], scope["method"], status, time.perf_counter() - started,
+                                  request_id)
 
     async def _run_lifespan(self, receive: Receive, send: Send) -> None:
         """Start up before the first request, shut down after the last (the ASGI lifespan protocol)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -24,11 +25,11 @@ class Notifier:
     def __init__(self) -> None:
         # A list, not a set: a user has a device or two, and a parked long-poll's bytes count
         # when a process holds 100,000 of them (an empty set is 216 bytes, a list 56).
-        self._waiters: dict[str, list[_Wake]] = {}
+        self._waiters: dict[str, list[_Wake | Held]] = {}
         self._versions: dict[str, int] = defaultdict(int)
         # Wake-ups by the timeout slot they end in. One that a change woke stays, spent, until its
         # slot fires (~64 bytes): cheaper than a timer per wait, which a parked long-poll pays.
-        self._slots: dict[int, list[_Wake]] = {}
+        self._slots: dict[int, list[_Wake | Held]] = {}
         # Set when the server begins to stop: long-polls answer with what they have, at once.
         self.closing = False
         # Long-polls waiting now, by kind ("sync", "sliding_sync"): a gauge for the metrics.
@@ -81,6 +82,9 @@ class Notifier:
             return True
         if timeout_s <= 0 or self.closing:
             return False
+        if getattr(receive, "can_park", _cannot)():
+            # qasid's own transport holds the request without its task and runs it again when woken.
+            raise Park(user_id, seen_version, time.monotonic() + timeout_s, kind)
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
@@ -110,7 +114,32 @@ class Notifier:
                 if not waiters:
                     self._waiters.pop(user_id, None)
 
-    def _time_out_at(self, loop: asyncio.AbstractEventLoop, when: float, wake: _Wake) -> None:
+    def hold(self, park: Park, resume: Callable[[bool], None]) -> Held:
+        """Call `resume(news)` once, on a change after `park.seen_version` (True), at the park's deadline
+        or when the server stops (False): a parked request that holds no task meanwhile."""
+        held = Held(self, park.kind, resume)
+        self.parked[park.kind] += 1
+        loop = asyncio.get_running_loop()
+        if self._versions[park.user_id] != park.seen_version or self.closing:
+            loop.call_soon(held, self._versions[park.user_id] != park.seen_version)
+            return held
+        self._waiters.setdefault(park.user_id, []).append(held)
+        self._time_out_at(loop, loop.time() + park.deadline - time.monotonic(), held)
+        return held
+
+    def release(self, user_id: str, held: Held) -> None:
+        """Forget a held request whose client has gone."""
+        if held.resume is None:
+            return
+        held.resume = None
+        self.parked[held.kind] -= 1
+        waiters = self._waiters.get(user_id)
+        if waiters is not None and held in waiters:
+            waiters.remove(held)
+            if not waiters:
+                del self._waiters[user_id]
+
+    def _time_out_at(self, loop: asyncio.AbstractEventLoop, when: float, wake: _Wake | Held) -> None:
         slot = math.ceil(when / TIMEOUT_SLOT_S)
         wakes = self._slots.get(slot)
         if wakes is None:
@@ -125,6 +154,53 @@ class Notifier:
 
 class ClientGone(Exception):
     """The client of a waiting request disconnected."""
+
+
+class Park(BaseException):
+    """Raised out of a request, in place of a wait, where the transport can hold the request itself.
+
+    The transport registers it (`Notifier.hold`) and, once woken, runs the request again from the
+    start with `resumed_deadline`: the long-poll then finds what is new, or answers empty once its
+    deadline has passed. A BaseException, so no handler's `except Exception` takes it for an error.
+    """
+
+    def __init__(self, user_id: str, seen_version: int, deadline: float, kind: str) -> None:
+        super().__init__()
+        self.user_id = user_id
+        self.seen_version = seen_version
+        self.deadline = deadline  # time.monotonic()
+        self.kind = kind
+        self.keep: dict[str, Any] | None = None  # scope entries the app wants back when it runs again
+
+
+def deadline_for(receive: Receive | None, timeout_s: float) -> float:
+    """When a long-poll of `timeout_s` ends (time.monotonic()): a request run again after it was
+    parked keeps the deadline of its first run."""
+    deadline = time.monotonic() + timeout_s
+    resumed: float | None = getattr(receive, "resumed_deadline", None)
+    return deadline if resumed is None else min(deadline, resumed)
+
+
+def _cannot() -> bool:
+    return False
+
+
+class Held:
+    """A parked request's place in the notifier: calls its transport back once, saying why."""
+
+    __slots__ = ("kind", "notifier", "resume")
+
+    def __init__(self, notifier: Notifier, kind: str, resume: Callable[[bool], None]) -> None:
+        self.notifier = notifier
+        self.kind = kind
+        self.resume: Callable[[bool], None] | None = resume  # None once called or released
+
+    def __call__(self, news: bool) -> None:
+        resume = self.resume
+        if resume is not None:
+            self.resume = None
+            self.notifier.parked[self.kind] -= 1
+            resume(news)
 
 
 class _Wake:

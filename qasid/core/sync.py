@@ -22,7 +22,7 @@ from qasid.core.filters import Filter
 from qasid.core.invite_blocking import invites_blocked
 from qasid.core.lazy_members import LazyMembers
 from qasid.core.membership import stripped_state
-from qasid.core.notifier import Notifier, Receive
+from qasid.core.notifier import Notifier, Receive, deadline_for
 from qasid.core.presence import PresenceService
 from qasid.core.push import PushService
 from qasid.core.relations import RelationService, Served
@@ -134,7 +134,7 @@ class SyncService:
         if request.since is not None:
             # The device has seen everything up to this token: its to-device messages can go.
             await self.e2ee.ack_to_device(request.user_id, request.device_id, request.since.to_device)
-        deadline = time.monotonic() + min(request.timeout_ms, MAX_TIMEOUT_MS) / 1000
+        deadline = deadline_for(receive, min(request.timeout_ms, MAX_TIMEOUT_MS) / 1000)
         device = (request.user_id, request.device_id)
         since = request.since.encode() if request.since is not None and not request.full_state else None
         while True:

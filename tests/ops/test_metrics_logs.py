@@ -113,7 +113,7 @@ def test_json_request_logs_carry_request_ids_and_no_tokens(observed: tuple[Serve
     assert "from-the-proxy-42" in by_id
     assert any(r["route"] == "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}" for r in requests)
     # Not a request line only: the server's other records are JSON too.
-    assert any(line["logger"].startswith("uvicorn") for line in lines)
+    assert any(line["logger"] == "qasid.http" for line in lines)
 
 
 def test_a_metrics_port_in_use_is_a_clear_error_at_start(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from qasid.core.clock import Clock
 from qasid.core.invite_blocking import invites_blocked
-from qasid.core.notifier import Notifier, Receive
+from qasid.core.notifier import Notifier, Receive, deadline_for
 from qasid.core.relations import RelationService
 from qasid.core.rooms import RoomService
 from qasid.core.sliding_sync.connection import MAX_CONNECTIONS, Connections, ConnectionState, RoomSent
@@ -55,7 +55,7 @@ class SlidingSyncService:
         else after waiting up to `timeout` ms for something to be."""
         connection, base = self.connections.resume(user_id, device_id, request.conn_id, request.pos)
         wait_s = min(request.timeout_ms, MAX_TIMEOUT_MS) / 1000 if base is not None else 0
-        deadline = time.monotonic() + wait_s
+        deadline = deadline_for(receive, wait_s)
         shape = request.shape()
         while True:
             seen_version = self.notifier.version(user_id)
