@@ -26,9 +26,9 @@ from typing import Any
 
 import uvloop
 
-from bench.granian_qasid import on_granian
+from bench.app_on import serve_on
 from bench.loadgen.run import LoadGenerator, RunConfig
-from bench.servers import BENCH_DIR, HTTP_SERVERS, REPO, Server, qasid_server
+from bench.servers import BENCH_DIR, APP_SERVERS, REPO, Server, qasid_server
 
 METRICS = {  # name in the table -> how to read it from a phase's result
     "events/s": lambda r: r["events_per_s"],
@@ -82,8 +82,7 @@ async def compare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             (work / label).mkdir(parents=True)
             server = qasid_server(work / label, repo=checkout(rev, work / f"tree-{label}"))
             server.env.update(env_pairs(env))
-            if http_server == "granian":
-                on_granian(server)
+            serve_on(server, http_server)
             server.start()
             sides[label] = server
             gens[label] = LoadGenerator(RunConfig(
@@ -108,7 +107,7 @@ async def compare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def on(http_server: str) -> str:
     """A side's HTTP server in its label, when it is not `qasid serve`'s own."""
-    return "" if http_server == "uvicorn" else f" on {http_server}"
+    return "" if http_server == "qasid" else f" on {http_server}"
 
 
 def table(args: argparse.Namespace, results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
@@ -139,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per phase")
     p.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each phase")
     for side in ("a", "b"):
-        p.add_argument(f"--http-server-{side}", choices=HTTP_SERVERS, default="uvicorn",
-                       help=f"side {side.upper()}'s HTTP server: `qasid serve` (uvicorn) or bench/granian_qasid.py")
+        p.add_argument(f"--http-server-{side}", choices=APP_SERVERS, default="qasid",
+                       help=f"side {side.upper()}'s HTTP server: `qasid serve`'s own, or uvicorn or granian (bench/app_on.py)")
     p.add_argument("--out", type=Path, help="also write every raw run and the table to this JSON file")
     args = p.parse_args(argv)
     work = BENCH_DIR / "work" / f"ab-{time.strftime('%Y%m%dT%H%M%S')}"

@@ -43,10 +43,10 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
-from bench.granian_qasid import on_granian
+from bench.app_on import serve_on
 from bench.loadgen.matrix import PREFIX, Account, MatrixClient, new_session
 from bench.loadgen.measure import family, percentiles
-from bench.servers import BENCH_DIR, HTTP_SERVERS, Server, qasid_server
+from bench.servers import BENCH_DIR, APP_SERVERS, Server, qasid_server
 
 PASSWORD = "parked-bench-password-1"
 SLIDING = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
@@ -66,14 +66,14 @@ def raise_fd_limit() -> int:
 # --- the server ----------------------------------------------------------------------------
 
 
-def start_server(work: Path, trace_frames: int, http_server: str = "uvicorn") -> Server:
+def start_server(work: Path, trace_frames: int, http_server: str = "qasid") -> Server:
     server = qasid_server(work)
     server.env.update({"QASID_ARGON2_TIME_COST": "1", "QASID_ARGON2_MEMORY_KIB": "8",
                        "BENCH_PROBE_DIR": str(work)})
     trace = ["-X", f"tracemalloc={trace_frames}"] if trace_frames else []
     server.command = [sys.executable, *trace, "-m", "bench.parked_server", "serve"]
-    if http_server == "granian":
-        on_granian(server)  # no tracemalloc there: the worker is granian's child process
+    if http_server != "qasid":
+        serve_on(server, http_server)  # no tracemalloc there (granian serves from a child process)
     server.start()
     return server
 
@@ -222,7 +222,7 @@ async def initial_syncs(client: MatrixClient, accounts: list[Account], filter_js
 
 
 async def memory_phase(work: Path, counts: list[int], room_size: int, trace_frames: int,
-                       timeout_ms: int, sliding: bool = False, http_server: str = "uvicorn") -> dict[str, Any]:
+                       timeout_ms: int, sliding: bool = False, http_server: str = "qasid") -> dict[str, Any]:
     server = start_server(work, trace_frames, http_server)
     result: dict[str, Any] = {"counts": counts, "room_size": room_size, "tracemalloc": trace_frames,
                               "kind": "sliding_sync" if sliding else "sync", "http_server": http_server}
@@ -277,7 +277,7 @@ def top_allocations(work: Path, count: int, lines: int = 30) -> list[str]:
     return out
 
 
-async def fanout_phase(work: Path, members: int, rounds: int, spy: bool, http_server: str = "uvicorn") -> dict[str, Any]:
+async def fanout_phase(work: Path, members: int, rounds: int, spy: bool, http_server: str = "qasid") -> dict[str, Any]:
     server = start_server(work, 0, http_server)
     pollers: list[Poller] = []
     try:
@@ -361,8 +361,8 @@ def main() -> int:
                              " machine ends before the first answer at its timeout")
     parser.add_argument("--sliding", action="store_true", help="memory phase: park sliding syncs (MSC4186)")
     parser.add_argument("--py-spy", action="store_true", help="profile the server over the fan-out rounds")
-    parser.add_argument("--http-server", choices=HTTP_SERVERS, default="uvicorn",
-                        help="serve qasid's app on uvicorn (`qasid serve`) or granian (bench/granian_qasid.py)")
+    parser.add_argument("--http-server", choices=APP_SERVERS, default="qasid",
+                        help="serve qasid's app on its own transport (`qasid serve`), or on uvicorn or granian (bench/app_on.py)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     import uvloop

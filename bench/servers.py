@@ -177,10 +177,12 @@ def qasid_pg_server(work_dir: Path, workers: int, pg_url: str = PG_URL, repo: Pa
 
 
 HTTP_SERVERS = ("uvicorn", "granian")
+# What serves qasid's app: its own transport (`qasid serve`), or one of the above (bench/app_on.py).
+APP_SERVERS = ("qasid", *HTTP_SERVERS)
 
 
 def trivial_command(port: int, http_server: str = "uvicorn") -> list[str]:
-    """bench/trivial_asgi.py on qasid's uvicorn (uvloop + httptools) or on granian (Rust, uvloop).
+    """bench/trivial_asgi.py on uvicorn (uvloop + httptools, as qasid ran before) or on granian (Rust, uvloop).
 
     granian's backpressure (requests in flight per worker) defaults to 1,024: raised so that
     thousands of parked long-polls all reach the app, as they do on uvicorn. `--http 1`: its
