@@ -137,6 +137,10 @@ def test_cli_creates_a_directive_the_server_opens_and_reminds(gov: Gov) -> None:
         assert time.monotonic() < deadline, "the server never opened the directive's room"
         time.sleep(0.2)
     room_id = gov.ok("GET", f"/directives/{directive_id}")["room_id"]
+    # The room is recorded as soon as it is made; its members are added right after.
+    while gov.client("GET", f"/rooms/{room_id}/state/m.room.name/", eve).status_code == 403:
+        assert time.monotonic() < deadline, "the target unit's official never joined the directive's room"
+        time.sleep(0.2)
     assert _state(gov, eve, room_id, "m.room.name")["name"] == "Directive: From the console"
     listed = gov.server.cli("directive", "list")
     assert directive_id in listed and "From the console" in listed
