@@ -128,6 +128,20 @@ def test_a_client_that_expects_100_continue_is_told_to_send_its_body(server: Ser
     assert status == 200 and json.loads(body)["user_id"] == server.user_id("alice")
 
 
+def test_a_body_refused_before_100_continue_is_never_waited_for(server: ServerProcess) -> None:
+    """Answered from its head alone (too large), a request whose client holds its body back for
+    "100 Continue" ends its connection: the body will not come, and no later request may be read as it."""
+    wire = Wire(server)
+    try:
+        wire.send(b"POST %s/login HTTP/1.1\r\nHost: qasid\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 900000000\r\nExpect: 100-continue\r\n\r\n" % V3.encode())
+        status, headers, body = wire.response()
+        assert status == 413 and json.loads(body)["errcode"] == "M_TOO_LARGE"
+        assert headers["connection"] == "close" and wire.closed()
+    finally:
+        wire.close()
+
+
 def test_a_chunked_request_body_is_read_whole(server: ServerProcess) -> None:
     server.register("alice")
     chunks = [LOGIN[:10], LOGIN[10:50], LOGIN[50:]]

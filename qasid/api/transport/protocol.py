@@ -118,7 +118,8 @@ class HttpProtocol(asyncio.Protocol):
         self.url = b""
         self.headers = []
         self.header_bytes = 0
-        self._cancel_timer()
+        if self.current is None:  # a head sent a byte at a time must still be whole within the limit
+            self._idle(self.shared.first_request_timeout_s)
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -139,6 +140,7 @@ class HttpProtocol(asyncio.Protocol):
         self.headers.append((lower, value))
 
     def on_headers_complete(self) -> None:
+        self._cancel_timer()
         parser = self.parser
         assert parser is not None  # it is the caller
         request = Request(parser.get_method().decode("ascii"), self.url, self.headers, parser.get_http_version())
@@ -313,6 +315,8 @@ class HttpProtocol(asyncio.Protocol):
                 lines.append(b"transfer-encoding: chunked\r\n")
             else:
                 exchange.keep_alive = False  # the end of the body is the end of the connection
+        if exchange.continue_ and not exchange.complete:
+            exchange.keep_alive = False  # answered before "100 Continue": the body may never come
         if not exchange.keep_alive or self.shared.stopping:
             exchange.keep_alive = False
             lines.append(b"connection: close\r\n")
