@@ -29,7 +29,7 @@ from qasid.api.asgi import Handler, Receive, Request, Response, Route, Scope, Se
 from qasid.api.http import CORS_HEADERS, error_response, json_response
 from qasid.api.observe import PREFLIGHT, UNMATCHED, RequestObserver
 from qasid.core.errors import MatrixError
-from qasid.core.notifier import Park
+from qasid.core.notifier import PARSED, Park
 
 log = logging.getLogger("qasid.api")
 
@@ -109,6 +109,8 @@ class QasidApp:
             await response(scope, receive, send)
         except Park as park:
             park.keep = {"qasid.started": started, "qasid.request_id": request_id}
+            if PARSED in scope:
+                park.keep[PARSED] = scope[PARSED]
             status = 0  # held by the transport, not answered yet: the run that answers records it
             raise
         finally:

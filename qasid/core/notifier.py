@@ -156,6 +156,11 @@ class ClientGone(Exception):
     """The client of a waiting request disconnected."""
 
 
+# The scope key under which a handler leaves what it parsed of a request (immutable, shared), so
+# that a parked request running again reuses it instead of parsing, or reading, it again.
+PARSED = "qasid.parsed"
+
+
 class Park(BaseException):
     """Raised out of a request, in place of a wait, where the transport can hold the request itself.
 

@@ -231,3 +231,21 @@ def test_a_token_revoked_while_its_long_poll_is_parked_is_refused_when_the_poll_
     assert answer.status_code == 401 and answer.json()["errcode"] == "M_UNKNOWN_TOKEN", answer.text
     assert other.get("/account/whoami").status_code == 200
 
+
+
+def test_a_parked_sync_answers_through_its_stored_filter_when_woken(server: ServerProcess) -> None:
+    """The run that answers a parked /sync uses the filter the first run read (kept with the
+    request, not read again): here `event_fields` strips the woken answer's events to their type."""
+    alice = new_device(server, "alice")
+    room_id = alice.post("/createRoom", {}).json()["room_id"]
+    filter_id = alice.post(f"/user/{quote(alice.user_id)}/filter",
+                           {"event_fields": ["type"], "room": {"timeline": {"limit": 5}}}).json()["filter_id"]
+    since = alice.get("/sync", filter=filter_id, timeout="0").json()["next_batch"]
+    with ThreadPoolExecutor(1) as pool:
+        parked = pool.submit(httpx.get, server.base_url + V3 + "/sync", headers=alice.headers, timeout=60,
+                             params={"since": since, "timeout": "30000", "filter": filter_id})
+        time.sleep(0.5)
+        alice.put(f"/rooms/{quote(room_id)}/send/m.room.message/w", {"msgtype": "m.text", "body": "hidden"})
+        answer = parked.result()
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["rooms"]["join"][room_id]["timeline"]["events"] == [{"type": "m.room.message"}]

@@ -16,7 +16,8 @@ from qasid.api.http import (
 from qasid.core import jsonutil
 from qasid.core.errors import MatrixError, not_found
 from qasid.core.filters import Filter, parse_filter
-from qasid.core.notifier import ClientGone
+from qasid.core.notifier import PARSED, ClientGone
+from qasid.core.pdu import canonical_json
 from qasid.core.sync import MAX_TIMEOUT_MS, SyncRequest, parse_sync_token
 from qasid.core.sync_rooms import STATE_AFTER
 
@@ -24,6 +25,14 @@ MAX_TIMELINE_LIMIT = 500
 
 
 async def _filter(request: Request, user_id: str) -> Filter:
+    """The request's filter; a parked long-poll that runs again has it from its first run."""
+    kept: Filter | None = request.scope.get(PARSED)
+    if kept is None:
+        kept = request.scope[PARSED] = await _parse_filter(request, user_id)
+    return kept
+
+
+async def _parse_filter(request: Request, user_id: str) -> Filter:
     raw = request.query_params.get("filter")
     if not raw:
         return NO_FILTER
@@ -39,16 +48,30 @@ async def _filter(request: Request, user_id: str) -> Filter:
         value = await services(request).store.userdata.get_filter(user_id, int(raw))
         if value is None:
             raise not_found("Unknown filter")
-        cached = parse_filter(value)
-        if len(_stored_filters) >= 1024:
+        cached = _shared_filter(value)
+        if len(_stored_filters) >= 16384:
             _stored_filters.clear()
         _stored_filters[key] = cached
     return cached
 
 
+def _shared_filter(value: object) -> Filter:
+    # A parsed filter is ~3.6 KB; every device of one client stores the same one under its own ID,
+    # and a parked long-poll holds its filter: one object per distinct filter, not one per device.
+    text = canonical_json(value)
+    shared = _filters_by_content.get(text)
+    if shared is None:
+        shared = parse_filter(value)
+        if len(_filters_by_content) >= 1024:
+            _filters_by_content.clear()
+        _filters_by_content[text] = shared
+    return shared
+
+
 NO_FILTER = Filter()
-# Stored filters never change: each is parsed once (a bounded cache, emptied when full).
+# Stored filters never change: each is parsed once (bounded caches, emptied when full).
 _stored_filters: dict[tuple[str, int], Filter] = {}
+_filters_by_content: dict[bytes, Filter] = {}
 
 
 @functools.lru_cache(maxsize=256)
