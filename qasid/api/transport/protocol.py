@@ -265,7 +265,7 @@ class HttpProtocol(asyncio.Protocol):
         self.held = self.shared.notifier.hold(park, self._resume)
         exchange.scope = None
         exchange.keep = park.keep
-        # The body as the app read it, to be read again; nothing of it can still be on its way.
+        # The body as the app read it, to be read again; what is still on its way goes after it.
         exchange.chunks[:0] = exchange.delivered or ()
         exchange.delivered = None
         if self.reading is None and not self.queue:
