@@ -120,8 +120,9 @@ class Notifier:
         held = Held(self, park.kind, resume)
         self.parked[park.kind] += 1
         loop = asyncio.get_running_loop()
-        if self._versions[park.user_id] != park.seen_version or self.closing:
-            loop.call_soon(held, self._versions[park.user_id] != park.seen_version)
+        news = self._versions[park.user_id] != park.seen_version
+        if news or self.closing:
+            loop.call_soon(held, news)
             return held
         self._waiters.setdefault(park.user_id, []).append(held)
         self._time_out_at(loop, loop.time() + park.deadline - time.monotonic(), held)
